@@ -1,0 +1,75 @@
+"""symupdates: symbolic update rules for PyTensor, exact to torch.optim.
+
+>>> import pytensor, pytensor.tensor as pt
+>>> import symupdates as su
+>>> # updates = su.adam(cost, params, learning_rate=1e-3, clip_norm=5.0)
+>>> # train = pytensor.function([X, y], cost, updates=updates)
+
+The package defines nothing itself; see ``base`` (Updates, chain, get_updates),
+``transforms`` (building blocks), ``clipping`` and ``optimizers`` (the named rules).
+"""
+
+from symupdates.base import (
+    Transform,
+    Updates,
+    add_info,
+    chain,
+    coef,
+    compute_dtype,
+    get_updates,
+    hyperparam,
+    new_scope,
+    new_state,
+    step_count,
+)
+from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
+from symupdates.optimizers import adadelta, adagrad, adam, adamax, adamw, momentum, nesterov_momentum, rmsprop, sgd
+from symupdates.transforms import (
+    add_decayed_weights,
+    scale,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_learning_rate,
+    scale_by_rms,
+    trace,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Transform",
+    "Updates",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "add_decayed_weights",
+    "add_info",
+    "chain",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "clip_by_value",
+    "coef",
+    "compute_dtype",
+    "get_updates",
+    "global_norm",
+    "hyperparam",
+    "momentum",
+    "nesterov_momentum",
+    "new_scope",
+    "new_state",
+    "rmsprop",
+    "scale",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "sgd",
+    "step_count",
+    "trace",
+]

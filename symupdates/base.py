@@ -1,0 +1,555 @@
+"""The machinery every rule shares: ``Updates``, ``chain``, ``get_updates``, named state
+and hyperparameter coercion.
+
+A *transform* is a function ``(directions, params) -> (directions, state_updates)``.
+``directions`` are the amounts that will be **added** to the parameters (so a descent
+rule ends with a negative learning rate), ``state_updates`` is a list of
+``(shared_variable, new_expression)`` pairs for the transform's own state.
+:func:`get_updates` is the one place that turns directions into ``(param, param +
+direction)`` pairs.
+
+Inside a transform, three helpers reach the build in progress (they raise a clear
+error when called outside :func:`get_updates`):
+
+* :func:`new_state` creates a named shared variable (``"W1/adam/m"``) with the
+  parameter's static shape and compute dtype, and records its initial value so it can
+  be reset, saved and restored;
+* :func:`hyperparam` turns a float, NumPy scalar, shared variable, symbolic scalar or
+  schedule into a symbolic scalar; floats become named shared scalars, so they can be
+  changed with ``set_value`` between calls without recompiling;
+* :func:`step_count` is the integer number of updates applied before this one
+  (``0`` for the first update), and :func:`add_info` publishes a symbolic diagnostic.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Variable
+
+__all__ = [
+    "Transform",
+    "Updates",
+    "add_info",
+    "chain",
+    "compute_dtype",
+    "coef",
+    "get_updates",
+    "hyperparam",
+    "new_state",
+    "new_scope",
+    "step_count",
+]
+
+#: A transform maps ``(directions, params)`` to ``(directions, state_updates)``.
+Transform = Callable[[list, list], tuple[list, list]]
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+_BUILD: contextvars.ContextVar[_Build | None] = contextvars.ContextVar("symupdates_build", default=None)
+
+
+def compute_dtype(var) -> str:
+    """The dtype in which a rule computes for a parameter: its own, but at least float32.
+
+    float16 parameters keep their moments and denominators in float32 (a float16 square
+    of a small gradient underflows to zero); every other float dtype is kept as is.
+    """
+    return "float32" if var.dtype == "float16" else var.dtype
+
+
+def coef(scalar, like):
+    """Cast a scalar coefficient to the dtype of the tensor it multiplies.
+
+    Hyperparameters are float64 scalars; every rule passes them through ``coef`` before
+    they meet a tensor, so float32 tensors stay float32 (scalar arithmetic before that
+    point is done in float64, as torch does with Python floats).
+    """
+    return scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
+
+
+class Updates(list):
+    """The result of an optimizer: a list of ``(shared_variable, new_expression)`` pairs.
+
+    Pass it as ``updates=`` to :func:`pytensor.function`. Beyond the pairs it exposes
+
+    Attributes
+    ----------
+    state : dict[str, SharedVariable]
+        Every piece of optimizer state by stable name (``"W1/adam/m"``, ``"adam/step"``),
+        in creation order; includes the step counter (and the skip counter when
+        ``skip_nonfinite`` is on).
+    step : SharedVariable
+        The integer count of applied updates (``0`` before the first one).
+    hyperparams : dict[str, SharedVariable]
+        The live hyperparameters: every float given to the optimizer became a named shared
+        scalar here, and shared variables passed by the user are listed too. Change one
+        with ``set_value``; the next call of the compiled function uses it.
+    info : dict[str, Variable]
+        Symbolic diagnostics to add to the function's outputs: at least ``"grad_norm"``
+        (the global L2 norm of the gradients before clipping) and ``"learning_rate"``
+        (the value applied by this call, after any schedule).
+    """
+
+    def __init__(self, pairs, *, state, step, hyperparams, info, initial):
+        super().__init__(pairs)
+        self.state = state
+        self.step = step
+        self.hyperparams = hyperparams
+        self.info = info
+        self._initial = initial
+
+    def reset(self) -> None:
+        """Restore every state variable and counter to its initial value.
+
+        The compiled function is untouched (no recompiling). Hyperparameters keep their
+        current values; parameters are not optimizer state and are not touched.
+        """
+        for name, var in self.state.items():
+            var.set_value(self._initial[name].copy())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of the optimizer state and live hyperparameters as NumPy arrays.
+
+        Keys are the names of :attr:`state` and ``"hyperparams/<name>"`` for each entry
+        of :attr:`hyperparams`.
+        """
+        out = {name: np.array(var.get_value(), copy=True) for name, var in self.state.items()}
+        for name, var in self.hyperparams.items():
+            out[f"hyperparams/{name}"] = np.array(var.get_value(), copy=True)
+        return out
+
+    def _targets(self) -> dict[str, SharedVariable]:
+        targets = dict(self.state)
+        targets.update({f"hyperparams/{n}": v for n, v in self.hyperparams.items()})
+        return targets
+
+    def load_state_dict(self, state_dict) -> None:
+        """Load a :meth:`state_dict`, checking every name, shape and dtype first.
+
+        Nothing is changed unless everything matches; the error lists every mismatch.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(
+                f"state_dict must be a mapping of names to arrays (as returned by "
+                f"Updates.state_dict()), got {type(state_dict).__name__}"
+            )
+        targets = self._targets()
+        problems = []
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        if missing:
+            problems.append(f"missing keys {missing}")
+        if unexpected:
+            problems.append(f"unexpected keys {unexpected}")
+        values = {}
+        for name, var in targets.items():
+            if name not in state_dict:
+                continue
+            value = np.asarray(state_dict[name])
+            current = var.get_value(borrow=True)
+            if value.shape != current.shape:
+                problems.append(f"{name!r}: shape {value.shape}, expected {current.shape}")
+            elif value.dtype != current.dtype:
+                problems.append(f"{name!r}: dtype {value.dtype}, expected {current.dtype}")
+            else:
+                values[name] = value
+        if problems:
+            raise ValueError("state_dict does not match these updates: " + "; ".join(problems))
+        for name, value in values.items():
+            targets[name].set_value(value.copy())
+
+
+class _Build:
+    """What a transform registers while :func:`get_updates` runs."""
+
+    def __init__(self, name: str, params, step):
+        self.name = name
+        self.step = step
+        self.param_names = _param_names(params)
+        self.state: dict[str, SharedVariable] = {}
+        self.initial: dict[str, np.ndarray] = {}
+        self.hyperparams: dict[str, SharedVariable] = {}
+        self.info: dict[str, Variable] = {}
+        self.scopes: set[str] = set()
+        self.register(f"{name}/step", step)
+
+    def register(self, name, var):
+        if name in self.state:
+            raise ValueError(f"two state variables are both named {name!r}; use new_scope() for unique names")
+        self.state[name] = var
+        self.initial[name] = np.array(var.get_value(), copy=True)
+
+
+def _current() -> _Build:
+    build = _BUILD.get()
+    if build is None:
+        raise RuntimeError(
+            "new_state(), hyperparam(), step_count() and add_info() only work inside a "
+            "transform called by get_updates(); call get_updates(transform, loss_or_grads, params)"
+        )
+    return build
+
+
+def _unique(name: str, taken) -> str:
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
+def new_scope(name: str) -> str:
+    """A name for a transform's state that no other transform in this build uses.
+
+    The first ``trace`` in a chain gets ``"momentum"``, a second one ``"momentum_2"``.
+    """
+    build = _current()
+    scope = _unique(name, build.scopes)
+    build.scopes.add(scope)
+    return scope
+
+
+def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> SharedVariable:
+    """Create a named state variable for the build in progress.
+
+    Parameters
+    ----------
+    scope : str
+        The transform's scope, from :func:`new_scope`.
+    name : str
+        The state's own name (``"m"``).
+    like : SharedVariable, optional
+        A parameter: the state is named ``"{param}/{scope}/{name}"`` and has its shape,
+        static shape and compute dtype (see :func:`compute_dtype`). Without it the state
+        is a scalar named ``"{scope}/{name}"``.
+    value : float
+        The initial value (and the value :meth:`Updates.reset` restores).
+    dtype : str, optional
+        The scalar's dtype when ``like`` is not given (default ``"float64"``).
+    """
+    build = _current()
+    if like is None:
+        full = f"{scope}/{name}"
+        var = pytensor.shared(np.asarray(value, dtype=dtype or "float64"), name=full)
+    else:
+        full = f"{build.param_names[id(like)]}/{scope}/{name}"
+        init = np.full(like.get_value(borrow=True).shape, value, dtype=compute_dtype(like))
+        var = pytensor.shared(init, name=full, shape=like.type.shape)
+    build.register(full, var)
+    return var
+
+
+def step_count():
+    """The number of updates applied before this one: ``0`` at the first update.
+
+    An integer scalar; cast it before mixing it with floats.
+    """
+    return _current().step
+
+
+def add_info(name: str, expr) -> str:
+    """Publish a symbolic diagnostic in :attr:`Updates.info`; returns the name used."""
+    build = _current()
+    name = _unique(name, build.info)
+    build.info[name] = expr
+    return name
+
+
+def _is_scalar_number(value) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+
+
+def check_hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+    """Validate a hyperparameter when it is given as a number or a shared variable.
+
+    Raises ``TypeError`` for a value that is not a number, shared/symbolic scalar or
+    schedule, and ``ValueError`` for a number outside ``[low, high]`` (or the open
+    interval where ``low_open``/``high_open``). Symbolic values and schedules cannot be
+    checked before they run and are accepted. Returns ``value`` unchanged.
+    """
+    if value is None and allow_none:
+        return value
+    if _is_scalar_number(value):
+        number = float(value)
+    elif isinstance(value, SharedVariable):
+        if not isinstance(value.type, pt.TensorType) or value.type.ndim != 0 or value.dtype[:3] not in ("flo", "int", "uin"):
+            raise TypeError(
+                f"{name} must be a scalar; got a shared variable of type {value.type}. "
+                f"Use pytensor.shared(np.float64(x)) for a live scalar."
+            )
+        number = float(value.get_value())
+    elif isinstance(value, Variable):
+        if getattr(value.type, "ndim", None) != 0:
+            raise TypeError(f"{name} must be a scalar; got a symbolic variable of type {value.type}")
+        return value
+    elif callable(value):
+        return value
+    else:
+        raise TypeError(
+            f"{name} must be a float, a NumPy scalar, a shared or symbolic scalar, or a schedule "
+            f"(a function of the step counter); got {value!r} of type {type(value).__name__}"
+        )
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number!r}")
+    bad_low = low is not None and (number <= low if low_open else number < low)
+    bad_high = high is not None and (number >= high if high_open else number > high)
+    if bad_low or bad_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise ValueError(f"{name} must be in {interval}, got {number!r}")
+    return value
+
+
+def hyperparam(name: str, value):
+    """Turn a hyperparameter into a symbolic scalar for the build in progress.
+
+    * a Python or NumPy number becomes a float64 shared scalar named ``name``, listed in
+      :attr:`Updates.hyperparams` (live: change it with ``set_value``);
+    * a shared scalar is used as it is and listed under ``name`` too;
+    * a symbolic scalar is used as it is;
+    * a schedule (a callable) is called with :func:`step_count` and must return a scalar;
+      its value is published as ``info[name]``.
+
+    Rules cast the result to each parameter's compute dtype, so a float64 hyperparameter
+    never upcasts a float32 update.
+    """
+    build = _current()
+    check_hyperparam(name, value)
+    if _is_scalar_number(value):
+        key = _unique(name, build.hyperparams)
+        var = pytensor.shared(np.float64(value), name=key)
+        build.hyperparams[key] = var
+        return var
+    if isinstance(value, SharedVariable):
+        if not any(v is value for v in build.hyperparams.values()):
+            build.hyperparams[_unique(name, build.hyperparams)] = value
+        return value
+    if isinstance(value, Variable):
+        return value
+    result = value(build.step)
+    try:
+        result = pt.as_tensor_variable(result)
+    except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
+        raise TypeError(f"the schedule given as {name} returned {result!r}, not a scalar") from err
+    if result.type.ndim != 0:
+        raise ValueError(f"the schedule given as {name} must return a scalar, got type {result.type}")
+    if result.dtype not in FLOAT_DTYPES and result.dtype not in INT_DTYPES:
+        raise TypeError(f"the schedule given as {name} must return a number, got dtype {result.dtype}")
+    add_info(name, result)
+    return result
+
+
+def chain(*transforms: Transform) -> Transform:
+    """Apply transforms one after another; the result is a transform.
+
+    Each transform receives the previous one's directions; state updates are collected
+    in order.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> adam_with_clipping = su.chain(
+    ...     su.clip_by_global_norm(1.0), su.scale_by_adam(), su.scale_by_learning_rate(1e-3)
+    ... )
+    """
+    for i, t in enumerate(transforms):
+        if not callable(t):
+            raise TypeError(f"chain() argument {i} must be a transform (a function), got {t!r}")
+
+    def chained(directions, params):
+        state_updates = []
+        for transform in transforms:
+            directions, more = transform(directions, params)
+            state_updates.extend(more)
+        return directions, state_updates
+
+    return chained
+
+
+def _param_names(params) -> dict[int, str]:
+    names, seen = {}, set()
+    for i, p in enumerate(params):
+        base = p.name or f"param{i}"
+        name = base if base not in seen else f"{base}_{i}"
+        seen.add(name)
+        names[id(p)] = name
+    return names
+
+
+def check_params(params) -> list:
+    """Validate a parameter list: non-empty, float shared variables, no repeats."""
+    if isinstance(params, SharedVariable) or not isinstance(params, Sequence) or isinstance(params, str):
+        raise TypeError(f"params must be a list of shared variables, got {type(params).__name__}; wrap a single one as [param]")
+    params = list(params)
+    if not params:
+        raise ValueError("params is empty: pass the list of shared variables to optimize")
+    for i, p in enumerate(params):
+        if not isinstance(p, SharedVariable) or not isinstance(p.type, pt.TensorType):
+            raise TypeError(
+                f"params[{i}] must be a tensor shared variable (pytensor.shared(array)), got {p!r} "
+                f"of type {type(p).__name__}"
+            )
+        if p.dtype not in FLOAT_DTYPES:
+            raise TypeError(
+                f"params[{i}] ({p.name or 'unnamed'}) has dtype {p.dtype}; only float parameters can "
+                f"be optimized: create it with pytensor.shared(array.astype('float64'))"
+            )
+        for j in range(i):
+            if params[j] is p:
+                raise ValueError(f"params[{i}] ({p.name or 'unnamed'}) appears twice in params (also at index {j})")
+    return params
+
+
+def get_grads(loss_or_grads, params) -> tuple[list, Variable | None]:
+    """Gradients of a scalar cost, or a checked list of given gradients.
+
+    Returns ``(grads, cost)``; ``cost`` is ``None`` when gradients were given.
+    """
+    if isinstance(loss_or_grads, Variable):
+        cost = loss_or_grads
+        if getattr(cost.type, "ndim", None) != 0:
+            raise ValueError(
+                f"loss_or_grads must be a scalar cost, got type {cost.type}; reduce it first, e.g. cost.mean()"
+            )
+        if cost.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"loss_or_grads must be a float cost, got dtype {cost.dtype}")
+        return pytensor.grad(cost, params), cost
+    if isinstance(loss_or_grads, Sequence) and not isinstance(loss_or_grads, str):
+        grads = list(loss_or_grads)
+        if len(grads) != len(params):
+            raise ValueError(f"loss_or_grads has {len(grads)} gradients but params has {len(params)}; give one per parameter")
+        out = []
+        for i, (g, p) in enumerate(zip(grads, params, strict=True)):
+            try:
+                g = pt.as_tensor_variable(g)
+            except Exception as err:  # noqa: BLE001
+                raise TypeError(f"loss_or_grads[{i}] is not a tensor expression: {g!r}") from err
+            if g.type.ndim != p.type.ndim:
+                raise ValueError(f"loss_or_grads[{i}] has {g.type.ndim} dimensions but params[{i}] has {p.type.ndim}")
+            if g.dtype not in FLOAT_DTYPES:
+                raise TypeError(f"loss_or_grads[{i}] must be a float tensor, got dtype {g.dtype}")
+            out.append(g)
+        return out, None
+    raise TypeError(
+        f"loss_or_grads must be a scalar cost or a list of gradients, got {type(loss_or_grads).__name__}"
+    )
+
+
+def get_updates(
+    transform: Transform,
+    loss_or_grads,
+    params,
+    *,
+    name: str = "optimizer",
+    skip_nonfinite: bool = False,
+) -> Updates:
+    """Build the updates of a transform: ``(param, param + direction)`` and its state.
+
+    Parameters
+    ----------
+    transform : Transform
+        Usually a :func:`chain` of transforms ending with
+        :func:`~symupdates.scale_by_learning_rate`.
+    loss_or_grads : Variable or list of Variable
+        A scalar cost, or one gradient expression per parameter.
+    params : list of SharedVariable
+        The float shared variables to update.
+    name : str
+        Prefix of the step counter's name (``"{name}/step"``).
+    skip_nonfinite : bool
+        If true, a call where the cost or any gradient holds a NaN or ±Inf changes
+        nothing (parameters, state and step counter keep their values) and increments the
+        counter ``"{name}/skipped"``; ``info["finite"]`` reports each call.
+
+    Returns
+    -------
+    Updates
+        Parameter updates first, then state updates, then the step counter.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor, pytensor.tensor as pt
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> cost = (w ** 2).sum()
+    >>> updates = su.get_updates(su.chain(su.trace(0.9), su.scale_by_learning_rate(0.1)), cost, [w])
+    >>> list(updates.state)
+    ['optimizer/step', 'w/momentum/buffer']
+    >>> f = pytensor.function([], cost, updates=updates, mode="FAST_COMPILE")
+    >>> [round(float(f()), 6) for _ in range(3)]
+    [5.0, 3.2, 1.058]
+    """
+    if not callable(transform):
+        raise TypeError(f"transform must be a transform (a function), got {transform!r}")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r}")
+    params = check_params(params)
+    grads, cost = get_grads(loss_or_grads, params)
+    grads = [g.astype(compute_dtype(p)) if g.dtype != compute_dtype(p) else g for g, p in zip(grads, params, strict=True)]
+    step = pytensor.shared(np.int64(0), name=f"{name}/step")
+    build = _Build(name, params, step)
+    token = _BUILD.set(build)
+    try:
+        from symupdates.clipping import global_norm  # the norm lives with the clipping code
+
+        add_info("grad_norm", global_norm(grads))
+        directions, state_updates = transform(grads, params)
+        if skip_nonfinite:
+            finite = pt.all([pt.all(pt.isfinite(g)) for g in grads])
+            if cost is not None:
+                finite = pt.and_(finite, pt.isfinite(cost))
+            add_info("finite", finite)
+            skipped = new_state(name, "skipped", value=0, dtype="int64")
+    finally:
+        _BUILD.reset(token)
+    if len(directions) != len(params):
+        raise ValueError(f"the transform returned {len(directions)} directions for {len(params)} params")
+    pairs = []
+    for p, d in zip(params, directions, strict=True):
+        if d.type.ndim != p.type.ndim or d.dtype != compute_dtype(p):
+            raise TypeError(
+                f"the transform returned a direction of type {d.type} for {build.param_names[id(p)]} "
+                f"({p.type}); directions must keep the parameter's ndim and compute dtype {compute_dtype(p)}"
+            )
+        new = p + d if p.dtype == d.dtype else (p.astype(d.dtype) + d).astype(p.dtype)
+        pairs.append((p, new))
+    pairs.extend(state_updates)
+    pairs.append((step, step + 1))
+    if skip_nonfinite:
+        pairs = [(var, pt.switch(finite, new, var)) for var, new in pairs]
+        pairs.append((skipped, skipped + pt.switch(finite, 0, 1).astype("int64")))
+    pairs = [(var, _match_type(var, new)) for var, new in pairs]
+    return Updates(
+        pairs,
+        state=build.state,
+        step=step,
+        hyperparams=build.hyperparams,
+        info=build.info,
+        initial=build.initial,
+    )
+
+
+def _match_type(var, new):
+    """Give an update its variable's exact type; a dtype change is a bug in the rule."""
+    new = pt.as_tensor_variable(new)
+    if new.dtype != var.dtype or new.type.ndim != var.type.ndim:
+        raise TypeError(
+            f"the update of {var.name} has type {new.type} but the variable is {var.type}; "
+            f"a transform must keep its state's dtype (cast with .astype({var.dtype!r}))"
+        )
+    return var.type.filter_variable(new, allow_convert=True)

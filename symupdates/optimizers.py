@@ -1,0 +1,657 @@
+r"""The named optimizers, each a short :func:`~symupdates.chain` of transforms.
+
+Every function has the shape ``rule(loss_or_grads, params, <hyperparameters>, *,
+<flags>)`` and returns an :class:`~symupdates.Updates`, the list of ``(shared_variable,
+new_expression)`` pairs that ``pytensor.function(..., updates=...)`` takes. Each computes
+exactly what its ``torch.optim`` twin computes per step (the tests run torch beside it):
+
+=====================  ==========================================  =================================
+function               torch.optim                                 chain
+=====================  ==========================================  =================================
+``sgd``                ``SGD(momentum=0)``                         learning rate
+``momentum``           ``SGD(momentum=μ, dampening=τ)``            ``trace``, learning rate
+``nesterov_momentum``  ``SGD(momentum=μ, nesterov=True)``          ``trace(nesterov=True)``, lr
+``adagrad``            ``Adagrad``                                 ``scale_by_adagrad``, lr / (1 + k·decay)
+``adadelta``           ``Adadelta``                                ``scale_by_adadelta``, lr
+``rmsprop``            ``RMSprop`` (``alpha`` is ``rho``)          ``scale_by_rms``, [``trace``], lr
+``adam``               ``Adam`` (``betas`` are ``beta1, beta2``)   ``scale_by_adam``, lr
+``adamw``              ``AdamW``                                   ``scale_by_adam``, decay, lr
+``adamax``             ``Adamax``                                  ``scale_by_adamax``, lr
+=====================  ==========================================  =================================
+
+Every chain starts the same way, in torch's order: global-norm clipping (``clip_norm``,
+as ``clip_grad_norm_`` before ``step()``), then negation (``maximize``), then coupled L2
+weight decay :math:`g \leftarrow g + \lambda p` (``weight_decay``; AdamW instead
+decouples it). A flag left at its default of ``None``/``0``/``False`` adds nothing to
+the graph; to change such a value while training, pass a shared variable.
+"""
+
+from __future__ import annotations
+
+from symupdates.base import check_hyperparam, chain, get_updates, hyperparam
+from symupdates.clipping import clip_by_global_norm
+from symupdates.transforms import (
+    add_decayed_weights,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_learning_rate,
+    scale_by_rms,
+    trace,
+)
+
+__all__ = ["adadelta", "adagrad", "adam", "adamax", "adamw", "momentum", "nesterov_momentum", "rmsprop", "sgd"]
+
+_COMMON = """loss_or_grads : Variable or list of Variable
+        A scalar cost, or one gradient expression per parameter.
+    params : list of SharedVariable
+        The float parameters to update."""
+
+_FLAGS = """clip_norm : float, shared or symbolic scalar, or schedule, optional
+        If given, :math:`c > 0`: first rescale all gradients by
+        :math:`\\min(1, c / (\\lVert g \\rVert_2 + 10^{-6}))`, one norm over every tensor,
+        exactly as ``torch.nn.utils.clip_grad_norm_``. Live hyperparameter ``"clip_norm"``.
+    maximize : bool
+        Ascend the cost instead: :math:`g \\leftarrow -g` after clipping.
+    skip_nonfinite : bool
+        If true, a call whose cost or gradients hold NaN or ±Inf leaves parameters, state
+        and step counter untouched and counts the skip (see :func:`~symupdates.get_updates`).
+
+    Returns
+    -------
+    Updates
+        The ``(shared_variable, new_expression)`` pairs, with ``.state``, ``.step``,
+        ``.hyperparams`` (every float hyperparameter as a live shared scalar) and ``.info``
+        (``"grad_norm"``, ``"learning_rate"``)."""
+
+_LR = """learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\\eta \\ge 0`. Live hyperparameter ``"learning_rate"``."""
+
+_WD = """weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\\lambda \\ge 0`, coupled L2 decay :math:`g \\leftarrow g + \\lambda p` applied
+        after clipping. Live hyperparameter ``"weight_decay"`` unless it is 0."""
+
+
+def _doc(func):
+    func.__doc__ = func.__doc__.format(common=_COMMON, flags=_FLAGS, lr=_LR, wd=_WD)
+    return func
+
+
+def _is_zero(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
+def _negate(directions, params):
+    return [-d for d in directions], []
+
+
+def _check_flag(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def _prelude(clip_norm, maximize, weight_decay=0.0, skip_nonfinite=False):
+    """The transforms every rule starts with: clip, negate, coupled weight decay."""
+    _check_flag("maximize", maximize)
+    _check_flag("skip_nonfinite", skip_nonfinite)
+    steps = []
+    if clip_norm is not None:
+        steps.append(clip_by_global_norm(clip_norm))
+    if maximize:
+        steps.append(_negate)
+    if not _is_zero(weight_decay):
+        steps.append(add_decayed_weights(weight_decay))
+    return steps
+
+
+def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
+    return get_updates(chain(*transforms), loss_or_grads, params, name=name, skip_nonfinite=skip_nonfinite)
+
+
+@_doc
+def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False):
+    r"""Stochastic gradient descent: :math:`p \leftarrow p - \eta\,(g + \lambda p)`.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    ``torch.optim.SGD(lr=η, momentum=0, weight_decay=λ)``. torch has no default learning
+    rate; ours is 1e-3.
+
+    See Also
+    --------
+    momentum, nesterov_momentum
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.sgd((w ** 2).sum(), [w], learning_rate=0.25)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value()
+    array([ 0.5, -1. ])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    return _build("sgd", [*transforms, scale_by_learning_rate(learning_rate)], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def momentum(
+    loss_or_grads,
+    params,
+    learning_rate=1e-3,
+    momentum=0.9,
+    *,
+    dampening=0.0,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""SGD with (heavy-ball) momentum, as ``torch.optim.SGD(momentum=μ)``.
+
+    .. math::
+
+        b \leftarrow \begin{{cases}} g & \text{{first update}} \\ \mu b + (1-\tau) g & \text{{after}} \end{{cases}}
+        \qquad p \leftarrow p - \eta\, b
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    momentum : float, shared or symbolic scalar, or schedule
+        :math:`\mu \in [0, 1]`. Live hyperparameter ``"momentum"``.
+    dampening : float, shared or symbolic scalar, or schedule
+        :math:`\tau \in [0, 1]`, not applied at the first update (as torch).
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    The buffer holds gradients, not steps, so a new learning rate applies to the whole
+    buffer at once (torch's behaviour). Lasagne's :math:`v \leftarrow \mu v - \eta g` is
+    the same under a constant learning rate only.
+
+    See Also
+    --------
+    trace : the momentum transform.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.momentum((w ** 2).sum(), [w], learning_rate=0.1, momentum=0.9)
+    >>> list(updates.state)
+    ['momentum/step', 'w/momentum/buffer']
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); _ = step()
+    >>> w.get_value().round(4)
+    array([0.46])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [trace(momentum, dampening), scale_by_learning_rate(learning_rate)]
+    return _build("momentum", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def nesterov_momentum(
+    loss_or_grads, params, learning_rate=1e-3, momentum=0.9, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False
+):
+    r"""SGD with Nesterov momentum, as ``torch.optim.SGD(momentum=μ, nesterov=True)``.
+
+    .. math::
+
+        b \leftarrow \mu b + g \ (b = g \text{{ at the first update}}), \qquad
+        p \leftarrow p - \eta\,(g + \mu b)
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    momentum : float, shared or symbolic scalar, or schedule
+        :math:`\mu \in (0, 1]`. Live hyperparameter ``"momentum"``.
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    Sutskever et al.'s reformulation used by torch (the gradient is taken at the current
+    parameters). Under a constant learning rate it equals Lasagne's
+    ``nesterov_momentum``. There is no dampening (torch rejects it with Nesterov).
+
+    References
+    ----------
+    Sutskever, I., Martens, J., Dahl, G. and Hinton, G. (2013). On the importance of
+    initialization and momentum in deep learning. ICML.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.nesterov_momentum((w ** 2).sum(), [w], learning_rate=0.1, momentum=0.9)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(4)
+    array([0.62])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("momentum", momentum, low=0.0, low_open=True, high=1.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [trace(momentum, nesterov=True), scale_by_learning_rate(learning_rate)]
+    return _build("nesterov_momentum", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def adagrad(
+    loss_or_grads,
+    params,
+    learning_rate=1e-2,
+    epsilon=1e-10,
+    *,
+    lr_decay=0.0,
+    initial_accumulator_value=0.0,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Adagrad, as ``torch.optim.Adagrad``.
+
+    .. math::
+
+        \eta_k = \frac{{\eta}}{{1 + k\,\delta}}, \qquad G \leftarrow G + g^2, \qquad
+        p \leftarrow p - \eta_k \frac{{g}}{{\sqrt{{G}} + \epsilon}}
+
+    with :math:`k = 0, 1, \dots` the number of updates applied before this one and
+    :math:`G` starting at ``initial_accumulator_value``.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the square root. Live hyperparameter
+        ``"epsilon"``.
+    lr_decay : float, shared or symbolic scalar, or schedule
+        :math:`\delta \ge 0`. Live hyperparameter ``"lr_decay"`` unless it is 0.
+    initial_accumulator_value : float
+        :math:`G_0 \ge 0`.
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    Lasagne and PyMC use :math:`g / \sqrt{{G + \epsilon}}` (epsilon inside the root).
+    ``info["learning_rate"]`` is the decayed :math:`\eta_k`.
+
+    References
+    ----------
+    Duchi, J., Hazan, E. and Singer, Y. (2011). Adaptive subgradient methods for online
+    learning and stochastic optimization. JMLR 12.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.adagrad((w ** 2).sum(), [w], learning_rate=0.5)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value()
+    array([ 0.5, -1.5])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("lr_decay", lr_decay, low=0.0)
+    lr = learning_rate
+    if not _is_zero(lr_decay):
+
+        def lr(k):
+            base = hyperparam("base_learning_rate" if callable(learning_rate) else "learning_rate", learning_rate)
+            return base / (1.0 + k.astype("float64") * hyperparam("lr_decay", lr_decay))
+
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [scale_by_adagrad(initial_accumulator_value, epsilon), scale_by_learning_rate(lr)]
+    return _build("adagrad", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def adadelta(
+    loss_or_grads, params, learning_rate=1.0, rho=0.9, epsilon=1e-6, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False
+):
+    r"""AdaDelta, as ``torch.optim.Adadelta``.
+
+    .. math::
+
+        E \leftarrow \rho E + (1-\rho) g^2, \qquad
+        \Delta = \frac{{\sqrt{{D + \epsilon}}}}{{\sqrt{{E + \epsilon}}}}\, g, \qquad
+        D \leftarrow \rho D + (1-\rho) \Delta^2, \qquad
+        p \leftarrow p - \eta\,\Delta
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    rho : float, shared or symbolic scalar, or schedule
+        :math:`\rho \in [0, 1]`. Live hyperparameter ``"rho"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, *inside* both square roots. Live hyperparameter ``"epsilon"``.
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    Lasagne and PyMC place epsilon the same way; their default epsilon is 1e-6 too.
+
+    References
+    ----------
+    Zeiler, M. D. (2012). ADADELTA: An adaptive learning rate method. arXiv:1212.5701.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.adadelta((w ** 2).sum(), [w])
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(6)
+    array([0.996838])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [scale_by_adadelta(rho, epsilon), scale_by_learning_rate(learning_rate)]
+    return _build("adadelta", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def rmsprop(
+    loss_or_grads,
+    params,
+    learning_rate=1e-2,
+    rho=0.99,
+    epsilon=1e-8,
+    *,
+    momentum=0.0,
+    centered=False,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""RMSProp, as ``torch.optim.RMSprop`` (torch's ``alpha`` is ``rho``).
+
+    .. math::
+
+        S \leftarrow \rho S + (1-\rho) g^2, \qquad
+        \bar g = \frac{{g}}{{\sqrt{{S - A^2}} + \epsilon}} \ \text{{(centered, with }}
+        A \leftarrow \rho A + (1-\rho) g), \qquad
+        \bar g = \frac{{g}}{{\sqrt{{S}} + \epsilon}} \ \text{{(otherwise)}},
+
+        B \leftarrow \mu B + \bar g, \ p \leftarrow p - \eta B \ (\mu > 0), \qquad
+        p \leftarrow p - \eta \bar g \ (\mu = 0)
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    rho : float, shared or symbolic scalar, or schedule
+        :math:`\rho \in [0, 1]`, the decay of the squared-gradient average. Live
+        hyperparameter ``"rho"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the square root. Live hyperparameter
+        ``"epsilon"``.
+    momentum : float, shared or symbolic scalar, or schedule
+        :math:`\mu \in [0, 1]`; 0 (the default) adds no buffer.
+    centered : bool
+        Normalise by the estimated variance :math:`S - A^2` instead of :math:`S`.
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    Lasagne and PyMC use :math:`g / \sqrt{{S + \epsilon}}` (epsilon inside the root) and a
+    default :math:`\rho = 0.9`, learning rate 1.0.
+
+    References
+    ----------
+    Tieleman, T. and Hinton, G. (2012). Lecture 6.5 - rmsprop. COURSERA: Neural Networks
+    for Machine Learning. Graves, A. (2013). Generating sequences with recurrent neural
+    networks. arXiv:1308.0850 (the centered form).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.rmsprop((w ** 2).sum(), [w], learning_rate=0.01)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(6)
+    array([0.9])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("momentum", momentum, low=0.0, high=1.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [scale_by_rms(rho, epsilon, centered)]
+    if not _is_zero(momentum):
+        rule.append(trace(momentum))
+    rule.append(scale_by_learning_rate(learning_rate))
+    return _build("rmsprop", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def adam(
+    loss_or_grads,
+    params,
+    learning_rate=1e-3,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    *,
+    amsgrad=False,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Adam, as ``torch.optim.Adam`` (torch's ``betas`` are ``beta1, beta2``).
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
+        \hat v \leftarrow \max(\hat v, v) \ \text{{(amsgrad; else }} \hat v = v),
+
+        p \leftarrow p - \frac{{\eta}}{{1-\beta_1^t}} \cdot
+        \frac{{m}}{{\sqrt{{\hat v}} / \sqrt{{1-\beta_2^t}} + \epsilon}}
+
+    with :math:`t = 1, 2, \dots` the number of this update.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`, decay rates of the first and second moment.
+        Live hyperparameters ``"beta1"`` and ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the root, after the bias correction. Live
+        hyperparameter ``"epsilon"``.
+    amsgrad : bool
+        Divide by the running maximum of :math:`v` (AMSGrad).
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    Weight decay here is coupled L2 (added to the gradient before the moments); use
+    :func:`adamw` for decoupled decay. Lasagne and PyMC use the paper's "epsilon hat"
+    form, :math:`\eta\sqrt{{1-\beta_2^t}}/(1-\beta_1^t) \cdot m / (\sqrt v + \hat\epsilon)`,
+    which differs from this one while :math:`\sqrt v` is near epsilon.
+
+    References
+    ----------
+    Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization. ICLR.
+
+    See Also
+    --------
+    scale_by_adam : the transform; adamw, adamax
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.adam((w ** 2).sum(), [w], learning_rate=0.1, clip_norm=5.0)
+    >>> list(updates.state)
+    ['adam/step', 'w/adam/m', 'w/adam/v']
+    >>> step = pytensor.function([], updates.info["grad_norm"], updates=updates, mode="FAST_COMPILE")
+    >>> round(float(step()), 4)
+    4.4721
+    >>> w.get_value().round(4)
+    array([ 0.9, -1.9])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)]
+    return _build("adam", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def adamw(
+    loss_or_grads,
+    params,
+    learning_rate=1e-3,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    *,
+    weight_decay=1e-2,
+    amsgrad=False,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    .. math::
+
+        p \leftarrow p\,(1 - \eta\lambda) - \frac{{\eta}}{{1-\beta_1^t}} \cdot
+        \frac{{m}}{{\sqrt{{\hat v}} / \sqrt{{1-\beta_2^t}} + \epsilon}}
+
+    with :math:`m, v, \hat v` updated from the (clipped) gradient exactly as in
+    :func:`adam`, with no L2 term, and the decay using the parameter before this update.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, outside the root, as in :func:`adam`.
+    weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, decoupled: multiplied by the learning rate, not passed
+        through the moments. Default ``1e-2`` as in torch. Live hyperparameter
+        ``"weight_decay"``.
+    amsgrad : bool
+        Divide by the running maximum of :math:`v`.
+    {flags}
+
+    Notes
+    -----
+    The chain is ``scale_by_adam``, then ``add_decayed_weights``, then
+    ``scale_by_learning_rate``: decay added after the rule is decoupled.
+
+    References
+    ----------
+    Loshchilov, I. and Hutter, F. (2019). Decoupled weight decay regularization. ICLR.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.adamw((w ** 2).sum(), [w], learning_rate=0.1, weight_decay=0.5)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(6)
+    array([0.85])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("weight_decay", weight_decay, low=0.0)
+    transforms = _prelude(clip_norm, maximize, 0.0, skip_nonfinite)
+    rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad)]
+    if not _is_zero(weight_decay):
+        rule.append(add_decayed_weights(weight_decay))
+    rule.append(scale_by_learning_rate(learning_rate))
+    return _build("adamw", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_doc
+def adamax(
+    loss_or_grads,
+    params,
+    learning_rate=2e-3,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    *,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Adamax, as ``torch.optim.Adamax``.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        u \leftarrow \max(\beta_2 u, |g| + \epsilon), \qquad
+        p \leftarrow p - \frac{{\eta}}{{1-\beta_1^t}} \cdot \frac{{m}}{{u}}
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added to :math:`|g|` inside the maximum (torch's placement;
+        Lasagne and the paper add none).
+    {wd}
+    {flags}
+
+    References
+    ----------
+    Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization. ICLR, section 7.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.adamax((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(6)
+    array([0.9])
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = [scale_by_adamax(beta1, beta2, epsilon), scale_by_learning_rate(learning_rate)]
+    return _build("adamax", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+

@@ -1,0 +1,476 @@
+r"""Building blocks: small gradient transforms that :func:`~symupdates.chain` joins.
+
+Each factory checks its hyperparameters at once (a bad value raises before anything is
+built) and returns a transform ``(directions, params) -> (directions, state_updates)``.
+Directions are what gets *added* to the parameters, so a descent rule ends with
+:func:`scale_by_learning_rate`, which multiplies by :math:`-\eta`.
+
+Symbols: :math:`g` is the incoming direction (the gradient, after clipping and weight
+decay when those come first), :math:`p` the parameter, :math:`k = 0, 1, \dots` the
+number of updates applied before this one and :math:`t = k + 1` torch's step count.
+Scalar coefficients are computed in float64 and cast to the parameter's compute dtype
+(:func:`~symupdates.base.coef`), so float32 parameters give float32 graphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+
+from symupdates.base import add_info, check_hyperparam, coef, hyperparam, new_scope, new_state, step_count
+
+__all__ = [
+    "add_decayed_weights",
+    "scale",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "trace",
+]
+
+
+def _t():
+    """torch's step number for this update, ``t = k + 1``, as a float64 scalar."""
+    return (step_count() + 1).astype("float64")
+
+
+def scale(factor):
+    r"""Multiply every direction by a scalar: :math:`g \leftarrow s\,g`.
+
+    ``scale(-1.0)`` turns a descent rule into an ascent rule (torch's ``maximize=True``).
+
+    Parameters
+    ----------
+    factor : float, shared or symbolic scalar, or schedule
+        :math:`s`. Live hyperparameter ``"scale"``.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> ascend = su.scale(-1.0)
+    """
+    check_hyperparam("factor", factor)
+
+    def update(directions, params):
+        s = hyperparam("scale", factor)
+        return [d * coef(s, d) for d in directions], []
+
+    return update
+
+
+def scale_by_learning_rate(learning_rate):
+    r"""Turn directions into descent steps: :math:`g \leftarrow -\eta\,g`.
+
+    Parameters
+    ----------
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`. Live hyperparameter ``"learning_rate"``; the value applied by
+        each call is ``info["learning_rate"]``.
+
+    Examples
+    --------
+    A schedule is any function of the step counter :math:`k` returning a scalar:
+
+    >>> import pytensor.tensor as pt
+    >>> import symupdates as su
+    >>> warm_up = su.scale_by_learning_rate(lambda k: 1e-3 * pt.minimum(1.0, (k + 1) / 100))
+    """
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+
+    def update(directions, params):
+        lr = hyperparam("learning_rate", learning_rate)
+        if not callable(learning_rate):  # a schedule's value is published by hyperparam()
+            add_info("learning_rate", lr)
+        return [d * coef(-lr, d) for d in directions], []
+
+    return update
+
+
+def add_decayed_weights(weight_decay):
+    r"""Add weight decay: :math:`g \leftarrow g + \lambda\,p`.
+
+    Before a rule this is torch's coupled L2 weight decay (``weight_decay=`` of SGD,
+    Adagrad, RMSprop, Adadelta, Adam, Adamax). After the rule and before
+    :func:`scale_by_learning_rate` it is decoupled weight decay (AdamW):
+    :math:`p \leftarrow p - \eta(\text{rule}(g) + \lambda p) = p(1-\eta\lambda) - \eta\,\text{rule}(g)`.
+
+    Parameters
+    ----------
+    weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`. Live hyperparameter ``"weight_decay"``.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> l2 = su.add_decayed_weights(1e-4)
+    """
+    check_hyperparam("weight_decay", weight_decay, low=0.0)
+
+    def update(directions, params):
+        wd = hyperparam("weight_decay", weight_decay)
+        return [d + coef(wd, d) * p.astype(d.dtype) for d, p in zip(directions, params, strict=True)], []
+
+    return update
+
+
+def trace(momentum=0.9, dampening=0.0, nesterov=False):
+    r"""Momentum: keep an exponentially weighted sum of directions.
+
+    .. math::
+
+        b \leftarrow \begin{cases} g & k = 0 \\ \mu\,b + (1-\tau)\,g & k > 0 \end{cases}
+        \qquad
+        g \leftarrow \begin{cases} g + \mu\,b & \text{nesterov} \\ b & \text{otherwise} \end{cases}
+
+    Parameters
+    ----------
+    momentum : float, shared or symbolic scalar, or schedule
+        :math:`\mu \in [0, 1]`. Live hyperparameter ``"momentum"``.
+    dampening : float, shared or symbolic scalar, or schedule
+        :math:`\tau \in [0, 1]`. Live hyperparameter ``"dampening"``. Not applied at the
+        first update, as in torch.
+    nesterov : bool
+        Nesterov's lookahead; requires ``dampening = 0``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/momentum/buffer"`` (:math:`b`, zeros initially).
+
+    Notes
+    -----
+    torch's ``SGD`` momentum buffer. With a learning rate applied *after* it (as in
+    :func:`~symupdates.momentum`) a change of learning rate rescales the whole buffer's
+    contribution, as in torch; Lasagne's form :math:`v \leftarrow \mu v - \eta g` keeps
+    past learning rates in the buffer and so differs from torch under a schedule.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> heavy_ball = su.chain(su.trace(0.9), su.scale_by_learning_rate(0.01))
+    """
+    check_hyperparam("momentum", momentum, low=0.0, high=1.0)
+    check_hyperparam("dampening", dampening, low=0.0, high=1.0)
+    if not isinstance(nesterov, bool | np.bool_):
+        raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+    if nesterov and not (isinstance(dampening, int | float) and dampening == 0):
+        raise ValueError(f"nesterov momentum requires dampening=0, got dampening={dampening!r}")
+
+    def update(directions, params):
+        scope = new_scope("momentum")
+        mu = hyperparam("momentum", momentum)
+        if not nesterov:
+            # torch copies g into the empty buffer at the first step: mu * 0 + 1 * g == g exactly.
+            gain = pt.switch(pt.eq(step_count(), 0), 1.0, 1.0 - hyperparam("dampening", dampening))
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            b = new_state(scope, "buffer", like=p)
+            if nesterov:
+                b_new = coef(mu, d) * b + d
+                out.append(d + coef(mu, d) * b_new)
+            else:
+                b_new = coef(mu, d) * b + coef(gain, d) * d
+                out.append(b_new)
+            state_updates.append((b, b_new))
+        return out, state_updates
+
+    return update
+
+
+def scale_by_adagrad(initial_accumulator_value=0.0, epsilon=1e-10):
+    r"""Adagrad's scaling by the root of the summed squared directions.
+
+    .. math:: G \leftarrow G + g^2, \qquad g \leftarrow \frac{g}{\sqrt{G} + \epsilon}
+
+    Parameters
+    ----------
+    initial_accumulator_value : float
+        :math:`G_0 \ge 0`, the value :math:`G` starts from (and is reset to).
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the square root, as in torch. Live
+        hyperparameter ``"epsilon"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/adagrad/sum"`` (:math:`G`).
+
+    Notes
+    -----
+    Lasagne and PyMC put epsilon inside the root, :math:`g/\sqrt{G + \epsilon}`.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> adagrad = su.chain(su.scale_by_adagrad(), su.scale_by_learning_rate(0.01))
+    """
+    if not isinstance(initial_accumulator_value, int | float | np.number) or isinstance(initial_accumulator_value, bool):
+        raise TypeError(f"initial_accumulator_value must be a number, got {initial_accumulator_value!r}")
+    check_hyperparam("initial_accumulator_value", initial_accumulator_value, low=0.0)
+    check_hyperparam("epsilon", epsilon, low=0.0)
+
+    def update(directions, params):
+        scope = new_scope("adagrad")
+        eps = hyperparam("epsilon", epsilon)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            acc = new_state(scope, "sum", like=p, value=float(initial_accumulator_value))
+            acc_new = acc + pt.sqr(d)
+            state_updates.append((acc, acc_new))
+            out.append(d / (pt.sqrt(acc_new) + coef(eps, d)))
+        return out, state_updates
+
+    return update
+
+
+def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
+    r"""RMSProp's scaling by a running root mean square of the directions.
+
+    .. math::
+
+        S \leftarrow \rho S + (1-\rho) g^2, \qquad
+        A \leftarrow \rho A + (1-\rho) g \ \text{(centered only)},
+
+        g \leftarrow \frac{g}{\sqrt{S - A^2} + \epsilon} \ \text{(centered)}, \qquad
+        g \leftarrow \frac{g}{\sqrt{S} + \epsilon} \ \text{(otherwise)}
+
+    Parameters
+    ----------
+    rho : float, shared or symbolic scalar, or schedule
+        :math:`\rho \in [0, 1]`, torch's ``alpha``. Live hyperparameter ``"rho"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the root, as in torch. Live
+        hyperparameter ``"epsilon"``.
+    centered : bool
+        Divide by an estimate of the standard deviation instead of the root mean square.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/rms/square_avg"`` (:math:`S`) and, when centered,
+        ``"{param}/rms/grad_avg"`` (:math:`A`).
+
+    Notes
+    -----
+    Lasagne and PyMC put epsilon inside the root, :math:`g/\sqrt{S + \epsilon}`.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> rmsprop = su.chain(su.scale_by_rms(0.9), su.scale_by_learning_rate(1e-3))
+    """
+    check_hyperparam("rho", rho, low=0.0, high=1.0)
+    check_hyperparam("epsilon", epsilon, low=0.0)
+    if not isinstance(centered, bool | np.bool_):
+        raise TypeError(f"centered must be True or False, got {centered!r}")
+
+    def update(directions, params):
+        scope = new_scope("rms")
+        r = hyperparam("rho", rho)
+        eps = hyperparam("epsilon", epsilon)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            sq = new_state(scope, "square_avg", like=p)
+            sq_new = coef(r, d) * sq + coef(1.0 - r, d) * pt.sqr(d)
+            state_updates.append((sq, sq_new))
+            if centered:
+                avg = new_state(scope, "grad_avg", like=p)
+                avg_new = coef(r, d) * avg + coef(1.0 - r, d) * d
+                state_updates.append((avg, avg_new))
+                sq_new = sq_new - pt.sqr(avg_new)
+            out.append(d / (pt.sqrt(sq_new) + coef(eps, d)))
+        return out, state_updates
+
+    return update
+
+
+def scale_by_adadelta(rho=0.9, epsilon=1e-6):
+    r"""AdaDelta's unit-correcting scaling.
+
+    .. math::
+
+        E \leftarrow \rho E + (1-\rho) g^2, \qquad
+        \Delta = \frac{\sqrt{D + \epsilon}}{\sqrt{E + \epsilon}}\, g, \qquad
+        D \leftarrow \rho D + (1-\rho) \Delta^2, \qquad g \leftarrow \Delta
+
+    Parameters
+    ----------
+    rho : float, shared or symbolic scalar, or schedule
+        :math:`\rho \in [0, 1]`. Live hyperparameter ``"rho"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, *inside* both roots, as in torch and the paper. Live
+        hyperparameter ``"epsilon"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/adadelta/square_avg"`` (:math:`E`) and
+        ``"{param}/adadelta/acc_delta"`` (:math:`D`).
+
+    References
+    ----------
+    Zeiler, M. D. (2012). ADADELTA: An adaptive learning rate method. arXiv:1212.5701.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> adadelta = su.chain(su.scale_by_adadelta(), su.scale_by_learning_rate(1.0))
+    """
+    check_hyperparam("rho", rho, low=0.0, high=1.0)
+    check_hyperparam("epsilon", epsilon, low=0.0)
+
+    def update(directions, params):
+        scope = new_scope("adadelta")
+        r = hyperparam("rho", rho)
+        eps = hyperparam("epsilon", epsilon)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            sq = new_state(scope, "square_avg", like=p)
+            acc = new_state(scope, "acc_delta", like=p)
+            sq_new = coef(r, d) * sq + coef(1.0 - r, d) * pt.sqr(d)
+            delta = pt.sqrt(acc + coef(eps, d)) / pt.sqrt(sq_new + coef(eps, d)) * d
+            acc_new = coef(r, d) * acc + coef(1.0 - r, d) * pt.sqr(delta)
+            state_updates += [(sq, sq_new), (acc, acc_new)]
+            out.append(delta)
+        return out, state_updates
+
+    return update
+
+
+def _check_betas(beta1, beta2):
+    check_hyperparam("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("beta2", beta2, low=0.0, high=1.0, high_open=True)
+
+
+def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
+    r"""Adam's bias-corrected moment estimates.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
+        \hat v \leftarrow \max(\hat v, v) \ \text{(amsgrad; else } \hat v = v),
+
+        g \leftarrow \frac{m / (1-\beta_1^t)}{\sqrt{\hat v} / \sqrt{1-\beta_2^t} + \epsilon}
+
+    Parameters
+    ----------
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the root after bias correction, as in torch.
+        Live hyperparameter ``"epsilon"``.
+    amsgrad : bool
+        Use the running maximum :math:`\hat v` of :math:`v`.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/adam/m"``, ``"{param}/adam/v"`` and, with amsgrad,
+        ``"{param}/adam/v_max"``.
+
+    Notes
+    -----
+    torch's form. Lasagne and PyMC use the paper's "epsilon hat" form
+    :math:`\eta_t\, m / (\sqrt{v} + \hat\epsilon)` with
+    :math:`\eta_t = \eta\sqrt{1-\beta_2^t}/(1-\beta_1^t)`, i.e. epsilon is not divided by
+    :math:`\sqrt{1-\beta_2^t}`; the two differ while :math:`\sqrt v` is near epsilon.
+
+    References
+    ----------
+    Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization. ICLR.
+    Reddi, S. J., Kale, S. and Kumar, S. (2018). On the convergence of Adam and beyond. ICLR.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> adam = su.chain(su.scale_by_adam(0.9, 0.999), su.scale_by_learning_rate(1e-3))
+    """
+    _check_betas(beta1, beta2)
+    check_hyperparam("epsilon", epsilon, low=0.0)
+    if not isinstance(amsgrad, bool | np.bool_):
+        raise TypeError(f"amsgrad must be True or False, got {amsgrad!r}")
+
+    def update(directions, params):
+        scope = new_scope("adam")
+        b1 = hyperparam("beta1", beta1)
+        b2 = hyperparam("beta2", beta2)
+        eps = hyperparam("epsilon", epsilon)
+        t = _t()
+        inv_bc1 = 1.0 / (1.0 - b1**t)
+        inv_sqrt_bc2 = 1.0 / pt.sqrt(1.0 - b2**t)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            m = new_state(scope, "m", like=p)
+            v = new_state(scope, "v", like=p)
+            m_new = coef(b1, d) * m + coef(1.0 - b1, d) * d
+            v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
+            state_updates += [(m, m_new), (v, v_new)]
+            if amsgrad:
+                v_max = new_state(scope, "v_max", like=p)
+                v_new = pt.maximum(v_max, v_new)
+                state_updates.append((v_max, v_new))
+            out.append(m_new * coef(inv_bc1, d) / (pt.sqrt(v_new) * coef(inv_sqrt_bc2, d) + coef(eps, d)))
+        return out, state_updates
+
+    return update
+
+
+def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
+    r"""Adamax: Adam with an infinity-norm second moment.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        u \leftarrow \max(\beta_2 u, |g| + \epsilon), \qquad
+        g \leftarrow \frac{m}{(1-\beta_1^t)\, u}
+
+    Parameters
+    ----------
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added to :math:`|g|` *inside* the maximum, as in torch.
+        Live hyperparameter ``"epsilon"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/adamax/m"`` and ``"{param}/adamax/u"``.
+
+    Notes
+    -----
+    Lasagne adds no epsilon to :math:`u`; the paper adds none either.
+
+    References
+    ----------
+    Kingma, D. P. and Ba, J. (2015). Adam: A method for stochastic optimization. ICLR, section 7.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> adamax = su.chain(su.scale_by_adamax(), su.scale_by_learning_rate(2e-3))
+    """
+    _check_betas(beta1, beta2)
+    check_hyperparam("epsilon", epsilon, low=0.0)
+
+    def update(directions, params):
+        scope = new_scope("adamax")
+        b1 = hyperparam("beta1", beta1)
+        b2 = hyperparam("beta2", beta2)
+        eps = hyperparam("epsilon", epsilon)
+        inv_bc1 = 1.0 / (1.0 - b1 ** _t())
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            m = new_state(scope, "m", like=p)
+            u = new_state(scope, "u", like=p)
+            m_new = coef(b1, d) * m + coef(1.0 - b1, d) * d
+            u_new = pt.maximum(coef(b2, d) * u, pt.abs(d) + coef(eps, d))
+            state_updates += [(m, m_new), (u, u_new)]
+            out.append(m_new * coef(inv_bc1, d) / u_new)
+        return out, state_updates
+
+    return update

@@ -1,0 +1,87 @@
+"""The shared test problem and torch.optim runs beside it.
+
+A small non-quadratic model over four tensors of different shapes (a matrix, a vector,
+another matrix and a 0-d scalar) trained full-batch; the same computation in PyTensor
+and in torch (float64), so parameter trajectories can be compared step by step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+SHAPES = {"W1": (3, 4), "b1": (4,), "W2": (4, 2), "s": ()}
+
+
+def initial_values(seed=0, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    values = {name: rng.normal(size=shape) for name, shape in SHAPES.items()}
+    values["s"] = np.asarray(1.5)
+    return {k: np.asarray(v, dtype=dtype) for k, v in values.items()}
+
+
+def data(seed=1, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(16, 3)).astype(dtype)
+    Y = np.tanh(X @ rng.normal(size=(3, 2))).astype(dtype)
+    return X, Y
+
+
+def pytensor_problem(dtype="float64", seed=0, sign=1.0):
+    """Shared params and the symbolic cost ``sign * loss``."""
+    X, Y = data(dtype=dtype)
+    params = [pytensor.shared(v, name=k) for k, v in initial_values(seed, dtype).items()]
+    W1, b1, W2, s = params
+    out = pt.tanh(pt.as_tensor(X) @ W1 + b1) @ W2 * s
+    loss = pt.mean(pt.log(pt.cosh(out - Y))) + 0.05 * pt.sqr(s)
+    return params, loss * np.asarray(sign, dtype=dtype)
+
+
+def torch_loss(torch, tensors, X, Y):
+    W1, b1, W2, s = tensors
+    out = torch.tanh(X @ W1 + b1) @ W2 * s
+    return torch.mean(torch.log(torch.cosh(out - Y))) + 0.05 * s**2
+
+
+def run_torch(make_optimizer, steps, *, clip_norm=None, sign=1.0, make_scheduler=None, seed=0):
+    """Train the problem with a torch optimizer; returns final params and applied lrs."""
+    import torch
+
+    X, Y = (torch.tensor(a) for a in data())
+    tensors = [torch.tensor(v, requires_grad=True) for v in initial_values(seed).values()]
+    opt = make_optimizer(tensors)
+    sched = make_scheduler(opt) if make_scheduler else None
+    lrs = []
+    for _ in range(steps):
+        opt.zero_grad()
+        (sign * torch_loss(torch, tensors, X, Y)).backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if sched is not None:
+            sched.step()
+    return [t.detach().numpy() for t in tensors], lrs
+
+
+def run_ours(build_updates, steps, *, sign=1.0, seed=0, dtype="float64", mode=None, outputs=()):
+    """Build updates on the problem, compile once, run ``steps`` calls.
+
+    ``build_updates(cost, params)`` returns an Updates; ``outputs`` names info entries
+    to record per step. Returns (final param values, updates, recorded outputs).
+    """
+    params, cost = pytensor_problem(dtype=dtype, seed=seed, sign=sign)
+    updates = build_updates(cost, params)
+    f = pytensor.function([], [updates.info[k] for k in outputs], updates=updates, mode=mode)
+    record = [f() for _ in range(steps)]
+    return [p.get_value() for p in params], updates, record
+
+
+def max_relative_error(ours, theirs):
+    """Largest per-tensor max|a - b| / max|b| over a list of tensors."""
+    worst = 0.0
+    for a, b in zip(ours, theirs, strict=True):
+        scale = max(np.max(np.abs(b)), 1e-300)
+        worst = max(worst, float(np.max(np.abs(np.asarray(a) - b)) / scale))
+    return worst
