@@ -1,0 +1,86 @@
+"""dtype faithfulness: float32 parameters give float32 graphs, whatever the hyperparameters.
+
+The check walks every update expression's whole graph: no tensor (ndim > 0) may be
+float64 when the parameters are float32, so a silent upcast-then-downcast fails too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.graph.traversal import ancestors
+
+import symupdates as su
+from tests.cases import FLAG_CASES, LR, RULES, case_id
+from tests.reference import pytensor_problem
+
+KINDS = ["python_float", "numpy_float64", "shared_float64", "symbolic_float64"]
+FLOAT_ARGS = {"learning_rate", "momentum", "dampening", "rho", "beta1", "beta2", "epsilon", "weight_decay", "lr_decay", "clip_norm"}
+
+
+def _as_kind(value, kind):
+    if kind == "python_float":
+        return float(value)
+    if kind == "numpy_float64":
+        return np.float64(value)
+    if kind == "shared_float64":
+        return pytensor.shared(np.float64(value))
+    return pt.scalar(dtype="float64")
+
+
+def _float64_tensors(exprs):
+    return [v for v in ancestors(exprs) if isinstance(v.type, pt.TensorType) and v.type.ndim > 0 and v.dtype == "float64"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("rule", "kwargs"), FLAG_CASES, ids=[case_id(*c) for c in FLAG_CASES])
+def test_float32_params_give_float32_graphs(floatX, rule, kwargs, kind):
+    params, cost = pytensor_problem(dtype="float32")
+    kwargs = {"learning_rate": LR[rule], "clip_norm": 0.5, **kwargs}
+    kwargs = {k: _as_kind(v, kind) if k in FLOAT_ARGS else v for k, v in kwargs.items()}
+    updates = RULES[rule][0](cost, params, **kwargs)
+    for var, new in updates:
+        assert new.dtype == var.dtype, var.name
+    assert _float64_tensors([new for _, new in updates]) == []
+    for name, var in updates.state.items():
+        if name.endswith(("/step", "/skipped")):
+            assert var.dtype == "int64"
+        else:
+            assert var.dtype == "float32", name
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_state_has_the_params_static_shape(floatX, rule):
+    values = {"W": np.ones((3, 2), "float32"), "b": np.ones(2, "float32"), "s": np.array(1.0, "float32")}
+    params = [pytensor.shared(v, name=k, shape=np.shape(v)) for k, v in values.items()]
+    cost = pt.sum(params[0] * params[1]) * params[2]
+    updates = RULES[rule][0](cost, params)
+    for name, var in updates.state.items():
+        owner = name.split("/")[0]
+        if owner in values:
+            assert var.type.shape == np.shape(values[owner]), name
+            assert var.get_value().shape == np.shape(values[owner])
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_float32_run_matches_float64_run(floatX, rule):
+    """A float32 run stays close to the float64 run of the same problem (sanity, not parity)."""
+    results = {}
+    for dtype in ("float32", "float64"):
+        params, cost = pytensor_problem(dtype=dtype)
+        f = pytensor.function([], cost, updates=RULES[rule][0](cost, params, learning_rate=LR[rule], clip_norm=1.0))
+        for _ in range(10):
+            f()
+        results[dtype] = [p.get_value() for p in params]
+        assert all(p.dtype == dtype for p in results[dtype])
+    for a, b in zip(results["float32"], results["float64"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)
+
+
+def test_float16_params_keep_float32_state(floatX):
+    w = pytensor.shared(np.ones(4, "float16"), name="w")
+    updates = su.adam((w.astype("float32") ** 2).sum(), [w], learning_rate=0.1)
+    assert updates.state["w/adam/m"].dtype == "float32"
+    assert dict(updates)[w].dtype == "float16"
