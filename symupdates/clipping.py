@@ -6,10 +6,23 @@ import pytensor.tensor as pt
 
 from symupdates.base import add_info, check_hyperparam, coef, hyperparam
 
-__all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value", "global_norm"]
+__all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value", "global_norm", "sum_of_squares"]
 
 #: Added to the norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does.
 CLIP_EPSILON = 1e-6
+
+
+def sum_of_squares(tensor):
+    r"""The sum of squared elements, :math:`\sum_j t_j^2`, as a BLAS dot product.
+
+    ``dot(t.ravel(), t.ravel())`` reads the tensor once and allocates nothing, where
+    ``sum(sqr(t))`` writes a squared copy first (and costs a reduction kernel per
+    tensor to compile under Numba).
+    """
+    if tensor.type.ndim == 0:
+        return pt.sqr(tensor)
+    flat = tensor if tensor.type.ndim == 1 else tensor.ravel()
+    return pt.dot(flat, flat)
 
 
 def global_norm(tensors):
@@ -27,7 +40,7 @@ def global_norm(tensors):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("global_norm needs at least one tensor")
-    return pt.sqrt(pt.add(*[pt.sum(pt.sqr(t)) for t in tensors]))
+    return pt.sqrt(pt.add(*[sum_of_squares(t) for t in tensors]))
 
 
 def clip_by_global_norm(clip_norm):
@@ -104,7 +117,7 @@ def clip_by_norm(max_norm):
         c = hyperparam("max_norm", max_norm)
         out = []
         for d in directions:
-            scale = pt.minimum(1.0, c / (pt.sqrt(pt.sum(pt.sqr(d))).astype("float64") + CLIP_EPSILON))
+            scale = pt.minimum(1.0, c / (pt.sqrt(sum_of_squares(d)).astype("float64") + CLIP_EPSILON))
             out.append(d * coef(scale, d))
         return out, []
 
