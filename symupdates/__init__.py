@@ -10,6 +10,7 @@ The package defines nothing itself; see ``base`` (Updates, chain, get_updates),
 """
 
 from symupdates.base import (
+    NonFiniteGuard,
     Transform,
     Updates,
     add_info,
@@ -18,11 +19,16 @@ from symupdates.base import (
     compute_dtype,
     get_updates,
     hyperparam,
+    merge_updates,
     new_scope,
     new_state,
+    skip_nonfinite,
     step_count,
 )
+from symupdates.checkpoint import load, save
 from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
+from symupdates import schedules
+from symupdates.schedules import ReduceLROnPlateau
 from symupdates.optimizers import adadelta, adagrad, adam, adamax, adamw, momentum, nesterov_momentum, rmsprop, sgd
 from symupdates.transforms import (
     add_decayed_weights,
@@ -39,6 +45,8 @@ from symupdates.transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "NonFiniteGuard",
+    "ReduceLROnPlateau",
     "Transform",
     "Updates",
     "adadelta",
@@ -57,12 +65,16 @@ __all__ = [
     "get_updates",
     "global_norm",
     "hyperparam",
+    "load",
+    "merge_updates",
     "momentum",
     "nesterov_momentum",
     "new_scope",
     "new_state",
     "rmsprop",
+    "save",
     "scale",
+    "schedules",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
@@ -70,6 +82,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_rms",
     "sgd",
+    "skip_nonfinite",
     "step_count",
     "trace",
 ]

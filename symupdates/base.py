@@ -19,13 +19,20 @@ error when called outside :func:`get_updates`):
   changed with ``set_value`` between calls without recompiling;
 * :func:`step_count` is the integer number of updates applied before this one
   (``0`` for the first update), and :func:`add_info` publishes a symbolic diagnostic.
+
+Training state: :func:`skip_nonfinite` (or ``skip_nonfinite=True``) makes a call with
+a NaN or ±Inf cost or gradient change nothing, and :class:`NonFiniteGuard` raises on the
+host after too many such calls in a row; :meth:`Updates.reset`,
+:meth:`Updates.state_dict` and :meth:`Updates.load_state_dict` restore and move the
+state (checkpoint files are in :mod:`symupdates.checkpoint`); :func:`merge_updates`
+joins update lists, refusing two updates of one variable.
 """
 
 from __future__ import annotations
 
 import contextvars
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +42,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
 
 __all__ = [
+    "NonFiniteGuard",
     "Transform",
     "Updates",
     "add_info",
@@ -43,8 +51,10 @@ __all__ = [
     "coef",
     "get_updates",
     "hyperparam",
+    "merge_updates",
     "new_state",
     "new_scope",
+    "skip_nonfinite",
     "step_count",
 ]
 
@@ -63,7 +73,10 @@ def compute_dtype(var) -> str:
     float16 parameters keep their moments and denominators in float32 (a float16 square
     of a small gradient underflows to zero); every other float dtype is kept as is.
     """
-    return "float32" if var.dtype == "float16" else var.dtype
+    dtype = getattr(var, "dtype", None)
+    if not isinstance(var, Variable) or dtype not in FLOAT_DTYPES:
+        raise TypeError(f"compute_dtype needs a float tensor variable (a parameter), got {var!r} of dtype {dtype}")
+    return "float32" if dtype == "float16" else dtype
 
 
 def coef(scalar, like):
@@ -73,6 +86,10 @@ def coef(scalar, like):
     they meet a tensor, so float32 tensors stay float32 (scalar arithmetic before that
     point is done in float64, as torch does with Python floats).
     """
+    if not isinstance(scalar, Variable) or getattr(scalar.type, "ndim", None) != 0:
+        raise TypeError(f"coef needs a symbolic scalar as scalar (e.g. from hyperparam()), got {scalar!r}")
+    if not isinstance(like, Variable) or getattr(like, "dtype", None) not in FLOAT_DTYPES:
+        raise TypeError(f"coef needs a float tensor variable as like, got {like!r}")
     return scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
 
 
@@ -89,6 +106,9 @@ class Updates(list):
         ``skip_nonfinite`` is on).
     step : SharedVariable
         The integer count of applied updates (``0`` before the first one).
+    skipped : SharedVariable or None
+        The integer count of calls skipped because the cost or a gradient was not finite
+        (``"{name}/skipped"``); ``None`` unless ``skip_nonfinite`` is on.
     hyperparams : dict[str, SharedVariable]
         The live hyperparameters: every float given to the optimizer became a named shared
         scalar here, and shared variables passed by the user are listed too. Change one
@@ -96,13 +116,34 @@ class Updates(list):
     info : dict[str, Variable]
         Symbolic diagnostics to add to the function's outputs: at least ``"grad_norm"``
         (the global L2 norm of the gradients before clipping) and ``"learning_rate"``
-        (the value applied by this call, after any schedule).
+        (the value applied by this call, after any schedule); ``"finite"`` (a boolean)
+        when ``skip_nonfinite`` is on.
+
+    Examples
+    --------
+    Snapshot the state, train, then go back to the snapshot (hyperparameters included):
+
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.adam((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> sorted(updates.state_dict())
+    ['adam/step', 'hyperparams/beta1', 'hyperparams/beta2', 'hyperparams/epsilon', 'hyperparams/learning_rate', 'w/adam/m', 'w/adam/v']
+    >>> snapshot = updates.state_dict()
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); _ = step()
+    >>> int(updates.step.get_value())
+    2
+    >>> updates.load_state_dict(snapshot)
+    >>> int(updates.step.get_value()), updates.state["w/adam/m"].get_value()
+    (0, array([0., 0.]))
     """
 
-    def __init__(self, pairs, *, state, step, hyperparams, info, initial):
+    def __init__(self, pairs, *, state, step, hyperparams, info, initial, skipped=None):
         super().__init__(pairs)
         self.state = state
         self.step = step
+        self.skipped = skipped
         self.hyperparams = hyperparams
         self.info = info
         self._initial = initial
@@ -110,8 +151,14 @@ class Updates(list):
     def reset(self) -> None:
         """Restore every state variable and counter to its initial value.
 
-        The compiled function is untouched (no recompiling). Hyperparameters keep their
-        current values; parameters are not optimizer state and are not touched.
+        The step counter and the skip counter go back to 0 and every moment, buffer and
+        accumulator to the value it was created with. Compiled functions see the new
+        values at their next call: nothing is recompiled.
+
+        Hyperparameters keep their current values and parameters are not touched (they
+        are not optimizer state): re-initialise the parameters yourself, and to restore
+        hyperparameters too, keep a :meth:`state_dict` taken right after building and
+        :meth:`load_state_dict` it instead.
         """
         for name, var in self.state.items():
             var.set_value(self._initial[name].copy())
@@ -119,27 +166,38 @@ class Updates(list):
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of the optimizer state and live hyperparameters as NumPy arrays.
 
-        Keys are the names of :attr:`state` and ``"hyperparams/<name>"`` for each entry
-        of :attr:`hyperparams`.
+        Keys are the stable names of :attr:`state` (moments, buffers, the step counter
+        ``"{name}/step"`` and, with ``skip_nonfinite``, the skip counter
+        ``"{name}/skipped"``) and ``"hyperparams/<name>"`` for each live hyperparameter
+        of :attr:`hyperparams`. Values are copies: training on does not change them.
         """
-        out = {name: np.array(var.get_value(), copy=True) for name, var in self.state.items()}
-        for name, var in self.hyperparams.items():
-            out[f"hyperparams/{name}"] = np.array(var.get_value(), copy=True)
-        return out
+        return {name: np.array(var.get_value(), copy=True) for name, var in self._targets().items()}
+
+    def load_state_dict(self, state_dict) -> None:
+        """Load a :meth:`state_dict`, checking every name, shape and dtype first.
+
+        Values must have exactly the dtype and shape of the variable they replace (no
+        casting), and counters must not be negative. Nothing is changed unless everything
+        matches; the ``ValueError`` lists every mismatch (missing and unexpected keys,
+        each wrong shape or dtype).
+        """
+        values = self._check_state_dict(state_dict, "state_dict")
+        self._set(values)
 
     def _targets(self) -> dict[str, SharedVariable]:
         targets = dict(self.state)
         targets.update({f"hyperparams/{n}": v for n, v in self.hyperparams.items()})
         return targets
 
-    def load_state_dict(self, state_dict) -> None:
-        """Load a :meth:`state_dict`, checking every name, shape and dtype first.
+    def _check_state_dict(self, state_dict, argument: str) -> dict[str, np.ndarray]:
+        """Validate ``state_dict`` against these updates without changing anything.
 
-        Nothing is changed unless everything matches; the error lists every mismatch.
+        Returns the arrays to load by name; raises ``TypeError``/``ValueError`` naming
+        ``argument`` and listing every problem.
         """
-        if not hasattr(state_dict, "keys"):
+        if not isinstance(state_dict, Mapping):
             raise TypeError(
-                f"state_dict must be a mapping of names to arrays (as returned by "
+                f"{argument} must be a mapping of names to arrays (as returned by "
                 f"Updates.state_dict()), got {type(state_dict).__name__}"
             )
         targets = self._targets()
@@ -154,26 +212,257 @@ class Updates(list):
         for name, var in targets.items():
             if name not in state_dict:
                 continue
-            value = np.asarray(state_dict[name])
+            value = state_dict[name]
+            try:
+                value = value if isinstance(value, np.ndarray) else np.asarray(value)
+            except (TypeError, ValueError) as err:
+                problems.append(f"{name!r} is not an array ({err})")
+                continue
             current = var.get_value(borrow=True)
             if value.shape != current.shape:
-                problems.append(f"{name!r}: shape {value.shape}, expected {current.shape}")
+                problems.append(f"{name!r} has shape {value.shape}, expected {current.shape}")
             elif value.dtype != current.dtype:
-                problems.append(f"{name!r}: dtype {value.dtype}, expected {current.dtype}")
+                problems.append(f"{name!r} has dtype {value.dtype}, expected {current.dtype}")
+            elif value.dtype.kind in "iu" and np.any(value < 0):
+                problems.append(f"{name!r} is a counter and must not be negative, got {value.tolist()}")
             else:
                 values[name] = value
         if problems:
-            raise ValueError("state_dict does not match these updates: " + "; ".join(problems))
+            raise ValueError(f"{argument} does not match these updates: " + "; ".join(problems))
+        return values
+
+    def _set(self, values: dict[str, np.ndarray]) -> None:
+        targets = self._targets()
         for name, value in values.items():
-            targets[name].set_value(value.copy())
+            targets[name].set_value(np.array(value, copy=True))
+
+
+def _describe(var) -> str:
+    return f"variable {var.name!r}" if getattr(var, "name", None) else f"variable {var!r}"
+
+
+def _check_unique_targets(groups, label) -> None:
+    """Raise ``ValueError`` naming the variable when two pairs update the same variable."""
+    seen: dict[int, str] = {}
+    for i, pairs in enumerate(groups):
+        for j, (var, _) in enumerate(pairs):
+            where = label(i, j) if callable(label) else f"{label}[{j}]"
+            if id(var) in seen:
+                raise ValueError(
+                    f"{_describe(var)} is updated twice, by {seen[id(var)]} and by {where}; a variable "
+                    f"can have only one update per call: combine the two expressions into one"
+                )
+            seen[id(var)] = where
+
+
+def _as_pairs(updates, argument: str) -> list:
+    if isinstance(updates, Mapping):
+        items = list(updates.items())
+    elif isinstance(updates, Sequence) and not isinstance(updates, str):
+        items = list(updates)
+    else:
+        raise TypeError(
+            f"{argument} must be a list of (shared_variable, new_expression) pairs, an Updates "
+            f"or a dict, got {type(updates).__name__}"
+        )
+    pairs = []
+    for j, item in enumerate(items):
+        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
+            raise TypeError(f"{argument}[{j}] must be a (shared_variable, new_expression) pair, got {item!r}")
+        var, new = item
+        if not isinstance(var, SharedVariable):
+            raise TypeError(
+                f"{argument}[{j}] updates {var!r} of type {type(var).__name__}; only shared variables can be updated"
+            )
+        pairs.append((var, new))
+    return pairs
+
+
+def merge_updates(*lists) -> Updates:
+    """Join several update lists into one, refusing two updates of the same variable.
+
+    Use it to compile one function from an optimizer's updates and other updates the
+    graph needs (random generators, batch-norm running averages, a second optimizer on
+    other parameters).
+
+    Parameters
+    ----------
+    *lists : Updates, list of (SharedVariable, Variable) pairs, or dict
+        The update lists, in order.
+
+    Returns
+    -------
+    Updates
+        The pairs of every argument, in order. Its :attr:`~Updates.state`,
+        :attr:`~Updates.hyperparams` and :attr:`~Updates.info` are the union of those of
+        the :class:`Updates` among the arguments, in order; a name already taken by a
+        different variable gets a suffix (``"adam/step"``, then ``"adam/step_2"``), and
+        a hyperparameter shared by two optimizers is listed once. :attr:`~Updates.step`
+        and :attr:`~Updates.skipped` are those of the first :class:`Updates` that has
+        them (``None`` when no argument is an :class:`Updates`). :meth:`~Updates.reset`,
+        :meth:`~Updates.state_dict` and :meth:`~Updates.load_state_dict` act on all the
+        merged state; plain pairs (a random generator, say) are not optimizer state and
+        are left alone.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable, when two pairs update the same one.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> calls = pytensor.shared(np.int64(0), name="calls")
+    >>> updates = su.merge_updates(su.sgd((w ** 2).sum(), [w], learning_rate=0.25), [(calls, calls + 1)])
+    >>> [var.name for var, _ in updates]
+    ['w', 'sgd/step', 'calls']
+    >>> su.merge_updates(updates, [(w, 2 * w)])
+    Traceback (most recent call last):
+    ...
+    ValueError: variable 'w' is updated twice, by lists[0][0] and by lists[1][0]; a variable can have only one update per call: combine the two expressions into one
+    """
+    groups = [_as_pairs(updates, f"lists[{i}]") for i, updates in enumerate(lists)]
+    _check_unique_targets(groups, lambda i, j: f"lists[{i}][{j}]")
+    state, initial, hyperparams, info = {}, {}, {}, {}
+    step = skipped = None
+    for updates in lists:
+        if not isinstance(updates, Updates):
+            continue
+        for name, var in updates.state.items():
+            key = _unique(name, state)
+            state[key] = var
+            initial[key] = updates._initial[name]
+        for name, var in updates.hyperparams.items():
+            if not any(v is var for v in hyperparams.values()):
+                hyperparams[_unique(name, hyperparams)] = var
+        for name, expr in updates.info.items():
+            info[_unique(name, info)] = expr
+        step = updates.step if step is None else step
+        skipped = updates.skipped if skipped is None else skipped
+    pairs = [pair for group in groups for pair in group]
+    return Updates(
+        pairs, state=state, step=step, skipped=skipped, hyperparams=hyperparams, info=info, initial=initial
+    )
+
+
+class NonFiniteGuard:
+    """Raise on the host when too many calls in a row were skipped as non-finite.
+
+    ``skip_nonfinite`` keeps one bad batch from corrupting the optimizer; a run where
+    every call is skipped, though, makes no progress and should stop. Call
+    :meth:`check` after each call of the compiled function: it reads the step and skip
+    counters of ``updates`` and raises ``FloatingPointError`` once ``max_consecutive``
+    calls in a row were skipped.
+
+    Parameters
+    ----------
+    updates : Updates
+        Built with ``skip_nonfinite=True`` (or a :func:`skip_nonfinite` transform).
+    max_consecutive : int
+        How many skipped calls in a row to tolerate before raising (at least 1).
+
+    Notes
+    -----
+    When :meth:`check` runs only every few calls, skips since the previous check are
+    taken to be the latest calls (the guard may raise early, never late). A counter that
+    went down (after :meth:`Updates.reset` or loading older state) restarts the count.
+    The guard has :meth:`state_dict`/:meth:`load_state_dict`, so
+    :func:`~symupdates.save` can keep it in a checkpoint (``extra={"guard": guard}``).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor, pytensor.tensor as pt
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> scale = pt.scalar("scale", dtype="float64")
+    >>> updates = su.sgd(scale * (w ** 2).sum(), [w], learning_rate=0.1, skip_nonfinite=True)
+    >>> step = pytensor.function([scale], [], updates=updates, mode="FAST_COMPILE")
+    >>> guard = su.NonFiniteGuard(updates, max_consecutive=2)
+    >>> _ = step(np.nan); guard.check()
+    1
+    >>> _ = step(np.inf); guard.check()
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: 2 calls in a row were skipped because the cost or a gradient was NaN or ±Inf (counter 'sgd/skipped', max_consecutive=2); look for the cause (bad data, a too large learning rate) before going on
+    """
+
+    def __init__(self, updates, max_consecutive: int = 10):
+        if not isinstance(updates, Updates):
+            raise TypeError(f"updates must be an Updates (returned by an optimizer), got {type(updates).__name__}")
+        if updates.skipped is None or updates.step is None:
+            raise ValueError(
+                "updates has no skip counter: build it with skip_nonfinite=True (or a skip_nonfinite() transform)"
+            )
+        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, numbers.Integral):
+            raise TypeError(f"max_consecutive must be an integer, got {max_consecutive!r}")
+        if max_consecutive < 1:
+            raise ValueError(f"max_consecutive must be at least 1, got {max_consecutive!r}")
+        self.updates = updates
+        self.max_consecutive = int(max_consecutive)
+        self.consecutive = 0
+        self._last = self._counters()
+
+    def _counters(self) -> tuple[int, int]:
+        return int(self.updates.step.get_value()), int(self.updates.skipped.get_value())
+
+    def check(self) -> int:
+        """Update the count of skipped calls in a row from the counters and return it.
+
+        Raises ``FloatingPointError`` when it reaches ``max_consecutive``.
+        """
+        step, skipped = self._counters()
+        applied, missed = step - self._last[0], skipped - self._last[1]
+        if applied < 0 or missed < 0:  # the counters were reset or older state was loaded
+            self.consecutive = 0
+        elif applied > 0:
+            self.consecutive = missed
+        else:
+            self.consecutive += missed
+        self._last = (step, skipped)
+        if self.consecutive >= self.max_consecutive:
+            raise FloatingPointError(
+                f"{self.consecutive} calls in a row were skipped because the cost or a gradient was NaN or "
+                f"±Inf (counter {self.updates.skipped.name!r}, max_consecutive={self.max_consecutive}); look "
+                f"for the cause (bad data, a too large learning rate) before going on"
+            )
+        return self.consecutive
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The count of skipped calls in a row and the counters last seen."""
+        return {
+            "consecutive": np.int64(self.consecutive),
+            "last_step": np.int64(self._last[0]),
+            "last_skipped": np.int64(self._last[1]),
+        }
+
+    def load_state_dict(self, state_dict) -> None:
+        """Load a :meth:`state_dict`; raises ``ValueError`` naming what does not match."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
+        keys = ("consecutive", "last_step", "last_skipped")
+        if set(state_dict) != set(keys):
+            raise ValueError(f"state_dict must have exactly the keys {list(keys)}, got {sorted(state_dict)}")
+        values = {}
+        for key in keys:
+            value = np.asarray(state_dict[key])
+            if value.shape != () or value.dtype.kind not in "iu" or value < 0:
+                raise ValueError(f"state_dict[{key!r}] must be a non-negative integer, got {state_dict[key]!r}")
+            values[key] = int(value)
+        self.consecutive = values["consecutive"]
+        self._last = (values["last_step"], values["last_skipped"])
 
 
 class _Build:
     """What a transform registers while :func:`get_updates` runs."""
 
-    def __init__(self, name: str, params, step):
+    def __init__(self, name: str, params, step, cost=None):
         self.name = name
         self.step = step
+        self.cost = cost
+        self.finite = None  # the condition of skip_nonfinite, once a guard is installed
+        self.skipped = None
         self.param_names = _param_names(params)
         self.state: dict[str, SharedVariable] = {}
         self.initial: dict[str, np.ndarray] = {}
@@ -242,6 +531,8 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
         full = f"{scope}/{name}"
         var = pytensor.shared(np.asarray(value, dtype=dtype or "float64"), name=full)
     else:
+        if id(like) not in build.param_names:
+            raise ValueError(f"new_state(like=...) must be one of the params being updated, got {like!r}")
         full = f"{build.param_names[id(like)]}/{scope}/{name}"
         init = np.full(like.get_value(borrow=True).shape, value, dtype=compute_dtype(like))
         var = pytensor.shared(init, name=full, shape=like.type.shape)
@@ -342,6 +633,8 @@ def hyperparam(name: str, value):
     if isinstance(value, Variable):
         return value
     result = value(build.step)
+    if _is_scalar_number(result):  # a bare Python float would become a floatX (float32) constant
+        result = np.float64(result)
     try:
         result = pt.as_tensor_variable(result)
     except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
@@ -450,6 +743,69 @@ def get_grads(loss_or_grads, params) -> tuple[list, Variable | None]:
     )
 
 
+def _guard_nonfinite(tensors) -> None:
+    """Make the build in progress skip every call where ``tensors`` or the cost is not finite.
+
+    Installs the skip counter ``"{name}/skipped"`` on first use; several guards combine
+    (the call is skipped when any of them sees a NaN or ±Inf).
+    """
+    build = _current()
+    checks = [pt.all(pt.isfinite(t)) for t in tensors]
+    if build.cost is not None:
+        checks.append(pt.isfinite(build.cost))
+    finite = pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
+    if build.finite is None:
+        build.skipped = new_state(build.name, "skipped", value=0, dtype="int64")
+        build.finite = finite
+    else:
+        build.finite = pt.and_(build.finite, finite)
+
+
+def skip_nonfinite() -> Transform:
+    r"""Skip the whole update when the cost or the incoming directions hold a NaN or ±Inf.
+
+    A transform that passes directions through unchanged and tells
+    :func:`get_updates` to guard the call: when any direction (or the cost, when the
+    updates are built from a cost) is not finite, **every** parameter, every state
+    variable of every transform and the step counter keep their values (all or nothing),
+    and the counter ``"{name}/skipped"`` (:attr:`Updates.skipped`) goes up by one.
+    ``info["finite"]`` is true for a call that was applied.
+
+    Place it first in a chain to check the raw gradients, as the ``skip_nonfinite=True``
+    flag of every optimizer (and of :func:`get_updates`) does; placed later, it also
+    catches directions that became non-finite inside the rule (an overflow, say).
+
+    Returns
+    -------
+    Transform
+        No state of its own beyond the shared skip counter.
+
+    See Also
+    --------
+    NonFiniteGuard : raise on the host after too many skipped calls in a row.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor, pytensor.tensor as pt
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> scale = pt.scalar("scale", dtype="float64")
+    >>> transform = su.chain(su.skip_nonfinite(), su.scale_by_adam(), su.scale_by_learning_rate(0.1))
+    >>> updates = su.get_updates(transform, scale * (w ** 2).sum(), [w])
+    >>> f = pytensor.function([scale], updates.info["finite"], updates=updates, mode="FAST_COMPILE")
+    >>> bool(f(np.nan)), int(updates.step.get_value()), int(updates.skipped.get_value()), w.get_value()
+    (False, 0, 1, array([ 1., -2.]))
+    >>> bool(f(1.0)), int(updates.step.get_value()), w.get_value().round(6)
+    (True, 1, array([ 0.9, -1.9]))
+    """
+
+    def update(directions, params):
+        _guard_nonfinite(directions)
+        return directions, []
+
+    return update
+
+
 def get_updates(
     transform: Transform,
     loss_or_grads,
@@ -474,12 +830,14 @@ def get_updates(
     skip_nonfinite : bool
         If true, a call where the cost or any gradient holds a NaN or ±Inf changes
         nothing (parameters, state and step counter keep their values) and increments the
-        counter ``"{name}/skipped"``; ``info["finite"]`` reports each call.
+        counter ``"{name}/skipped"``; ``info["finite"]`` reports each call. The same as
+        putting :func:`skip_nonfinite` first in the chain.
 
     Returns
     -------
     Updates
-        Parameter updates first, then state updates, then the step counter.
+        Parameter updates first, then state updates, then the step counter (then the
+        skip counter, when a call can be skipped).
 
     Examples
     --------
@@ -498,23 +856,21 @@ def get_updates(
         raise TypeError(f"transform must be a transform (a function), got {transform!r}")
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(skip_nonfinite, bool | np.bool_):
+        raise TypeError(f"skip_nonfinite must be True or False, got {skip_nonfinite!r}")
     params = check_params(params)
     grads, cost = get_grads(loss_or_grads, params)
     grads = [g.astype(compute_dtype(p)) if g.dtype != compute_dtype(p) else g for g, p in zip(grads, params, strict=True)]
     step = pytensor.shared(np.int64(0), name=f"{name}/step")
-    build = _Build(name, params, step)
+    build = _Build(name, params, step, cost)
     token = _BUILD.set(build)
     try:
         from symupdates.clipping import global_norm  # the norm lives with the clipping code
 
         add_info("grad_norm", global_norm(grads))
-        directions, state_updates = transform(grads, params)
         if skip_nonfinite:
-            finite = pt.all([pt.all(pt.isfinite(g)) for g in grads])
-            if cost is not None:
-                finite = pt.and_(finite, pt.isfinite(cost))
-            add_info("finite", finite)
-            skipped = new_state(name, "skipped", value=0, dtype="int64")
+            _guard_nonfinite(grads)
+        directions, state_updates = transform(grads, params)
     finally:
         _BUILD.reset(token)
     if len(directions) != len(params):
@@ -530,14 +886,18 @@ def get_updates(
         pairs.append((p, new))
     pairs.extend(state_updates)
     pairs.append((step, step + 1))
-    if skip_nonfinite:
+    if build.finite is not None:  # all or nothing: every pair keeps its value on a bad call
+        finite = build.finite
         pairs = [(var, pt.switch(finite, new, var)) for var, new in pairs]
-        pairs.append((skipped, skipped + pt.switch(finite, 0, 1).astype("int64")))
+        pairs.append((build.skipped, build.skipped + pt.switch(finite, 0, 1).astype("int64")))
+        build.info["finite"] = finite
+    _check_unique_targets([pairs], "the transform's updates")
     pairs = [(var, _match_type(var, new)) for var, new in pairs]
     return Updates(
         pairs,
         state=build.state,
         step=step,
+        skipped=build.skipped,
         hyperparams=build.hyperparams,
         info=build.info,
         initial=build.initial,

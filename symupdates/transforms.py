@@ -130,7 +130,8 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
     momentum : float, shared or symbolic scalar, or schedule
         :math:`\mu \in [0, 1]`. Live hyperparameter ``"momentum"``.
     dampening : float, shared or symbolic scalar, or schedule
-        :math:`\tau \in [0, 1]`. Live hyperparameter ``"dampening"``. Not applied at the
+        :math:`\tau \in [0, 1]`. Live hyperparameter ``"dampening"`` unless it is the
+        number 0 (then it adds nothing to the graph). Not applied at the
         first update, as in torch.
     nesterov : bool
         Nesterov's lookahead; requires ``dampening = 0``.
@@ -159,21 +160,20 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
     if nesterov and not (isinstance(dampening, int | float) and dampening == 0):
         raise ValueError(f"nesterov momentum requires dampening=0, got dampening={dampening!r}")
 
+    dampened = not (isinstance(dampening, int | float) and dampening == 0)
+
     def update(directions, params):
         scope = new_scope("momentum")
         mu = hyperparam("momentum", momentum)
-        if not nesterov:
+        if dampened:
             # torch copies g into the empty buffer at the first step: mu * 0 + 1 * g == g exactly.
             gain = pt.switch(pt.eq(step_count(), 0), 1.0, 1.0 - hyperparam("dampening", dampening))
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             b = new_state(scope, "buffer", like=p)
-            if nesterov:
-                b_new = coef(mu, d) * b + d
-                out.append(d + coef(mu, d) * b_new)
-            else:
-                b_new = coef(mu, d) * b + coef(gain, d) * d
-                out.append(b_new)
+            # Without dampening the first step needs no special case: mu * 0 + g == g exactly.
+            b_new = coef(mu, d) * b + (coef(gain, d) * d if dampened else d)
+            out.append(d + coef(mu, d) * b_new if nesterov else b_new)
             state_updates.append((b, b_new))
         return out, state_updates
 
@@ -256,6 +256,8 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
     Notes
     -----
     Lasagne and PyMC put epsilon inside the root, :math:`g/\sqrt{S + \epsilon}`.
+    Centered, :math:`S - A^2` is clamped at 0 before the root: rounding can make it
+    slightly negative (float32, :math:`\rho` near 0 or 1), where torch returns NaN.
 
     Examples
     --------
@@ -280,7 +282,8 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
                 avg = new_state(scope, "grad_avg", like=p)
                 avg_new = coef(r, d) * avg + coef(1.0 - r, d) * d
                 state_updates.append((avg, avg_new))
-                sq_new = sq_new - pt.sqr(avg_new)
+                # S - A^2 >= 0 in exact arithmetic; rounding can make it slightly negative.
+                sq_new = pt.maximum(sq_new - pt.sqr(avg_new), 0)
             out.append(d / (pt.sqrt(sq_new) + coef(eps, d)))
         return out, state_updates
 

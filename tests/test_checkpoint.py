@@ -1,0 +1,312 @@
+"""Checkpoints: bit-identical resumption in a new process, atomic saves, extra host objects.
+
+Bad arguments and unreadable files are in tests/test_errors.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import symupdates as su
+from tests.cases import FLAG_CASES, LR, RULES
+from tests.reference import pytensor_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+N_STEPS, M_STEPS = 5, 4  # N_STEPS >= 2
+
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+
+
+def richest_case(rule):
+    """The FLAG_CASES entry of a rule with the most flags, plus clipping and skip_nonfinite."""
+    kwargs = max((kw for r, kw in FLAG_CASES if r == rule), key=len)
+    return {"learning_rate": LR[rule], **kwargs, "clip_norm": 0.5, "skip_nonfinite": True}
+
+
+def build(rule):
+    """Fresh parameters, updates and compiled function; the cost is scaled by an input."""
+    kwargs = richest_case(rule)
+    params, loss = pytensor_problem(sign=-1.0 if kwargs.get("maximize") else 1.0)
+    scale = pt.scalar("scale", dtype="float64")
+    updates = RULES[rule][0](loss * scale, params, **kwargs)
+    return params, updates, pytensor.function([scale], [], updates=updates, mode="FAST_COMPILE")
+
+
+def resume_all(folder):
+    """In a new process: for each rule, load the checkpoint into a fresh build, run M steps, save."""
+    folder = Path(folder)
+    for rule in sorted(RULES):
+        params, updates, train = build(rule)
+        guard = su.NonFiniteGuard(updates, max_consecutive=3)
+        su.load(folder / f"{rule}.npz", params, updates, extra={"guard": guard})
+        for _ in range(M_STEPS):
+            train(1.0)
+            guard.check()
+        su.save(folder / f"{rule}.resumed.npz", params, updates, extra={"guard": guard})
+
+
+def test_resume_in_a_new_process_is_bit_identical(tmp_path):
+    """Save after N steps, load in a new process, run M more: the same bits as N+M steps in one go."""
+    expected = {}
+    for rule in sorted(RULES):
+        params, updates, train = build(rule)
+        guard = su.NonFiniteGuard(updates, max_consecutive=3)
+        updates.hyperparams["learning_rate"].set_value(np.float64(0.5 * LR[rule]))  # must be restored
+        for scale in [1.0, 1.0, np.nan] + [1.0] * (N_STEPS - 2):  # N steps and one skipped call
+            train(scale)
+            guard.check()
+        su.save(tmp_path / f"{rule}.npz", params, updates, extra={"guard": guard})
+        for _ in range(M_STEPS):  # the uninterrupted run goes on
+            train(1.0)
+            guard.check()
+        expected[rule] = {f"params/{p.name}": p.get_value() for p in params}
+        expected[rule].update({f"updates/{k}": v for k, v in updates.state_dict().items()})
+        expected[rule].update({f"extra/guard/{k}": v for k, v in guard.state_dict().items()})
+        assert int(updates.step.get_value()) == N_STEPS + M_STEPS and int(updates.skipped.get_value()) == 1
+    code = "import sys, pytensor; pytensor.config.mode = 'FAST_COMPILE'; from tests.test_checkpoint import resume_all; resume_all(sys.argv[1])"
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rule, values in expected.items():
+        with np.load(tmp_path / f"{rule}.resumed.npz") as resumed:
+            assert sorted(resumed.files) == sorted([*values, "symupdates/format"])
+            for key, value in values.items():
+                value = np.asarray(value)
+                assert resumed[key].dtype == value.dtype and resumed[key].tobytes() == value.tobytes(), (rule, key)
+
+
+def test_load_restores_everything_in_process(tmp_path):
+    params, updates, train = build("adam")
+    for _ in range(3):
+        train(1.0)
+    path = tmp_path / "adam.npz"
+    su.save(path, params, updates)
+    saved = [p.get_value() for p in params], updates.state_dict()
+    train(1.0)
+    updates.hyperparams["beta1"].set_value(np.float64(0.3))
+    su.load(str(path), params, updates)  # str and PathLike both work
+    for p, v in zip(params, saved[0], strict=True):
+        assert p.get_value().tobytes() == v.tobytes()
+    for key, value in updates.state_dict().items():
+        assert value.tobytes() == saved[1][key].tobytes(), key
+    assert float(updates.hyperparams["beta1"].get_value()) == float(saved[1]["hyperparams/beta1"]) != 0.3
+
+
+class Counter:
+    """A host-side object of the kind extra= takes (like a learning-rate controller)."""
+
+    def __init__(self):
+        self.best, self.count, self.mode, self.history = np.inf, 0, "min", np.zeros(3)
+
+    def state_dict(self):
+        return {"best": self.best, "count": self.count, "mode": self.mode, "history": self.history}
+
+    def load_state_dict(self, state):
+        if str(state["mode"]) not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {state['mode']!r}")
+        self.best, self.count, self.mode = float(state["best"]), int(state["count"]), str(state["mode"])
+        self.history = np.array(state["history"])
+
+
+def test_extra_host_objects_round_trip(tmp_path):
+    params, updates, train = build("momentum")
+    train(1.0)
+    counter, guard = Counter(), su.NonFiniteGuard(updates, max_consecutive=2)
+    counter.best, counter.count, counter.mode, counter.history = 0.25, 7, "max", np.arange(3.0)
+    train(np.nan)
+    guard.check()
+    su.save(tmp_path / "c.npz", params, updates, extra={"counter": counter, "guard": guard})
+    params2, updates2, _ = build("momentum")
+    counter2, guard2 = Counter(), su.NonFiniteGuard(updates2, max_consecutive=2)
+    su.load(tmp_path / "c.npz", params2, updates2, extra={"counter": counter2, "guard": guard2})
+    assert (counter2.best, counter2.count, counter2.mode) == (0.25, 7, "max")
+    np.testing.assert_array_equal(counter2.history, np.arange(3.0))
+    assert guard2.consecutive == 1 and guard2.check() == 1  # the run of skips goes on after loading
+    assert int(updates2.skipped.get_value()) == 1
+
+
+def test_a_plateau_controller_is_saved_with_the_run(tmp_path):
+    """ReduceLROnPlateau goes through extra=; the learning rate it lowered is in the updates' state."""
+    params, updates, _ = build("sgd")
+    plateau = su.ReduceLROnPlateau(updates, factor=0.5, patience=1, cooldown=1)
+    for metric in [1.0, 0.9, 0.9, 0.9, 0.95]:
+        plateau.step(metric)
+    lowered = float(updates.hyperparams["learning_rate"].get_value())
+    assert lowered < LR["sgd"]
+    su.save(tmp_path / "run.npz", params, updates, extra={"plateau": plateau})
+    params2, updates2, _ = build("sgd")
+    plateau2 = su.ReduceLROnPlateau(updates2, factor=0.5, patience=1, cooldown=1)
+    su.load(tmp_path / "run.npz", params2, updates2, extra={"plateau": plateau2})
+    assert float(updates2.hyperparams["learning_rate"].get_value()) == lowered
+    for key, value in plateau.state_dict().items():
+        assert plateau2.state_dict()[key] == value, key
+    for metric in [0.9, 0.9, 0.9, 0.5, 0.9, 0.9]:  # the two controllers go on in step
+        plateau.step(metric)
+        plateau2.step(metric)
+        assert updates2.hyperparams["learning_rate"].get_value() == updates.hyperparams["learning_rate"].get_value()
+
+
+def test_a_second_optimizer_can_ride_along_as_extra(tmp_path):
+    params, loss = pytensor_problem()
+    first, second = su.adam(loss, params[:2]), su.sgd(loss, params[2:], learning_rate=0.1)
+    pytensor.function([], [], updates=su.merge_updates(first, second))()
+    su.save(tmp_path / "two.npz", params, first, extra={"second": second})
+    params2, loss2 = pytensor_problem()
+    first2, second2 = su.adam(loss2, params2[:2]), su.sgd(loss2, params2[2:], learning_rate=0.1)
+    su.load(tmp_path / "two.npz", params2, first2, extra={"second": second2})
+    assert int(first2.step.get_value()) == 1 and int(second2.step.get_value()) == 1
+    np.testing.assert_array_equal(params2[2].get_value(), params[2].get_value())
+
+
+def test_a_failing_extra_rolls_back_the_others_and_changes_nothing(tmp_path):
+    params, updates, train = build("adam")
+    counter, broken = Counter(), Counter()
+    counter.count, broken.mode = 3, "max"
+    su.save(tmp_path / "c.npz", params, updates, extra={"counter": counter, "broken": broken})
+    train(1.0)
+    counter.count = 9
+    broken.load_state_dict = lambda state: (_ for _ in ()).throw(ValueError("cannot take it"))
+    before = [p.get_value() for p in params], updates.state_dict()
+    with pytest.raises(ValueError, match=r"extra\['broken'\] could not load its state .* cannot take it"):
+        su.load(tmp_path / "c.npz", params, updates, extra={"counter": counter, "broken": broken})
+    assert counter.count == 9  # loaded first, then put back
+    for p, v in zip(params, before[0], strict=True):
+        assert p.get_value().tobytes() == v.tobytes()
+    for key, value in updates.state_dict().items():
+        assert value.tobytes() == before[1][key].tobytes()
+
+
+def test_parameters_only(tmp_path):
+    params, updates, train = build("adamw")
+    train(1.0)
+    su.save(tmp_path / "full.npz", params, updates, extra={"counter": Counter()})
+    su.save(tmp_path / "weights.npz", params, None)
+    with np.load(tmp_path / "weights.npz") as f:
+        assert sorted(f.files) == sorted(["symupdates/format", *(f"params/{p.name}" for p in params)])
+    for path in ("full.npz", "weights.npz"):  # updates=None takes the weights and ignores the rest
+        fresh, _ = pytensor_problem()
+        su.load(tmp_path / path, fresh, None)
+        for p, q in zip(fresh, params, strict=True):
+            assert p.get_value().tobytes() == q.get_value().tobytes()
+    fresh, fresh_updates, _ = build("adamw")
+    with pytest.raises(ValueError, match=r"missing keys \['adamw/step'"):
+        su.load(tmp_path / "weights.npz", fresh, fresh_updates)
+
+
+def test_unnamed_and_repeated_parameter_names_are_stable(tmp_path):
+    def make():
+        return [pytensor.shared(np.full(2, float(i)), name=name) for i, name in enumerate([None, "w", "w"])]
+
+    params = make()
+    su.save(tmp_path / "p.npz", params, None)
+    with np.load(tmp_path / "p.npz") as f:
+        assert sorted(f.files) == ["params/param0", "params/w", "params/w_2", "symupdates/format"]
+    fresh = [pytensor.shared(np.zeros(2), name=name) for name in [None, "w", "w"]]
+    su.load(tmp_path / "p.npz", fresh, None)
+    assert [float(p.get_value()[0]) for p in fresh] == [0.0, 1.0, 2.0]
+
+
+def test_saved_file_respects_the_umask(tmp_path):
+    params, _ = pytensor_problem()
+    su.save(tmp_path / "p.npz", params, None)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "p.npz").st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_failed_write_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    params, updates, train = build("sgd")
+    path = tmp_path / "ckpt.npz"
+    su.save(path, params, updates)
+    old = path.read_bytes()
+    train(1.0)
+
+    def disk_full(file, *args, **kwargs):
+        file.write(b"PK\x03\x04 half an archive")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        su.save(path, params, updates)
+    assert path.read_bytes() == old
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+
+
+KILL_SCRIPT = """
+import sys, pathlib, numpy as np, pytensor
+import symupdates as su
+path = pathlib.Path(sys.argv[1])
+w = pytensor.shared(np.zeros(3_000_000), name="w")           # 24 MB
+updates = su.momentum((w ** 2).sum(), [w], learning_rate=0.1)  # + a 24 MB buffer
+buffer = updates.state["w/momentum/buffer"]
+for version in range(1, 1000):
+    w.set_value(np.full(3_000_000, float(version)))
+    buffer.set_value(np.full(3_000_000, -float(version)))
+    updates.step.set_value(np.int64(version))
+    su.save(path, [w], updates)
+    if version == 1:
+        (path.parent / "ready").touch()
+"""
+
+
+def _kill_during_save(folder: Path):
+    """Start a process that saves a large checkpoint again and again; SIGKILL it mid-write.
+
+    The kill comes once a temporary file holds at least 1 MB of the new checkpoint.
+    """
+    process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(folder / "big.npz")], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while not (folder / "ready").exists():
+            assert process.poll() is None, "the saving process died before its first checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        while not any(_size(folder / name) >= 2**20 for name in os.listdir(folder) if name.endswith(".tmp")):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.0002)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def _size(path):
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:  # renamed meanwhile
+        return 0
+
+
+def test_sigkill_during_save_leaves_the_previous_checkpoint(tmp_path):
+    for _attempt in range(5):  # retry only if the rename won the race against the kill
+        folder = tmp_path / f"attempt{_attempt}"
+        folder.mkdir()
+        _kill_during_save(folder)
+        left = sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+        if any(_size(folder / name) > 0 for name in left):
+            break
+    else:
+        pytest.fail("the kill never landed in the middle of a save")
+    # A partly written temporary file survived the kill: the process died in the middle of a save.
+    # The leftovers cannot be mistaken for the checkpoint: hidden, another name, not .npz.
+    for name in left:
+        assert name.startswith(".big.npz.") and name.endswith(".tmp")
+    assert sorted(set(os.listdir(folder)) - set(left)) == ["big.npz", "ready"]
+    w = pytensor.shared(np.zeros(3_000_000), name="w")
+    updates = su.momentum((w**2).sum(), [w], learning_rate=0.1)
+    su.load(folder / "big.npz", [w], updates)
+    version = int(updates.step.get_value())
+    assert version >= 1  # a complete earlier save, never a torn one
+    assert np.all(w.get_value() == float(version))
+    assert np.all(updates.state["w/momentum/buffer"].get_value() == -float(version))
+

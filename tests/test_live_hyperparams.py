@@ -1,0 +1,314 @@
+"""Live hyperparameters: one compiled function, hyperparameters changed between calls.
+
+Every float hyperparameter of every rule is a shared scalar in ``updates.hyperparams``;
+``set_value`` takes effect at the next call and nothing is recompiled. Every
+hyperparameter also takes a NumPy scalar, a shared or symbolic scalar, or a schedule.
+Each is checked against torch with the same values changed in its param groups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import torch
+from pytensor.compile.maker import FunctionMaker
+from pytensor.graph.traversal import ancestors
+
+import symupdates as su
+from symupdates import schedules as S
+from tests.cases import RULES, to_torch
+from tests.reference import data, initial_values, max_relative_error, pytensor_problem, torch_loss
+
+torch.set_default_dtype(torch.float64)
+
+STEPS = 24
+CHANGE_AT = 10
+
+#: rule -> (every float hyperparameter at its start value, the value it changes to, other flags).
+LIVE = {
+    "sgd": ({"learning_rate": 0.1, "weight_decay": 0.1}, {"learning_rate": 0.03, "weight_decay": 0.3}, {}),
+    "momentum": (
+        {"learning_rate": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.1},
+        {"learning_rate": 0.02, "momentum": 0.5, "dampening": 0.4, "weight_decay": 0.0},
+        {},
+    ),
+    "nesterov_momentum": (
+        {"learning_rate": 0.05, "momentum": 0.7, "weight_decay": 0.1},
+        {"learning_rate": 0.02, "momentum": 0.95, "weight_decay": 0.2},
+        {},
+    ),
+    "adagrad": (
+        {"learning_rate": 0.1, "epsilon": 1e-10, "lr_decay": 0.05, "weight_decay": 0.1},
+        {"learning_rate": 0.3, "epsilon": 1e-2, "lr_decay": 0.2, "weight_decay": 0.0},
+        {},
+    ),
+    "adadelta": (
+        {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6, "weight_decay": 0.1},
+        {"learning_rate": 0.5, "rho": 0.5, "epsilon": 1e-3, "weight_decay": 0.2},
+        {},
+    ),
+    "rmsprop": (
+        {"learning_rate": 0.01, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.5, "weight_decay": 0.1},
+        {"learning_rate": 0.003, "rho": 0.9, "epsilon": 1e-3, "momentum": 0.8, "weight_decay": 0.2},
+        {"centered": True},
+    ),
+    "adam": (
+        {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
+        {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.0},
+        {"amsgrad": True},
+    ),
+    "adamw": (
+        {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.3},
+        {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.1},
+        {},
+    ),
+    "adamax": (
+        {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
+        {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 0.5, "weight_decay": 0.2},
+        {},
+    ),
+}
+CLIP = (0.05, 0.02)  # clip_norm's start and new value, for every rule
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """The number of functions PyTensor builds while the test runs."""
+    count = [0]
+    original = FunctionMaker.__init__
+
+    def counting(self, *args, **kwargs):
+        count[0] += 1
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FunctionMaker, "__init__", counting)
+    return count
+
+
+# --- torch with hyperparameters changed in its param group before each step --------------
+
+_TORCH_KEY = {"learning_rate": "lr", "epsilon": "eps"}
+
+
+def _set_group(rule, group, values):
+    for name, value in values.items():
+        if name in ("beta1", "beta2"):
+            betas = list(group["betas"])
+            betas[name == "beta2"] = value
+            group["betas"] = tuple(betas)
+        elif name == "rho" and rule == "rmsprop":
+            group["alpha"] = value
+        elif name != "clip_norm":
+            group[_TORCH_KEY.get(name, name)] = value
+
+
+def _torch_run(rule, values_at, flags, steps=STEPS):
+    """torch.optim on the reference problem, with ``values_at(k)`` set before update k."""
+    X, Y = (torch.tensor(a) for a in data())
+    tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
+    start = {k: v for k, v in values_at(0).items() if k != "clip_norm"}
+    opt = getattr(torch.optim, RULES[rule][1])(tensors, **to_torch(rule, {**start, **flags}))
+    for k in range(steps):
+        values = values_at(k)
+        _set_group(rule, opt.param_groups[0], values)
+        opt.zero_grad()
+        torch_loss(torch, tensors, X, Y).backward()
+        torch.nn.utils.clip_grad_norm_(tensors, values["clip_norm"])
+        opt.step()
+    return [t.detach().numpy() for t in tensors]
+
+
+def _switch_at(start, new, change_at):
+    return lambda k: start if k < change_at else new
+
+
+@pytest.mark.parametrize("rule", list(LIVE))
+def test_set_value_between_calls_matches_torch_without_recompiling(rule, compiles):
+    """Change every hyperparameter mid-training with set_value; torch changes its param group."""
+    start, new, flags = LIVE[rule]
+    start, new = {**start, "clip_norm": CLIP[0]}, {**new, "clip_norm": CLIP[1]}
+    params, cost = pytensor_problem()
+    updates = RULES[rule][0](cost, params, **start, **flags)
+    assert set(updates.hyperparams) == set(start)  # every float is live, and nothing else
+    train = pytensor.function([], [], updates=updates)
+    for k in range(STEPS):
+        if k == CHANGE_AT:
+            for name, value in new.items():
+                updates.hyperparams[name].set_value(value)
+        train()
+    assert compiles[0] == 1
+
+    theirs = _torch_run(rule, _switch_at(start, new, CHANGE_AT), flags)
+    assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
+    # each change alone moves torch's trajectory, so none of them can go unnoticed here
+    unchanged = _torch_run(rule, lambda k: start, flags)
+    for name in new:
+        one = _torch_run(rule, _switch_at(start, {**start, name: new[name]}, CHANGE_AT), flags)
+        assert max_relative_error(one, unchanged) > 1e-8, name
+
+
+def _linear(a, b):
+    """A schedule moving from a to b over STEPS updates, and the same in Python."""
+    return (lambda k: a + (b - a) * k / STEPS), (lambda k: a + (b - a) * k / STEPS)
+
+
+@pytest.mark.parametrize("rule", list(LIVE))
+def test_every_hyperparameter_accepts_a_schedule(rule):
+    """Every hyperparameter moving every step (schedules), against torch set step by step."""
+    start, new, flags = LIVE[rule]
+    start, new = {**start, "clip_norm": CLIP[0]}, {**new, "clip_norm": CLIP[1]}
+    pairs = {name: _linear(start[name], new[name]) for name in start}
+    params, cost = pytensor_problem()
+    updates = RULES[rule][0](cost, params, **{name: ours for name, (ours, _) in pairs.items()}, **flags)
+    assert set(updates.hyperparams) == set()  # nothing was given as a float
+    assert set(pairs) <= set(updates.info)
+    names = sorted(pairs)
+    train = pytensor.function([], [updates.info[n] for n in names], updates=updates)
+    record = np.array([[float(x) for x in train()] for _ in range(STEPS)])
+    python = {name: py for name, (_, py) in pairs.items()}
+    for j, name in enumerate(names):
+        if not (rule == "adagrad" and name == "learning_rate"):  # there info holds the decayed lr
+            np.testing.assert_allclose(record[:, j], [python[name](k) for k in range(STEPS)], rtol=1e-14, err_msg=name)
+
+    theirs = _torch_run(rule, lambda k: {name: py(k) for name, py in python.items()}, flags)
+    assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
+
+
+# --- the forms a hyperparameter takes ---------------------------------------------------
+
+
+def _forms():
+    """form -> (learning_rate, momentum, the symbolic inputs to feed, expected hyperparams keys)."""
+    lr_in, mu_in = pt.dscalar("lr"), pt.dscalar("mu")
+    lr_shared, mu_shared = pytensor.shared(np.float64(0.05), name="my_lr"), pytensor.shared(np.float64(0.9), name="my_mu")
+    return {
+        "float": (0.05, 0.9, [], {"learning_rate", "momentum"}),
+        "numpy": (np.float64(0.05), np.float32(0.75), [], {"learning_rate", "momentum"}),
+        "shared": (lr_shared, mu_shared, [], {"learning_rate", "momentum"}),
+        "symbolic": (lr_in, mu_in, [(lr_in, 0.05), (mu_in, 0.9)], set()),
+        "schedule": (S.constant(0.05), S.constant(0.9), [], set()),
+        "lambda": (lambda k: 0.05 + 0 * k, lambda k: pt.constant(np.float32(0.75)), [], set()),
+    }
+
+
+@pytest.mark.parametrize("form", list(_forms()))
+def test_every_form_of_a_hyperparameter_matches_torch(form, compiles):
+    learning_rate, momentum, inputs, listed = _forms()[form]
+    params, cost = pytensor_problem()
+    updates = su.momentum(cost, params, learning_rate=learning_rate, momentum=momentum)
+    assert set(updates.hyperparams) == listed
+    if form == "shared":
+        assert updates.hyperparams["learning_rate"] is learning_rate
+    train = pytensor.function([v for v, _ in inputs], [updates.info["learning_rate"]], updates=updates)
+    lrs = [float(train(*[x for _, x in inputs])[0]) for _ in range(STEPS)]
+    assert lrs == [0.05] * STEPS
+    assert compiles[0] == 1
+    mu = float(np.float32(0.75)) if form in ("numpy", "lambda") else 0.9
+    theirs = _torch_run("momentum", lambda k: {"learning_rate": 0.05, "momentum": mu, "clip_norm": np.inf}, {})
+    assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
+
+
+@pytest.mark.parametrize("form", list(_forms()))
+def test_no_form_of_a_hyperparameter_upcasts_float32_params(form):
+    """float64 hyperparameters in any form leave every tensor of a float32 graph float32."""
+    learning_rate, momentum, _, _ = _forms()[form]
+    w = pytensor.shared(np.ones((2, 3), dtype="float32"), name="w")
+    updates = su.momentum((w**2).sum(), [w], learning_rate=learning_rate, momentum=momentum)
+    float64_tensors = [
+        v for v in ancestors([new for _, new in updates]) if getattr(v.type, "ndim", 0) > 0 and v.type.dtype == "float64"
+    ]
+    assert float64_tensors == []
+    assert all(new.dtype == var.dtype for var, new in updates)
+
+
+def test_a_schedule_returning_a_python_float_stays_float64(floatX):
+    """A bare float from a schedule is not rounded to floatX (it would be with float32)."""
+    w = pytensor.shared(np.ones(2), name="w")
+    updates = su.sgd((w**2).sum(), [w], learning_rate=lambda k: 0.1, weight_decay=S.join([lambda k: 0.1, S.constant(0.0)], [5]))
+    lr, wd = (updates.info[name] for name in ("learning_rate", "weight_decay"))
+    assert lr.dtype == wd.dtype == "float64"
+    assert float(lr.eval()) == float(wd.eval()) == 0.1
+
+
+# --- one compiled function across every kind of change ----------------------------------
+
+
+def test_one_compiled_function_sees_every_change_at_its_next_call(compiles):
+    """set_value, ReduceLROnPlateau, reset and load_state_dict: each acts at the next call."""
+    w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    updates = su.momentum((w**2).sum(), [w], learning_rate=0.1, momentum=0.9)
+    train = pytensor.function([], updates.info["learning_rate"], updates=updates)
+    buffer = updates.state["w/momentum/buffer"]
+    assert compiles[0] == 1
+
+    def expected_step(lr, mu):  # torch's SGD momentum on the cost sum(w**2), from the current state
+        g = 2 * w.get_value()
+        b = g if int(updates.step.get_value()) == 0 else mu * buffer.get_value() + g
+        return w.get_value() - lr * b
+
+    assert float(train()) == 0.1
+    updates.hyperparams["learning_rate"].set_value(0.01)
+    updates.hyperparams["momentum"].set_value(0.5)
+    expected = expected_step(0.01, 0.5)
+    assert float(train()) == 0.01
+    np.testing.assert_allclose(w.get_value(), expected, rtol=1e-15)
+
+    plateau = su.ReduceLROnPlateau(updates, factor=0.5, patience=0)
+    plateau.step(1.0)
+    plateau.step(1.0)  # no improvement: halve
+    expected = expected_step(0.005, 0.5)
+    assert float(train()) == 0.005
+    np.testing.assert_allclose(w.get_value(), expected, rtol=1e-15)
+
+    snapshot = updates.state_dict()
+    train()
+    updates.reset()  # step 0 again: the buffer restarts from the gradient
+    expected = expected_step(0.005, 0.5)
+    train()
+    np.testing.assert_allclose(w.get_value(), expected, rtol=1e-15)
+    updates.load_state_dict(snapshot)
+    assert int(updates.step.get_value()) == 3
+    assert compiles[0] == 1  # nothing above rebuilt the function
+
+
+def test_a_schedule_is_not_recompiled_as_it_moves(compiles):
+    w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    updates = su.adam((w**2).sum(), [w], learning_rate=S.exponential_decay(0.1, 0.5), beta1=S.linear_warmup(0.9, 4, 0.5))
+    train = pytensor.function([], [updates.info["learning_rate"], updates.info["beta1"]], updates=updates)
+    record = [tuple(float(x) for x in train()) for _ in range(6)]
+    assert record == [(0.1 * 0.5**k, 0.9 * (0.5 + 0.5 * min(k, 4) / 4)) for k in range(6)]
+    assert compiles[0] == 1
+
+
+def test_reduce_lr_on_plateau_drives_training_like_torch(compiles):
+    """The validation-loss loop of the torch docs, on the reference problem, both sides."""
+    config = {"factor": 0.5, "patience": 2, "threshold": 0.02}
+    params, cost = pytensor_problem()
+    updates = su.momentum(cost, params, learning_rate=0.05, momentum=0.9)
+    train = pytensor.function([], [cost, updates.info["learning_rate"]], updates=updates)
+    plateau = su.ReduceLROnPlateau(updates, **config)
+    ours = []
+    for _ in range(60):
+        loss, lr = train()
+        ours.append(float(lr))
+        plateau.step(loss)
+
+    X, Y = (torch.tensor(a) for a in data())
+    tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
+    opt = torch.optim.SGD(tensors, lr=0.05, momentum=0.9)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **config)
+    theirs = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = torch_loss(torch, tensors, X, Y)
+        loss.backward()
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(loss.item())
+
+    assert ours == theirs
+    assert len(set(theirs)) >= 3  # at least two reductions happened
+    assert max_relative_error([p.get_value() for p in params], [t.detach().numpy() for t in tensors]) <= 1e-10
+    assert compiles[0] == 1
