@@ -471,11 +471,13 @@ class _Build:
         self.scopes: set[str] = set()
         self.register(f"{name}/step", step)
 
-    def register(self, name, var):
+    def register(self, name, var, initial=None):
+        """Record a state variable and the value :meth:`Updates.reset` restores (a copy of
+        its current value unless ``initial`` is given)."""
         if name in self.state:
             raise ValueError(f"two state variables are both named {name!r}; use new_scope() for unique names")
         self.state[name] = var
-        self.initial[name] = np.array(var.get_value(), copy=True)
+        self.initial[name] = np.array(var.get_value(), copy=True) if initial is None else initial
 
 
 def _current() -> _Build:
@@ -535,7 +537,11 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
             raise ValueError(f"new_state(like=...) must be one of the params being updated, got {like!r}")
         full = f"{build.param_names[id(like)]}/{scope}/{name}"
         init = np.full(like.get_value(borrow=True).shape, value, dtype=compute_dtype(like))
-        var = pytensor.shared(init, name=full, shape=like.type.shape)
+        var = pytensor.shared(init, name=full, shape=like.type.shape, borrow=True)
+        # The reset value is a read-only broadcast of the fill value: no second
+        # parameter-sized buffer per state variable.
+        build.register(full, var, initial=np.broadcast_to(init.dtype.type(value), init.shape))
+        return var
     build.register(full, var)
     return var
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytensor.tensor as pt
 
 from symupdates.base import add_info, check_hyperparam, coef, hyperparam
+from symupdates.transforms import scaled
 
 __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value", "global_norm", "sum_of_squares"]
 
@@ -13,16 +14,14 @@ CLIP_EPSILON = 1e-6
 
 
 def sum_of_squares(tensor):
-    r"""The sum of squared elements, :math:`\sum_j t_j^2`, as a BLAS dot product.
+    r"""The sum of squared elements, :math:`\sum_j t_j^2`.
 
-    ``dot(t.ravel(), t.ravel())`` reads the tensor once and allocates nothing, where
-    ``sum(sqr(t))`` writes a squared copy first (and costs a reduction kernel per
-    tensor to compile under Numba).
+    Written as ``sum(sqr(t))``: the C backend fuses it into one reduction loop, and
+    under Numba it measured about ten times faster than ``dot(t.ravel(), t.ravel())``,
+    which PyTensor compiles as a ``(1, n) @ (n, 1)`` matrix product (43 µs against
+    415 µs for 200,704 float32 elements, single-threaded).
     """
-    if tensor.type.ndim == 0:
-        return pt.sqr(tensor)
-    flat = tensor if tensor.type.ndim == 1 else tensor.ravel()
-    return pt.dot(flat, flat)
+    return pt.sum(pt.sqr(tensor))
 
 
 def global_norm(tensors):
@@ -87,7 +86,7 @@ def clip_by_global_norm(clip_norm):
         norm = global_norm(directions)
         scale = pt.minimum(1.0, c / (norm.astype("float64") + CLIP_EPSILON))
         add_info("clip_scale", scale)
-        return [d * coef(scale, d) for d in directions], []
+        return [scaled(d, scale) for d in directions], []
 
     return update
 
@@ -118,7 +117,7 @@ def clip_by_norm(max_norm):
         out = []
         for d in directions:
             scale = pt.minimum(1.0, c / (pt.sqrt(sum_of_squares(d)).astype("float64") + CLIP_EPSILON))
-            out.append(d * coef(scale, d))
+            out.append(scaled(d, scale))
         return out, []
 
     return update

@@ -15,7 +15,9 @@ Scalar coefficients are computed in float64 and cast to the parameter's compute 
 from __future__ import annotations
 
 import numpy as np
+import pytensor.scalar as ps
 import pytensor.tensor as pt
+from pytensor.tensor.elemwise import Elemwise
 
 from symupdates.base import add_info, check_hyperparam, coef, hyperparam, new_scope, new_state, step_count
 
@@ -30,6 +32,31 @@ __all__ = [
     "scale_by_rms",
     "trace",
 ]
+
+
+def _first_type(*types):
+    """Output-type rule of :func:`scaled`: the tensor's own type (the scalar has its dtype)."""
+    return [types[0]]
+
+
+#: A multiplication that is not PyTensor's ``mul``: scalar ops compare equal by class and
+#: output-type rule, and this one has its own rule.
+_SCALED = Elemwise(ps.Mul(_first_type, name="scaled"))
+
+
+def scaled(tensor, scalar):
+    r"""``tensor * scalar``, the scalar cast to the tensor's dtype (:func:`~symupdates.base.coef`).
+
+    Transforms multiply an incoming direction (a raw gradient, when they come first)
+    by a scalar through this function. It is an ordinary elementwise multiplication,
+    fused into the update loop like any other, but not PyTensor's ``mul`` op, so the C
+    backend's BLAS rewrites do not see it. Those fold a scalar ``mul`` of a matrix
+    product into a copy of the product (``Dot22Scalar``) even when the product has
+    other uses, so with ``mul`` a weight gradient used by the global norm and by Adam's
+    two moments was computed three times (``tests/test_structure.py`` counts the
+    products).
+    """
+    return _SCALED(tensor, coef(scalar, tensor))
 
 
 def _t():
@@ -56,7 +83,7 @@ def scale(factor):
 
     def update(directions, params):
         s = hyperparam("scale", factor)
-        return [d * coef(s, d) for d in directions], []
+        return [scaled(d, s) for d in directions], []
 
     return update
 
@@ -84,7 +111,7 @@ def scale_by_learning_rate(learning_rate):
         lr = hyperparam("learning_rate", learning_rate)
         if not callable(learning_rate):  # a schedule's value is published by hyperparam()
             add_info("learning_rate", lr)
-        return [d * coef(-lr, d) for d in directions], []
+        return [scaled(d, -lr) for d in directions], []
 
     return update
 
@@ -172,7 +199,7 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
         for d, p in zip(directions, params, strict=True):
             b = new_state(scope, "buffer", like=p)
             # Without dampening the first step needs no special case: mu * 0 + g == g exactly.
-            b_new = coef(mu, d) * b + (coef(gain, d) * d if dampened else d)
+            b_new = coef(mu, d) * b + (scaled(d, gain) if dampened else d)
             out.append(d + coef(mu, d) * b_new if nesterov else b_new)
             state_updates.append((b, b_new))
         return out, state_updates
@@ -280,7 +307,7 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
             state_updates.append((sq, sq_new))
             if centered:
                 avg = new_state(scope, "grad_avg", like=p)
-                avg_new = coef(r, d) * avg + coef(1.0 - r, d) * d
+                avg_new = coef(r, d) * avg + scaled(d, 1.0 - r)
                 state_updates.append((avg, avg_new))
                 # S - A^2 >= 0 in exact arithmetic; rounding can make it slightly negative.
                 sq_new = pt.maximum(sq_new - pt.sqr(avg_new), 0)
@@ -409,7 +436,7 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
         for d, p in zip(directions, params, strict=True):
             m = new_state(scope, "m", like=p)
             v = new_state(scope, "v", like=p)
-            m_new = coef(b1, d) * m + coef(1.0 - b1, d) * d
+            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
             v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
             state_updates += [(m, m_new), (v, v_new)]
             if amsgrad:
@@ -470,7 +497,7 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
         for d, p in zip(directions, params, strict=True):
             m = new_state(scope, "m", like=p)
             u = new_state(scope, "u", like=p)
-            m_new = coef(b1, d) * m + coef(1.0 - b1, d) * d
+            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
             u_new = pt.maximum(coef(b2, d) * u, pt.abs(d) + coef(eps, d))
             state_updates += [(m, m_new), (u, u_new)]
             out.append(m_new * coef(inv_bc1, d) / u_new)

@@ -1,0 +1,111 @@
+"""Structure of the compiled W1 training step: the graph properties that make it fast.
+
+These are not timings. The graphs are rewritten with each backend's own rewrites (Numba,
+the C VM, JAX) and inspected without compiling or running them (the Python linker
+builds the thunks), so the tests stay fast. ``benchmarks/graphs.py`` holds the W1 model,
+the symupdates updates and the same updates written by hand in raw PyTensor.
+"""
+
+from __future__ import annotations
+
+import pytensor
+import pytest
+from pytensor.compile.mode import Mode, get_mode
+from pytensor.graph.fg import Output
+from pytensor.tensor.elemwise import Elemwise
+
+from benchmarks.graphs import RULES, hand_updates, mlp_cost, su_updates
+
+BACKENDS = ["NUMBA", "CVM", "JAX"]
+MATMUL_OPS = ("Dot", "Gemm", "Gemv", "Ger")
+
+
+def rewritten(backend, which, rule="adam"):
+    """``pytensor.function`` of the W1 step with ``backend``'s rewrites, Python linker.
+
+    ``which`` is ``"su"``, ``"hand"`` or ``"model"`` (cost and gradients, no update).
+    Returns the function and its parameters.
+    """
+    params, X, y, cost = mlp_cost()
+    mode = Mode(linker="py", optimizer=get_mode(backend).optimizer)
+    if which == "model":
+        return pytensor.function([X, y], [cost, *pytensor.grad(cost, params)], mode=mode), params
+    build = {"su": su_updates, "hand": hand_updates}[which]
+    return pytensor.function([X, y], cost, updates=build(rule, cost, params), mode=mode), params
+
+
+def matmuls(f):
+    """The matrix products (dot, gemm, gemv, ger and their C variants) left in the graph."""
+    names = [type(node.op).__name__ for node in f.maker.fgraph.apply_nodes]
+    return sorted(name for name in names if any(op in name for op in MATMUL_OPS))
+
+
+def update_outputs(f):
+    """``{shared variable: the graph output holding its new value}``."""
+    fgraph = f.maker.fgraph
+    k = len(f.maker.outputs)
+    out = {}
+    for inp in f.maker.inputs:
+        if inp.update is not None:
+            out[inp.variable] = fgraph.outputs[k]
+            k += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_matmuls():
+    """The products of the forward and backward pass alone: 3 forward, 3 weight
+    gradients, 2 input gradients."""
+    counts = {backend: len(matmuls(rewritten(backend, "model")[0])) for backend in BACKENDS}
+    assert counts == dict.fromkeys(BACKENDS, 8)
+    return counts
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_no_duplicated_matmuls(backend, rule, model_matmuls):
+    # The C backend's rewrites fold a scalar times a matrix product into a copy of the
+    # product when the product has other uses; the hand-written Adam gets 17 products.
+    ours = matmuls(rewritten(backend, "su", rule)[0])
+    hand = matmuls(rewritten(backend, "hand", rule)[0])
+    assert len(ours) <= len(hand), (ours, hand)
+    assert len(ours) == model_matmuls[backend], ours
+
+
+def test_hand_written_adam_triggers_the_duplication_under_the_c_backend():
+    # Guards the test above: the hand-written baseline does show the problem it avoids.
+    assert len(matmuls(rewritten("CVM", "hand")[0])) > 8
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_one_fused_loop_per_parameter(backend, rule):
+    f, params = rewritten(backend, "su", rule)
+    outputs = update_outputs(f)
+    state_of = {p: [v for name, v in _state(f, rule).items() if name.startswith(f"{p.name}/")] for p in params}
+    loops = set()
+    for p in params:
+        nodes = {outputs[var].owner for var in [p, *state_of[p]]}
+        assert len(nodes) == 1, f"{rule}: {p.name} and its state are updated by {len(nodes)} nodes"
+        (node,) = nodes
+        assert isinstance(node.op, Elemwise), node
+        loops.add(node)
+    assert len(loops) == len(params)
+    # The loop reads each state variable itself: nothing else in the graph touches it.
+    fgraph = f.maker.fgraph
+    fg_input = dict(zip([inp.variable for inp in f.maker.inputs], fgraph.inputs, strict=True))
+    for p in params:
+        (loop,) = {outputs[p].owner}
+        for var in state_of[p]:
+            readers = {client for client, _ in fgraph.clients[fg_input[var]] if not isinstance(client.op, Output)}
+            assert readers == {loop}, f"{var.name} is read by {readers}"
+
+
+def _state(f, rule):
+    """The named state of the symupdates updates compiled into ``f``."""
+    names = {}
+    for inp in f.maker.inputs:
+        name = getattr(inp.variable, "name", None) or ""
+        if inp.update is not None and name.count("/") == 2:
+            names[name] = inp.variable
+    return names
