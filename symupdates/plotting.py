@@ -1,0 +1,182 @@
+"""Matplotlib figures of training histories: one run or several on the same axes.
+
+:func:`plot_histories` draws three panels side by side, each with **one line per run**
+in the run's colour: the training loss per step (exponentially smoothed, log scale), the
+validation loss and the validation accuracy, both per validation. A run that diverged
+is marked with a cross where its loss curve ends and ``(diverged)`` in the legend.
+
+The figure is a plain :class:`matplotlib.figure.Figure` (no pyplot state, no GUI
+backend needed); save it as PNG with ``path=`` or ``fig.savefig``.
+
+>>> import symupdates as su
+>>> from symupdates.training import History
+>>> runs = {}
+>>> for name, rate in [("fast", 0.5), ("slow", 0.9)]:
+...     h = History({"name": name})
+...     for step in range(0, 101, 20):
+...         h.record_valid(step=step, epoch=0, loss=2 * rate ** (step / 20), accuracy=1 - rate ** (step / 20), time=0.0)
+...     runs[name] = h
+>>> fig = su.plot_histories(runs, target_accuracy=0.9)
+>>> [ax.get_title() for ax in fig.axes]
+['training loss', 'validation loss', 'validation accuracy']
+>>> [len(su.plotting.run_lines(ax)) for ax in fig.axes]
+[0, 2, 2]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["plot_histories", "run_lines"]
+
+_TARGET_GID = "target"
+
+
+def _runs(histories) -> list[tuple[str, object]]:
+    from symupdates.training import History
+
+    if isinstance(histories, History):
+        histories = [histories]
+    if isinstance(histories, Mapping):
+        runs = [(str(k), h) for k, h in histories.items()]
+    elif isinstance(histories, Sequence) and not isinstance(histories, str):
+        runs = [(h.meta.get("name") or f"run {i + 1}", h) if isinstance(h, History) else (None, h) for i, h in enumerate(histories)]
+    else:
+        raise TypeError(f"histories must be a History, a list of them or a dict name -> History, got {type(histories).__name__}")
+    if not runs:
+        raise ValueError("histories is empty: give at least one History")
+    for label, h in runs:
+        if not isinstance(h, History):
+            raise TypeError(f"every run must be a History (as returned by fit), got {type(h).__name__} for {label!r}")
+    return runs
+
+
+def _smooth(values, smoothing) -> np.ndarray:
+    """Exponential moving average that skips non-finite values (they stay NaN)."""
+    out = np.full(len(values), np.nan)
+    average = math.nan
+    for i, v in enumerate(values):
+        if math.isfinite(v):
+            average = v if not math.isfinite(average) else smoothing * average + (1 - smoothing) * v
+            out[i] = average
+    return out
+
+
+def _finite(values) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def run_lines(ax) -> list:
+    """The lines of ``ax`` that draw runs (not the target-accuracy guide)."""
+    return [line for line in ax.get_lines() if line.get_gid() != _TARGET_GID]
+
+
+def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None, path=None, figsize=(15, 4.2), dpi=100):
+    """Plot the loss and validation-accuracy curves of one or several training runs.
+
+    Parameters
+    ----------
+    histories : History, list of History, or dict of str to History
+        The runs; a dict's keys are the legend labels, otherwise each history's
+        ``meta["name"]`` is.
+    smoothing : float
+        The weight of the past in the exponential moving average of the training loss,
+        in :math:`[0, 1)`; ``0`` plots the raw per-step loss.
+    target_accuracy : float, optional
+        Draws a dotted horizontal guide at this accuracy (a line with ``gid="target"``,
+        left out by :func:`run_lines`).
+    title : str, optional
+        The figure's title.
+    path : str or os.PathLike, optional
+        Also save the figure there; the format follows the suffix (``.png``).
+    figsize : tuple of float
+        Size in inches.
+    dpi : int
+        Resolution of the saved image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three axes (training loss, validation loss, validation accuracy), each with one
+        line per run, all sharing the step axis.
+
+    Notes
+    -----
+    Non-finite values are left out of the curves (a gap), so a diverged run's curve ends
+    at its last finite loss, where a cross marks it.
+
+    See Also
+    --------
+    symupdates.training.History.plot, symupdates.training.fit
+
+    Examples
+    --------
+    >>> import functools, os, tempfile
+    >>> import symupdates as su
+    >>> data = su.load_digits(seed=0, dtype="float64")
+    >>> runs = {}
+    >>> for rate in (0.01, 0.1):
+    ...     model = su.mlp(n_in=64, hidden=(16,), n_out=10, dtype="float64")
+    ...     runs[f"sgd {rate}"] = su.fit(model, functools.partial(su.sgd, learning_rate=rate), data.train,
+    ...                                 data.valid, max_steps=60, validate_every=20, progress=False,
+    ...                                 mode="FAST_COMPILE")
+    >>> path = os.path.join(tempfile.mkdtemp(), "curves.png")
+    >>> fig = su.plot_histories(runs, path=path)
+    >>> [len(ax.get_lines()) for ax in fig.axes], open(path, "rb").read(4)
+    ([2, 2, 2], b'\\x89PNG')
+    """
+    from matplotlib.figure import Figure
+
+    runs = _runs(histories)
+    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) or not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing must be a number in [0, 1), got {smoothing!r}")
+    if target_accuracy is not None and (isinstance(target_accuracy, bool) or not isinstance(target_accuracy, numbers.Real)):
+        raise TypeError(f"target_accuracy must be a number, got {target_accuracy!r}")
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a file name, got {path!r}")
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax_train, ax_loss, ax_acc = fig.subplots(1, 3, sharex=True)
+    colors = [f"C{i % 10}" for i in range(len(runs))]
+    for (label, h), color in zip(runs, colors, strict=True):
+        legend = f"{label} (diverged)" if h.diverged else label
+        if h.train["step"]:
+            loss = _smooth(h.train["loss"], float(smoothing))
+            ax_train.plot(h.train["step"], loss, color=color, lw=1.2, label=legend)
+            finite = np.flatnonzero(np.isfinite(loss))
+            if h.diverged and finite.size:
+                last = finite[-1]
+                ax_train.scatter([h.train["step"][last]], [loss[last]], marker="x", s=60, color=color, zorder=3)
+        if h.valid["step"]:
+            ax_loss.plot(h.valid["step"], _finite(h.valid["loss"]), color=color, lw=1.2, marker=".", ms=3, label=legend)
+            ax_acc.plot(h.valid["step"], _finite(h.valid["accuracy"]), color=color, lw=1.2, marker=".", ms=3, label=legend)
+    if target_accuracy is not None:
+        ax_acc.axhline(float(target_accuracy), color="0.4", ls=":", lw=1, gid=_TARGET_GID)
+
+    for ax, name in ((ax_train, "training loss"), (ax_loss, "validation loss"), (ax_acc, "validation accuracy")):
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+    for ax in (ax_train, ax_loss):
+        lines = ax.get_lines()
+        if lines and all(np.nanmin(_finite(line.get_ydata()), initial=np.inf) > 0 for line in lines):
+            ax.set_yscale("log")
+    ax_acc.set_ylabel("accuracy")
+    seen, unique = set(), []
+    for line in run_lines(ax_acc) + run_lines(ax_train):
+        if line.get_label() not in seen:
+            seen.add(line.get_label())
+            unique.append(line)
+    if unique:
+        ax_acc.legend(handles=unique, loc="lower right", fontsize="small")
+    if title is not None:
+        fig.suptitle(str(title))
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return fig
