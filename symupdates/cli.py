@@ -1,0 +1,727 @@
+r"""The command line: ``symupdates compare`` (also ``python -m symupdates compare``).
+
+``compare`` is the optimizer study: it trains one model (:func:`~symupdates.mlp`) with
+each optimizer, every run from the **same initial weights** and with a **fresh
+optimizer state**, on the same seeded minibatches, and shows which learns fastest and
+which diverges. It prints a table (steps to the target accuracy, best and final
+validation accuracy, final validation loss, why the run stopped, diverged or not, wall
+time) and writes into ``--out``:
+
+==================  ==============================================================
+``curves.png``      training loss, validation loss and validation accuracy, one
+                    curve per optimizer in each panel (``--xscale log`` for long runs)
+``histories.json``  the settings, each run's summary, the fingerprint of its initial
+                    weights, its full history and the figure's curve counts
+``valid.csv``       one row per validation per optimizer
+``train.csv``       one row per training step per optimizer (one in ``--log-every``)
+``summary.csv``     the table
+==================  ==============================================================
+
+The files are written when the study ends, and also after a run once a minute has
+passed since they were last written, so an interrupted long study keeps its finished
+runs.
+
+Optimizers are given as ``name`` or ``name:hyperparameter=value`` entries separated by
+commas; an entry ``key=value`` without a name adds one more hyperparameter to the
+optimizer before it::
+
+    symupdates compare --optimizers sgd:learning_rate=0.1,momentum,adam:learning_rate=1e-4,beta2=0.99
+
+Every keyword argument of the optimizer function is a hyperparameter (``learning_rate``,
+``momentum``, ``beta1``, ``rho``, ``epsilon``, ``weight_decay``, ``clip_norm``,
+``amsgrad=true``, ...). ``--preset cute-dl`` reproduces the optimizer study of the
+cute-dl MNIST write-up; any option given explicitly overrides the preset's value.
+
+Each subcommand is one ``_add_<name>_parser(subparsers)`` function that declares its
+arguments and the function that runs it; :func:`main` dispatches.
+
+>>> from symupdates.cli import parse_optimizers
+>>> [spec.label for spec in parse_optimizers("sgd:learning_rate=0.1,momentum,adam:learning_rate=1e-4,beta2=0.99")]
+['sgd:learning_rate=0.1', 'momentum', 'adam:learning_rate=1e-4,beta2=0.99']
+>>> parse_optimizers("adam:learning_rate=1e-4,beta2=0.99")[0].hyperparams
+{'learning_rate': 0.0001, 'beta2': 0.99}
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import functools
+import hashlib
+import inspect
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from symupdates import optimizers
+
+__all__ = ["OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
+
+#: The optimizers ``--optimizers`` accepts, in the order of the default set.
+OPTIMIZERS = {
+    name: getattr(optimizers, name)
+    for name in ("sgd", "momentum", "nesterov_momentum", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax")
+}
+
+#: The default ``--optimizers``: every optimizer, with settings that suit the small MLPs.
+DEFAULT_OPTIMIZERS = (
+    "sgd:learning_rate=0.1,momentum:learning_rate=0.01,nesterov_momentum:learning_rate=0.01,"
+    "adagrad:learning_rate=0.05,adadelta,rmsprop:learning_rate=1e-3,adam:learning_rate=1e-3,"
+    "adamw:learning_rate=1e-3,adamax:learning_rate=2e-3"
+)
+
+#: Settings per dataset, used unless a preset or an explicit option says otherwise.
+DATASET_DEFAULTS = {
+    "digits": {"hidden": (64, 64), "batch_size": 32, "max_steps": 1500, "validate_every": 50, "target_accuracy": 0.95},
+    "mnist": {"hidden": (64, 64), "batch_size": 64, "max_steps": 20_000, "validate_every": 500, "target_accuracy": 0.97},
+}
+
+#: Settings shared by every dataset.
+GENERAL_DEFAULTS = {
+    "optimizers": DEFAULT_OPTIMIZERS,
+    "activation": "relu",
+    "l2": 0.0,
+    "dtype": "float32",
+    "seed": 0,
+    "patience": 0,
+    "target_times": 0,
+    "log_every": 1,
+    "xscale": "linear",
+    "mode": None,
+}
+
+#: ``--preset NAME``: a published study's settings. Explicit options override them.
+PRESETS = {
+    "cute-dl": {
+        "description": (
+            "the optimizer study of the cute-dl MNIST write-up (brandonlyg/cute-dl, docs/05.md): "
+            "softmax regression on MNIST, batch 64, validation on the 10,000 test images once per "
+            "epoch (938 steps), stop after 20 validations without a lower validation loss or once "
+            "accuracy has stayed at or above 91% for 20 validations in a row"
+        ),
+        "dataset": "mnist",
+        "hidden": (),
+        "batch_size": 64,
+        "validate_every": 938,
+        "max_steps": 2_000_000,
+        "patience": 20,
+        "target_accuracy": 0.91,
+        "target_times": 20,
+        "log_every": 100,
+        "xscale": "log",
+        "mode": "NUMBA",
+        "optimizers": (
+            "sgd:learning_rate=1e-4,sgd:learning_rate=0.2,sgd:learning_rate=0.01,"
+            "momentum:learning_rate=0.002,momentum=0.9,"
+            "adagrad:learning_rate=0.001,epsilon=1e-6,"
+            "rmsprop:learning_rate=1e-4,rho=0.99,epsilon=1e-6,"
+            "adadelta:rho=0.99,epsilon=1e-12,"
+            "adam:learning_rate=1e-4,beta1=0.9,beta2=0.99"
+        ),
+    },
+}
+
+#: While a study runs, the output files are rewritten after a run once this many seconds have passed.
+_REWRITE_SECONDS = 60.0
+
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+class UsageError(ValueError):
+    """A command-line argument is wrong; :func:`main` reports it as a usage error (exit code 2)."""
+
+
+# --------------------------------------------------------------------------- --optimizers
+
+
+def _hyperparameters(name) -> dict[str, inspect.Parameter]:
+    """The keyword arguments of an optimizer function (everything after ``loss_or_grads, params``)."""
+    return dict(list(inspect.signature(OPTIMIZERS[name]).parameters.items())[2:])
+
+
+def _parse_value(name, key, raw, parameter):
+    text = raw.strip()
+    if isinstance(parameter.default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise UsageError(f"--optimizers: {name}:{key}={raw} must be true or false")
+    if parameter.default is None and text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        hint = " or none" if parameter.default is None else ""
+        raise UsageError(f"--optimizers: {name}:{key}={raw} is not a number; give e.g. {key}=1e-3{hint}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+    """One entry of ``--optimizers``: an optimizer name and the hyperparameters given.
+
+    Attributes
+    ----------
+    name : str
+        A key of :data:`OPTIMIZERS`.
+    hyperparams : dict
+        Keyword arguments for the optimizer function, parsed (floats, booleans, ``None``).
+    raw : tuple of (str, str)
+        The ``key=value`` pairs as typed, for the label.
+    """
+
+    name: str
+    hyperparams: dict
+    raw: tuple
+
+    @property
+    def label(self) -> str:
+        """The entry as it would be typed, e.g. ``"adam:learning_rate=1e-4,beta2=0.99"``."""
+        if not self.raw:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.raw)
+
+    def optimizer(self):
+        """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.fit` takes it."""
+        return functools.partial(OPTIMIZERS[self.name], **self.hyperparams)
+
+
+def parse_optimizers(text) -> list[OptimizerSpec]:
+    """Parse ``--optimizers``: ``name[:key=value][,key=value...]`` entries separated by commas.
+
+    Each hyperparameter value is checked by building the optimizer's updates for a
+    one-parameter cost (no compiling), so a value out of range is reported here, before
+    any training starts.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"sgd:learning_rate=0.01,momentum,adam:learning_rate=1e-4,beta2=0.99"``.
+
+    Returns
+    -------
+    list of OptimizerSpec
+        In the order given.
+
+    Raises
+    ------
+    UsageError
+        For an empty entry, an unknown optimizer (the message lists the valid ones), an
+        unknown hyperparameter (the message lists the optimizer's), a value that does not
+        parse or is out of range, or the same entry twice.
+
+    Examples
+    --------
+    >>> from symupdates.cli import parse_optimizers
+    >>> spec = parse_optimizers("rmsprop:learning_rate=1e-4,rho=0.99,centered=true")[0]
+    >>> spec.name, spec.hyperparams
+    ('rmsprop', {'learning_rate': 0.0001, 'rho': 0.99, 'centered': True})
+    >>> parse_optimizers("adam:lr=0.1")
+    Traceback (most recent call last):
+    ...
+    symupdates.cli.UsageError: --optimizers: adam has no hyperparameter 'lr'; its hyperparameters are learning_rate, beta1, beta2, epsilon, amsgrad, weight_decay, clip_norm, maximize, skip_nonfinite
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError("--optimizers is empty; give e.g. sgd:learning_rate=0.1,adam")
+    entries: list[tuple[str, list[tuple[str, str]]]] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            raise UsageError(f"--optimizers {text!r} has an empty entry (two commas in a row, or one at an end)")
+        name, colon, assignment = token.partition(":")
+        if colon or "=" not in token:
+            name = name.strip()
+            if name not in OPTIMIZERS:
+                raise UsageError(f"--optimizers: unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+            entries.append((name, []))
+            if not colon:
+                continue
+        elif not entries:
+            raise UsageError(f"--optimizers: {token!r} must follow an optimizer name, as in adam:{token}")
+        else:
+            assignment = token
+        key, equals, value = assignment.partition("=")
+        key = key.strip()
+        if not equals or not key or not value.strip():
+            raise UsageError(f"--optimizers: {token!r} must read name:hyperparameter=value, e.g. adam:learning_rate=1e-3")
+        entries[-1][1].append((key, value.strip()))
+
+    specs, seen = [], set()
+    for name, pairs in entries:
+        parameters = _hyperparameters(name)
+        hyperparams = {}
+        for key, raw in pairs:
+            if key not in parameters:
+                raise UsageError(
+                    f"--optimizers: {name} has no hyperparameter {key!r}; its hyperparameters are {', '.join(parameters)}"
+                )
+            if key in hyperparams:
+                raise UsageError(f"--optimizers: {name} is given {key} twice")
+            hyperparams[key] = _parse_value(name, key, raw, parameters[key])
+        spec = OptimizerSpec(name, hyperparams, tuple(pairs))
+        if spec.label in seen:
+            raise UsageError(f"--optimizers: {spec.label} is listed twice")
+        seen.add(spec.label)
+        _check_builds(spec)
+        specs.append(spec)
+    return specs
+
+
+def _check_builds(spec) -> None:
+    """Build the updates of a one-parameter cost, so the optimizer validates the values now."""
+    import pytensor
+
+    p = pytensor.shared(np.zeros(2), name="p")
+    try:
+        spec.optimizer()((p**2).sum(), [p])
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--optimizers: {spec.label}: {err}") from None
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _hidden(text) -> tuple[int, ...]:
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(h) for h in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of layer widths such as 64,64 (or none)") from None
+    if any(h < 1 for h in sizes):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
+    return sizes
+
+
+def _positive_int(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _count(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a positive integer, got {value}")
+    return value
+
+
+def _accuracy(text) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1] such as 0.91, got {text}")
+    return value
+
+
+def _non_negative(text) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _resolve(args) -> argparse.Namespace:
+    """Fill every setting: the explicit option, else the preset's, else the dataset's default."""
+    preset = PRESETS[args.preset] if args.preset else {}
+    explicit = {k: v for k, v in vars(args).items() if v is not None}
+    dataset = explicit.get("dataset", preset.get("dataset", "digits"))
+    chosen = {**GENERAL_DEFAULTS, **DATASET_DEFAULTS[dataset], **preset, "dataset": dataset}
+    if "epochs" in explicit or "max_steps" in explicit:  # an explicit budget replaces the default one
+        chosen.pop("max_steps")
+    chosen.update({k: v for k, v in explicit.items() if k not in ("run", "parser")})
+    chosen.pop("description", None)
+    s = argparse.Namespace(**{"epochs": None, "max_steps": None, "data_dir": None, "preset": None, "out": None, **chosen})
+
+    s.specs = parse_optimizers(s.optimizers)
+    if s.data_dir is not None and s.dataset != "mnist":
+        raise UsageError("--data-dir is read only with --dataset mnist")
+    if s.mode is not None:
+        from pytensor.compile.mode import get_mode, predefined_modes
+
+        try:
+            get_mode(s.mode)
+        except (ValueError, KeyError, TypeError):
+            modes = ", ".join(predefined_modes)
+            raise UsageError(f"--mode {s.mode!r} is not a PyTensor compile mode; choose from {modes}") from None
+    if s.out is None:
+        s.out = Path("out") / f"compare-{s.preset or s.dataset}"
+    s.out = Path(s.out)
+    return s
+
+
+# --------------------------------------------------------------------------- the study
+
+
+@dataclasses.dataclass
+class Run:
+    """One optimizer's run: its entry, history, summary and initial-weight fingerprint."""
+
+    spec: OptimizerSpec
+    history: object
+    summary: dict
+    initial_weights: str
+
+
+def _fingerprint(params) -> str:
+    """SHA-256 over the parameters' names and values, to show that every run started alike."""
+    digest = hashlib.sha256()
+    for p in params:
+        digest.update(p.name.encode())
+        digest.update(np.ascontiguousarray(p.get_value(borrow=True)).tobytes())
+    return digest.hexdigest()
+
+
+def _thin(history, every) -> None:
+    """Keep one training-step row in ``every`` (and always the last)."""
+    steps = history.train["step"]
+    if every == 1 or not steps:
+        return
+    keep = [i for i, step in enumerate(steps) if step % every == 0 or i == len(steps) - 1]
+    history.train = {column: [values[i] for i in keep] for column, values in history.train.items()}
+
+
+def _load_data(s):
+    from symupdates import datasets
+
+    if s.dataset == "digits":
+        return datasets.load_digits(seed=s.seed, dtype=s.dtype)
+    return datasets.load_mnist(data_dir=s.data_dir, dtype=s.dtype)
+
+
+def run_study(s, data):
+    """Train the model once per optimizer, each from the same initial weights; yield each :class:`Run`."""
+    from symupdates.models import mlp
+    from symupdates.training import Patience, TargetAccuracy, fit
+
+    model = mlp(
+        n_in=data.n_features, hidden=s.hidden, n_out=data.n_classes, activation=s.activation, l2=s.l2, seed=s.seed, dtype=s.dtype
+    )
+    initial = model.initial_values()
+    stop = []
+    if s.patience:
+        stop.append(Patience(s.patience))
+    if s.target_times:
+        stop.append(TargetAccuracy(s.target_accuracy, times=s.target_times))
+    for spec in s.specs:
+        model.set_values(initial)
+        fingerprint = _fingerprint(model.params)
+        history = fit(
+            model,
+            spec.optimizer(),
+            data.train,
+            data.valid,
+            batch_size=s.batch_size,
+            epochs=s.epochs,
+            max_steps=s.max_steps,
+            validate_every=s.validate_every,
+            stop=stop,
+            seed=s.seed,
+            mode=s.mode,
+            progress=s.progress,
+            name=spec.label,
+        )
+        summary = history.summary(target_accuracy=s.target_accuracy)
+        summary["compile_seconds"] = history.meta["compile_seconds"]
+        _thin(history, s.log_every)
+        yield Run(spec, history, summary, fingerprint)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _percent(x) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
+
+
+def table_rows(runs) -> list[list[str]]:
+    """The table's cells as text, one row per run (the last two cells are the times).
+
+    ``final loss`` is the last validation loss, or for a diverged run the training loss
+    that diverged (NaN, ±inf or a blow-up), since such a run stops without validating.
+    """
+    rows = []
+    for run in runs:
+        m = run.summary
+        # A diverged run stops before validating again: its final loss is the training loss that diverged.
+        loss = m["train_loss"] if m["diverged"] else m["final_loss"]
+        rows.append(
+            [
+                run.spec.label,
+                "—" if m["steps_to_target"] is None else str(m["steps_to_target"]),
+                str(m["steps"]),
+                _percent(m["best_accuracy"]),
+                _percent(m["final_accuracy"]),
+                f"{loss:.4g}" if m["diverged"] else f"{loss:.4f}",
+                str(m["stopped"]),
+                "yes" if m["diverged"] else "no",
+                f"{m['time']:.1f}",
+                f"{m['compile_seconds']:.1f}",
+            ]
+        )
+    return rows
+
+
+def _table(s, runs):
+    from rich.table import Table
+
+    target = f"{100 * s.target_accuracy:g}%"
+    table = Table(title=f"{s.dataset}: validation accuracy (%) per optimizer, target {target}")
+    headers = ["optimizer", f"steps to {target}", "steps", "best acc", "final acc", "final loss", "stopped", "diverged",
+               "train s", "compile s"]  # fmt: skip
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i in (0, 6) else "right", overflow="fold")
+    for row in table_rows(runs):
+        table.add_row(*row, style="red" if row[7] == "yes" else None)
+    return table
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _settings(s) -> dict:
+    keys = (
+        "dataset", "preset", "hidden", "activation", "l2", "dtype", "batch_size", "epochs", "max_steps",
+        "validate_every", "patience", "target_accuracy", "target_times", "seed", "mode", "log_every", "xscale", "optimizers",
+    )  # fmt: skip
+    return {k: getattr(s, k) for k in keys}
+
+
+def write_outputs(s, data, runs) -> dict[str, Path]:
+    """Write the figure, the CSV files and the JSON file into ``s.out``; return their paths."""
+    from symupdates.plotting import plot_histories, run_lines
+    from symupdates.training import TRAIN_COLUMNS, VALID_COLUMNS
+
+    s.out.mkdir(parents=True, exist_ok=True)
+    paths = {name: s.out / name for name in ("summary.csv", "valid.csv", "train.csv", "histories.json", "curves.png")}
+
+    title = f"{s.preset or s.dataset}: {_model_text(s, data)}, batch {s.batch_size}, seed {s.seed}"
+    figure = plot_histories({run.spec.label: run.history for run in runs}, target_accuracy=s.target_accuracy, title=title)
+    if s.xscale == "log":  # linear up to the first validation (step 0 stays visible), logarithmic beyond
+        for ax in figure.axes:
+            ax.set_xscale("symlog", linthresh=s.validate_every)
+            ax.set_xlim(0, max(run.summary["steps"] for run in runs) * 1.2)
+    figure.savefig(paths["curves.png"], dpi=100)
+    lines = {ax.get_title(): len(run_lines(ax)) for ax in figure.axes}
+
+    for table, columns in (("valid", VALID_COLUMNS), ("train", TRAIN_COLUMNS)):
+        with open(paths[f"{table}.csv"], "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["optimizer", *columns])
+            for run in runs:
+                values = getattr(run.history, table)
+                writer.writerows([run.spec.label, *row] for row in zip(*(values[c] for c in columns), strict=True))
+
+    summary_columns = ["optimizer", "steps_to_target", "steps", "best_accuracy", "best_step", "final_accuracy", "final_loss",
+                       "train_loss", "stopped", "diverged", "time", "compile_seconds"]  # fmt: skip
+    with open(paths["summary.csv"], "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(summary_columns)
+        for run in runs:
+            writer.writerow([run.spec.label, *(run.summary[c] for c in summary_columns[1:])])
+
+    document = {
+        "settings": _settings(s),
+        "data": {"name": data.name, "n_train": len(data.train[1]), "n_valid": len(data.valid[1]), "n_features": data.n_features},
+        "runs": [
+            {
+                "label": run.spec.label,
+                "optimizer": run.spec.name,
+                "hyperparams": run.spec.hyperparams,
+                "initial_weights_sha256": run.initial_weights,
+                "summary": run.summary,
+                "history": json.loads(run.history.to_json()),
+            }
+            for run in runs
+        ],
+        "figure": {"path": paths["curves.png"].name, "lines": lines},
+    }
+    paths["histories.json"].write_text(json.dumps(_json_safe(document), allow_nan=False, indent=1), encoding="utf-8")
+    return paths
+
+
+def _model_text(s, data) -> str:
+    sizes = "-".join(str(n) for n in (data.n_features, *s.hidden, data.n_classes))
+    return f"MLP {sizes} ({s.activation})" if s.hidden else f"softmax regression {sizes}"
+
+
+def _console():
+    from rich.console import Console
+
+    out = sys.stdout
+    return Console(file=out, width=None if out.isatty() else 200, highlight=False)
+
+
+def _describe(s, data) -> str:
+    """One line saying what the study trains, on what, for how long."""
+    budget = " and ".join(x for x in (s.epochs and f"{s.epochs} epochs", s.max_steps and f"{s.max_steps} steps") if x)
+    rules = [f"{s.patience} validations without a lower loss"] if s.patience else []
+    if s.target_times:
+        rules.append(f"accuracy >= {s.target_accuracy:g} for {s.target_times} validations in a row")
+    return (
+        f"compare{f' (preset {s.preset})' if s.preset else ''}: {data.name}, {len(data.train[1])} training and "
+        f"{len(data.valid[1])} validation examples; {_model_text(s, data)}, {s.dtype}, seed {s.seed}; "
+        f"batch {s.batch_size}, at most {budget}, validation every {s.validate_every} steps"
+        + (f"; stop after {' or '.join(rules)}" if rules else "")
+        + f"; {len(s.specs)} optimizers"
+    )
+
+
+def run_compare(args) -> int:
+    """The ``compare`` subcommand."""
+    s = _resolve(args)
+    console = _console()
+    try:
+        data = _load_data(s)
+    except (RuntimeError, OSError, ValueError) as err:
+        print(f"symupdates compare: error: cannot load {s.dataset}: {err}", file=sys.stderr)
+        return 1
+    console.print(_describe(s, data), markup=False)
+    runs, written = [], time.monotonic()
+    with warnings.catch_warnings():
+        # The C backend (CVM) says this once per process; the small matrices here do not need BLAS.
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")
+        for run in run_study(s, data):
+            runs.append(run)
+            if time.monotonic() - written > _REWRITE_SECONDS:  # a long study keeps its finished runs if interrupted
+                write_outputs(s, data, runs)
+                written = time.monotonic()
+            if not s.progress:
+                m = run.summary
+                console.print(
+                    f"  {run.spec.label}: {m['steps']} steps, stopped by {m['stopped']}, "
+                    f"best accuracy {_percent(m['best_accuracy'])}%",
+                    markup=False,
+                )
+    paths = write_outputs(s, data, runs)
+    console.print(_table(s, runs))
+    histories = ", ".join(str(paths[name]) for name in ("histories.json", "valid.csv", "train.csv", "summary.csv"))
+    console.print(f"histories: {histories}", markup=False)
+    console.print(f"figure: {paths['curves.png']}", markup=False)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _optimizer_help() -> str:
+    lines = ["optimizers and their hyperparameters:"]
+    for name in OPTIMIZERS:
+        lines.append(f"  {name}: {', '.join(_hyperparameters(name))}")
+    lines.append("presets:")
+    for name, preset in PRESETS.items():
+        lines.append(f"  {name}: {preset['description']}")
+        lines.append(f"    --optimizers {preset['optimizers']}")
+    return "\n".join(lines)
+
+
+def _add_compare_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="train one model with each optimizer from identical initial weights; table, curves, histories",
+        description=(
+            "Train one MLP with each optimizer, every run from the same initial weights, with a fresh\n"
+            "optimizer state and the same minibatches; print a table and write curves.png, histories.json\n"
+            "and CSV files into --out. Options left out take the preset's value, else the dataset's default."
+        ),
+        epilog=_optimizer_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    digits, mnist = DATASET_DEFAULTS["digits"], DATASET_DEFAULTS["mnist"]
+
+    def per_dataset(key):
+        return f"(default {digits[key]}; mnist {mnist[key]})"
+
+    group = p.add_argument_group("data and model")
+    add = group.add_argument
+    add("--dataset", choices=sorted(DATASET_DEFAULTS), help="digits (bundled 8x8 images, the default) or mnist (60k/10k)")
+    add("--data-dir", metavar="DIR", type=Path, help="with mnist: a folder with the four IDX files (raw or .gz)")
+    add("--hidden", metavar="WIDTHS", type=_hidden, help="hidden layer widths, e.g. 64,64, or none (default 64,64)")
+    add("--activation", choices=["relu", "tanh"], help="hidden nonlinearity (default relu)")
+    add("--l2", metavar="LAMBDA", type=_non_negative, help="L2 coefficient on the weights (default 0)")
+    add("--dtype", choices=["float32", "float64"], help="parameter and data dtype (default float32)")
+
+    group = p.add_argument_group("training")
+    add = group.add_argument
+    add("--optimizers", metavar="LIST", help="name[:key=value][,key=value],... (default: every optimizer; see below)")
+    add("--batch-size", metavar="N", type=_positive_int, help=f"rows per step {per_dataset('batch_size')}")
+    add("--epochs", metavar="N", type=_positive_int, help="passes over the data (with --max-steps: whichever ends first)")
+    add("--max-steps", metavar="N", type=_positive_int, help=f"training steps {per_dataset('max_steps')}")
+    add("--validate-every", metavar="N", type=_positive_int, help=f"steps between validations {per_dataset('validate_every')}")
+    add("--seed", metavar="N", type=int, help="seed of the initial weights, the split and the minibatch order (default 0)")
+    add("--mode", metavar="MODE", help="PyTensor compile mode: NUMBA, CVM, JAX, FAST_COMPILE (default pytensor.config.mode)")
+
+    group = p.add_argument_group("stop rules (a run whose loss turns non-finite or explodes always stops, as diverged)")
+    add = group.add_argument
+    add("--target-accuracy", metavar="FRACTION", type=_accuracy, help=f"the accuracy the table counts steps to {per_dataset('target_accuracy')}")
+    add("--target-times", metavar="N", type=_count, help="stop once accuracy has been >= the target N validations in a row (default 0: never)")
+    add("--patience", metavar="N", type=_count, help="stop after N validations without a lower validation loss (default 0: never)")
+
+    group = p.add_argument_group("output")
+    add = group.add_argument
+    add("--out", metavar="DIR", type=Path, help="output folder (default out/compare-<preset or dataset>)")
+    add("--log-every", metavar="N", type=_positive_int, help="keep one training step in N in the figure, train.csv and JSON (default 1)")
+    add("--xscale", choices=["linear", "log"], help="the figure's step axis (default linear; log suits runs of very different lengths)")
+    add("--no-progress", dest="progress", action="store_false", default=True, help="no progress bars")
+    add("--preset", choices=sorted(PRESETS), help="a published study's settings (see below)")
+    p.set_defaults(run=run_compare, parser=p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``symupdates`` parser with one subparser per command."""
+    parser = argparse.ArgumentParser(prog="symupdates", description="Symbolic update rules for PyTensor, exact to torch.optim.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_compare_parser(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit code (``0`` on success).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        ``0`` on success, ``1`` when the data cannot be loaded. Argument errors exit
+        with code ``2`` and a usage message, as argparse does.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except UsageError as err:
+        args.parser.error(str(err))

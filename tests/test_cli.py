@@ -1,0 +1,262 @@
+"""`symupdates compare` end to end: the table, the PNG, the CSV and JSON files; the same
+table for the same seed; identical initial weights and fresh optimizer state for every
+optimizer; the cute-dl preset's settings; argument errors reported before training."""
+
+import contextlib
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from symupdates import cli
+from symupdates.models import mlp
+
+# A tiny study: 8 hidden units, 30 steps of 64 rows, validation every 10 steps.
+TINY = ["--dataset", "digits", "--hidden", "8", "--batch-size", "64", "--max-steps", "30", "--validate-every", "10",
+        "--target-accuracy", "0.3", "--mode", "FAST_COMPILE", "--no-progress"]  # fmt: skip
+# Two that learn, one that diverges at once.
+STUDY = "sgd:learning_rate=0.5,adam:learning_rate=0.01,sgd:learning_rate=1e3"
+
+
+def compare(out, *args):
+    """Run ``symupdates compare`` in-process; return its standard output."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main(["compare", *TINY, "--out", str(out), *args]) == 0
+    return buffer.getvalue()
+
+
+def table(stdout):
+    """The rows of the printed table, as lists of cell texts."""
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in stdout.splitlines() if line.startswith("│")]
+
+
+def without_times(rows):
+    return [row[:-2] for row in rows]
+
+
+def load(out):
+    return json.loads((out / "histories.json").read_text())
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    return out, compare(out, "--optimizers", STUDY)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_table_has_one_row_per_optimizer_and_ends_with_the_figure(study):
+    out, stdout = study
+    rows = table(stdout)
+    summary = read_csv(out / "summary.csv")
+    assert [row[0] for row in rows] == STUDY.split(",") == [s["optimizer"] for s in summary]
+    for row, s in zip(rows, summary, strict=True):
+        label, to_target, steps, best, final, loss, stopped, diverged = row[:8]
+        assert steps == s["steps"] and stopped == s["stopped"]
+        assert to_target == (s["steps_to_target"] or "—")
+        assert float(best) == pytest.approx(100 * float(s["best_accuracy"]), abs=0.006)
+        assert float(final) == pytest.approx(100 * float(s["final_accuracy"]), abs=0.006)
+        assert diverged == ("yes" if s["diverged"] == "True" else "no")
+        float(row[8]), float(row[9])  # the times are numbers
+    learners, diverging = rows[:2], rows[2]
+    assert [r[6:8] for r in learners] == [["max_steps", "no"]] * 2 and [r[2] for r in learners] == ["30", "30"]
+    assert diverging[6:8] == ["diverged", "yes"] and int(diverging[2]) < 30
+    assert float(diverging[5]) > 100 * float(learners[0][5])  # the loss that blew up, not the last validation's
+    assert all(r[1] != "—" and int(r[1]) <= 30 for r in learners)  # both reach 30% accuracy
+    assert stdout.rstrip().splitlines()[-1] == f"figure: {out / 'curves.png'}"
+
+
+def test_png_is_a_real_image_with_one_curve_per_optimizer(study):
+    out, _ = study
+    image = matplotlib.image.imread(out / "curves.png")
+    assert image.shape == (420, 1500, 4)  # figsize (15, 4.2) inches at 100 dpi
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+    figure = load(out)["figure"]
+    assert figure["path"] == "curves.png"
+    assert figure["lines"] == {"training loss": 3, "validation loss": 3, "validation accuracy": 3}
+
+
+def test_csv_files_hold_every_validation_and_step(study):
+    out, _ = study
+    runs = {run["label"]: run for run in load(out)["runs"]}
+    valid, train = read_csv(out / "valid.csv"), read_csv(out / "train.csv")
+    assert list(valid[0]) == ["optimizer", "step", "epoch", "loss", "accuracy", "time"]
+    for label, run in runs.items():
+        rows = [r for r in valid if r["optimizer"] == label]
+        history = run["history"]["valid"]
+        assert [int(r["step"]) for r in rows] == history["step"]
+        np.testing.assert_allclose([float(r["accuracy"]) for r in rows], history["accuracy"])
+        steps = [int(r["step"]) for r in train if r["optimizer"] == label]
+        assert steps == list(range(1, run["summary"]["steps"] + 1))
+    assert runs["sgd:learning_rate=0.5"]["history"]["valid"]["step"] == [0, 10, 20, 30]
+
+
+# --------------------------------------------------------------------------- the comparison is fair
+
+
+def test_every_optimizer_starts_from_the_same_initial_weights(study):
+    out, _ = study
+    runs = load(out)["runs"]
+    model = mlp(n_in=64, hidden=(8,), n_out=10, seed=0, dtype="float32")
+    assert {run["initial_weights_sha256"] for run in runs} == {cli._fingerprint(model.params)}
+    # The validation before the first update sees the same model in every run.
+    first = {(run["history"]["valid"]["loss"][0], run["history"]["valid"]["accuracy"][0]) for run in runs}
+    assert len(first) == 1
+
+
+def test_same_command_same_seed_gives_the_same_table(study, tmp_path):
+    out, stdout = study
+    again = compare(tmp_path, "--optimizers", STUDY)
+    assert without_times(table(again)) == without_times(table(stdout))
+    assert len(table(again)) == 3
+    for a, b in zip(load(out)["runs"], load(tmp_path)["runs"], strict=True):
+        for key in ("loss", "accuracy", "grad_norm", "update_ratio"):
+            assert a["history"]["train"][key] == b["history"]["train"][key]
+
+
+def test_a_run_does_not_depend_on_the_others(study, tmp_path):
+    """Adam alone equals Adam after two other optimizers: same weights, fresh state, same batches."""
+    out, _ = study
+    compare(tmp_path / "alone", "--optimizers", "adam:learning_rate=0.01")
+    alone = load(tmp_path / "alone")["runs"][0]["history"]
+    together = load(out)["runs"][1]["history"]
+    for table_name in ("train", "valid"):
+        for key, values in alone[table_name].items():
+            if key != "time":
+                assert values == together[table_name][key], (table_name, key)
+    # Another seed is another model and another order of minibatches.
+    compare(tmp_path / "seed1", "--optimizers", "adam:learning_rate=0.01", "--seed", "1")
+    other = load(tmp_path / "seed1")["runs"][0]
+    assert other["history"]["train"]["loss"] != alone["train"]["loss"]
+    assert other["initial_weights_sha256"] != load(out)["runs"][1]["initial_weights_sha256"]
+
+
+def idx(array):
+    """The IDX encoding of a uint8 array (the MNIST file format)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+def test_mnist_from_a_folder_of_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 120), ("t10k", 40)):
+        labels = rng.integers(0, 10, n).astype("uint8")
+        images = (rng.random((n, 28, 28)) * 60).astype("uint8")
+        images[np.arange(n), 2 * labels, :] = 255  # a bright row that tells the digit
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(idx(images))
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(idx(labels))
+    out = tmp_path / "out"
+    stdout = compare(out, "--dataset", "mnist", "--data-dir", str(folder), "--optimizers", "adam:learning_rate=0.05")
+    assert "mnist, 120 training and 40 validation examples; MLP 784-8-10" in stdout
+    document = load(out)
+    assert document["data"] == {"name": "mnist", "n_train": 120, "n_valid": 40, "n_features": 784}
+    assert document["runs"][0]["summary"]["best_accuracy"] > 0.5
+
+
+def test_a_dataset_that_cannot_be_loaded_is_a_clear_error(tmp_path, capsys):
+    code = cli.main(["compare", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cannot load mnist" in err and "train-images-idx3-ubyte" in err
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def resolve(*argv):
+    args = cli.build_parser().parse_args(["compare", *argv])
+    return cli._resolve(args)
+
+
+def test_the_cute_dl_preset_has_the_write_ups_settings():
+    s = resolve("--preset", "cute-dl")
+    assert (s.dataset, s.hidden, s.batch_size, s.validate_every) == ("mnist", (), 64, 938)
+    assert (s.patience, s.target_accuracy, s.target_times) == (20, 0.91, 20)
+    got = [(spec.name, spec.hyperparams) for spec in s.specs]
+    assert got == [
+        ("sgd", {"learning_rate": 1e-4}),
+        ("sgd", {"learning_rate": 0.2}),
+        ("sgd", {"learning_rate": 0.01}),
+        ("momentum", {"learning_rate": 0.002, "momentum": 0.9}),
+        ("adagrad", {"learning_rate": 0.001, "epsilon": 1e-6}),
+        ("rmsprop", {"learning_rate": 1e-4, "rho": 0.99, "epsilon": 1e-6}),
+        ("adadelta", {"rho": 0.99, "epsilon": 1e-12}),
+        ("adam", {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.99}),
+    ]
+
+
+def test_explicit_options_override_the_preset_and_the_defaults():
+    s = resolve("--preset", "cute-dl", "--batch-size", "32", "--optimizers", "adam", "--epochs", "3")
+    assert (s.batch_size, s.validate_every, s.epochs, s.max_steps) == (32, 938, 3, None)
+    assert [spec.label for spec in s.specs] == ["adam"]
+    s = resolve()
+    assert (s.dataset, s.hidden, s.max_steps, s.epochs) == ("digits", (64, 64), cli.DATASET_DEFAULTS["digits"]["max_steps"], None)
+    assert [spec.name for spec in s.specs] == list(cli.OPTIMIZERS)
+    assert str(s.out) == "out/compare-digits" and str(resolve("--preset", "cute-dl").out) == "out/compare-cute-dl"
+
+
+def test_optimizer_lists_parse_hyperparameters_of_every_kind():
+    specs = cli.parse_optimizers("adam:amsgrad=true,clip_norm=none, sgd : learning_rate=2 ,rmsprop:centered=no,momentum=0.5")
+    assert [(s.name, s.hyperparams) for s in specs] == [
+        ("adam", {"amsgrad": True, "clip_norm": None}),
+        ("sgd", {"learning_rate": 2.0}),
+        ("rmsprop", {"centered": False, "momentum": 0.5}),
+    ]
+    assert specs[0].label == "adam:amsgrad=true,clip_norm=none"
+
+
+# --------------------------------------------------------------------------- argument errors
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--optimizers", "adam,lion"], "unknown optimizer 'lion'; choose from sgd, momentum, nesterov_momentum"),
+        (["--optimizers", "adam:lr=0.1"], "adam has no hyperparameter 'lr'; its hyperparameters are learning_rate, beta1"),
+        (["--optimizers", "adam:learning_rate=fast"], "adam:learning_rate=fast is not a number"),
+        (["--optimizers", "adam:amsgrad=maybe"], "adam:amsgrad=maybe must be true or false"),
+        (["--optimizers", "adam:learning_rate=-1"], "adam:learning_rate=-1: learning_rate"),
+        (["--optimizers", "learning_rate=0.1,adam"], "'learning_rate=0.1' must follow an optimizer name"),
+        (["--optimizers", "adam,,sgd"], "empty entry"),
+        (["--optimizers", "adam,adam"], "adam is listed twice"),
+        (["--optimizers", "adam:learning_rate=0.1,learning_rate=0.2"], "adam is given learning_rate twice"),
+        (["--data-dir", "somewhere"], "--data-dir is read only with --dataset mnist"),
+        (["--mode", "TURBO"], "--mode 'TURBO' is not a PyTensor compile mode; choose from"),
+        (["--target-accuracy", "91"], "must be a fraction in (0, 1]"),
+        (["--hidden", "64,x"], "is not a list of layer widths"),
+        (["--batch-size", "0"], "must be a positive integer"),
+        (["--dataset", "cifar"], "invalid choice: 'cifar'"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v),
+)
+def test_argument_errors_exit_with_a_clear_message_before_training(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", "--out", str(tmp_path / "out"), *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage: symupdates compare" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "symupdates", "compare", "--optimizers", "nadam"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "unknown optimizer 'nadam'" in done.stderr
+    assert cli.main([]) == 2  # no command: the help, and a usage exit code
