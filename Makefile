@@ -20,11 +20,28 @@ $(STAMP_TEST): $(STAMP_RUN) setup.cfg
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# The C backend (CVM) compiles the nine optimizers' graphs in one to two minutes on a fresh machine;
+# Numba, PyTensor's default, steps faster but its first compile takes minutes.
 run: $(STAMP_RUN)
-	$(PY) examples/train_all.py
+	$(VENV)/bin/symupdates compare --dataset digits --mode CVM --out out/compare-digits
 
 test: $(STAMP_TEST)
 	$(PY) -m pytest -n 2 -q
+
+# The performance suite (benchmarks/): every contender interleaved, ratios to symupdates.
+# Writes benchmarks/latest.md (RESULTS.md is the annotated copy of a full run);
+# `$(PY) benchmarks/run.py --quick` takes under 2 minutes.
+STAMP_BENCH := $(VENV)/.installed-bench
+$(STAMP_BENCH): $(STAMP_RUN) setup.cfg
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(STAMP_BENCH)
+	$(PY) benchmarks/run.py
+
+# Re-execute the tutorials in place, outputs included (tests/test_notebooks.py checks they are current).
+notebooks: $(STAMP_TEST)
+	$(PY) notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

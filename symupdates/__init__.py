@@ -27,8 +27,14 @@ from symupdates.base import (
 )
 from symupdates.checkpoint import load, save
 from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
+from symupdates.datasets import Dataset, load_digits, load_mnist, minibatches, read_idx
+from symupdates.gradcheck import GradCheckReport, check_grad
+from symupdates import monitor
+from symupdates.models import MLP, mlp
 from symupdates import schedules
 from symupdates.schedules import ReduceLROnPlateau
+from symupdates.plotting import plot_histories
+from symupdates.training import History, Patience, Step, TargetAccuracy, compile_step, fit
 from symupdates.optimizers import adadelta, adagrad, adam, adamax, adamw, momentum, nesterov_momentum, rmsprop, sgd
 from symupdates.transforms import (
     add_decayed_weights,
@@ -45,8 +51,15 @@ from symupdates.transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Dataset",
+    "GradCheckReport",
+    "History",
+    "MLP",
     "NonFiniteGuard",
+    "Patience",
     "ReduceLROnPlateau",
+    "Step",
+    "TargetAccuracy",
     "Transform",
     "Updates",
     "adadelta",
@@ -57,20 +70,30 @@ __all__ = [
     "add_decayed_weights",
     "add_info",
     "chain",
+    "check_grad",
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",
     "coef",
+    "compile_step",
     "compute_dtype",
+    "fit",
     "get_updates",
     "global_norm",
     "hyperparam",
     "load",
+    "load_digits",
+    "load_mnist",
     "merge_updates",
+    "minibatches",
+    "mlp",
+    "monitor",
     "momentum",
     "nesterov_momentum",
     "new_scope",
     "new_state",
+    "plot_histories",
+    "read_idx",
     "rmsprop",
     "save",
     "scale",

@@ -1,0 +1,1 @@
+"""The performance suite: ``python benchmarks/run.py [--quick]`` (or ``make bench``)."""

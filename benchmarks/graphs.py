@@ -1,0 +1,166 @@
+"""The W1 training step as PyTensor graphs: built by symupdates and written by hand.
+
+W1 is an MLP 784-256-256-10 (ReLU, softmax cross-entropy), batch 128, float32. The
+hand-written updates are the zero-abstraction baseline: the same formulas as
+``torch.optim`` (and so as symupdates), written the way a PyTensor user would write them
+directly, with the hyperparameters as float32 constants. ``tests/test_structure.py``
+inspects these graphs; ``benchmarks/run.py`` times them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+import symupdates as su
+
+SIZES = (784, 256, 256, 10)
+BATCH = 128
+CLIP_NORM = 5.0
+#: The rules of W1 and their hyperparameters (torch's defaults, except the learning rates).
+RULES = {
+    "adam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+    "sgd": {"learning_rate": 0.01},
+    "momentum": {"learning_rate": 0.01, "momentum": 0.9},
+    "rmsprop": {"learning_rate": 1e-3, "rho": 0.99, "epsilon": 1e-8},
+}
+
+
+def initial_values(seed=0, sizes=SIZES, dtype="float32"):
+    """He-initialised weights and zero biases, ``[W1, b1, W2, b2, ...]``, as NumPy arrays."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        values.append((rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)).astype(dtype))
+        values.append(np.zeros(n_out, dtype=dtype))
+    return values
+
+
+def batch(seed=1, sizes=SIZES, batch_size=BATCH, dtype="float32"):
+    """One minibatch ``(X, y)``: standard normal inputs and uniform integer labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch_size, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], batch_size).astype("int32")
+    return X, y
+
+
+def mlp_cost(seed=0, sizes=SIZES, dtype="float32"):
+    """Fresh shared parameters and the symbolic mean cross-entropy: ``(params, X, y, cost)``."""
+    names = [f"{kind}{i + 1}" for i in range(len(sizes) - 1) for kind in ("W", "b")]
+    params = [pytensor.shared(v, name=n) for v, n in zip(initial_values(seed, sizes, dtype), names, strict=True)]
+    X = pt.matrix("X", dtype=dtype)
+    y = pt.vector("y", dtype="int32")
+    h = X
+    for i in range(0, len(params), 2):
+        h = h @ params[i] + params[i + 1]
+        if i < len(params) - 2:
+            h = pt.maximum(h, 0)
+    logp = h - pt.logsumexp(h, axis=1, keepdims=True)
+    cost = -pt.mean(logp[pt.arange(y.shape[0]), y])
+    return params, X, y, cost
+
+
+def hand_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, live=False):
+    """The update list of ``rule`` written directly in PyTensor, with global-norm clipping.
+
+    Same formulas as torch (``clip_grad_norm_`` then the optimizer's step); constants
+    are float32, the step counter an int64 shared scalar. ``loss_or_grads`` is a cost
+    or the list of gradients, as for symupdates. With ``live=True`` every hyperparameter
+    is a float64 shared scalar cast to float32 where it meets a tensor, as symupdates
+    makes them (changeable between calls): the same graph inputs, written by hand.
+    """
+    h = dict(RULES[rule], clip_norm=clip_norm)
+    if live:
+        h = {k: pytensor.shared(np.float64(v), name=f"hand/{k}") for k, v in h.items() if v is not None}
+
+    def _f32(x):
+        return x.astype("float32") if live else np.float32(x)
+
+    grads = pytensor.grad(loss_or_grads, params) if isinstance(loss_or_grads, pt.TensorVariable) else list(loss_or_grads)
+    if clip_norm is not None:
+        norm = pt.sqrt(pt.add(*[pt.sum(pt.sqr(g)) for g in grads]))
+        scale = pt.minimum(np.float32(1), _f32(h["clip_norm"]) / (norm + np.float32(1e-6)))
+        grads = [g * scale for g in grads]
+    step = pytensor.shared(np.int64(0), name="hand/step")
+    t = (step + 1).astype("float32")
+    lr = _f32(h["learning_rate"])
+    updates = [(step, step + 1)]
+
+    def state(p, name):
+        return pytensor.shared(np.zeros_like(p.get_value()), name=f"{p.name}/hand/{name}")
+
+    for p, g in zip(params, grads, strict=True):
+        if rule == "sgd":
+            updates.append((p, p - lr * g))
+        elif rule == "momentum":
+            mu = _f32(h["momentum"])
+            b = state(p, "buffer")
+            b_new = mu * b + g  # torch: the first step copies g into the zero buffer; mu * 0 + g == g
+            updates += [(b, b_new), (p, p - lr * b_new)]
+        elif rule == "rmsprop":
+            rho, eps = _f32(h["rho"]), _f32(h["epsilon"])
+            s = state(p, "square_avg")
+            s_new = rho * s + (np.float32(1) - rho) * g * g
+            updates += [(s, s_new), (p, p - lr * g / (pt.sqrt(s_new) + eps))]
+        elif rule == "adam":
+            b1, b2, eps = _f32(h["beta1"]), _f32(h["beta2"]), _f32(h["epsilon"])
+            m, v = state(p, "m"), state(p, "v")
+            m_new = b1 * m + (np.float32(1) - b1) * g
+            v_new = b2 * v + (np.float32(1) - b2) * g * g
+            bc1 = np.float32(1) - b1**t
+            sqrt_bc2 = pt.sqrt(np.float32(1) - b2**t)
+            updates += [(m, m_new), (v, v_new), (p, p - lr * (m_new / bc1) / (pt.sqrt(v_new) / sqrt_bc2 + eps))]
+        else:
+            raise ValueError(f"unknown rule {rule!r}")
+    return updates
+
+
+def su_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM):
+    """The update list of ``rule`` built by symupdates (every hyperparameter live)."""
+    return getattr(su, rule)(loss_or_grads, params, clip_norm=clip_norm, **RULES[rule])
+
+
+def hand_live_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM):
+    """:func:`hand_updates` with live (shared) hyperparameters."""
+    return hand_updates(rule, loss_or_grads, params, clip_norm, live=True)
+
+
+#: The PyTensor contenders: symupdates, by hand with constants, by hand with shared scalars.
+BUILDERS = {"su": su_updates, "hand": hand_updates, "hand_live": hand_live_updates}
+
+
+def train_step(which, rule="adam", mode=None, clip_norm=CLIP_NORM, seed=0):
+    """Compile one W1 training step ``f(X, y) -> cost``; ``which`` is a key of :data:`BUILDERS`.
+
+    Returns ``(f, params)``.
+    """
+    params, X, y, cost = mlp_cost(seed)
+    build = BUILDERS[which]
+    f = pytensor.function([X, y], cost, updates=build(rule, cost, params, clip_norm), mode=mode)
+    return f, params
+
+
+def update_step(which, rule="adam", mode=None, clip_norm=CLIP_NORM, seed=0):
+    """Compile the W1 parameter update alone, ``f(*grads)``: the optimizer's part of W1.
+
+    Returns ``(f, params)``.
+    """
+    params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(initial_values(seed))]
+    grads = [pt.tensor(f"g{i}", dtype=p.dtype, shape=(None,) * p.type.ndim) for i, p in enumerate(params)]
+    build = BUILDERS[which]
+    f = pytensor.function(grads, [], updates=build(rule, grads, params, clip_norm), mode=mode)
+    return f, params
+
+
+def w2_step(which, values, grads, mode=None):
+    """W2: compile Adam's update alone (no clipping) for parameters ``values``, with the
+    gradients ``grads`` held in shared variables, so a call ``f()`` is just the update.
+
+    Returns ``(f, params)``; ``values`` are copied.
+    """
+    params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(values)]
+    grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
+    build = BUILDERS[which]
+    f = pytensor.function([], [], updates=build("adam", grad_vars, params, clip_norm=None), mode=mode)
+    return f, params

@@ -1,0 +1,76 @@
+"""Interleaved timing, statistics and resident-memory probes shared by the workloads."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import statistics
+import time
+
+
+def interleaved(contenders, rounds, block, warmup=3):
+    """Time every contender in ``rounds`` rounds, each running ``block`` timed calls.
+
+    The contenders take turns inside each round (the order rotates from round to round),
+    so a slow spell of a shared machine hits all of them alike. Every call is timed on
+    its own; each callable must return only when its work is done (JAX results are
+    blocked on by the callable itself).
+
+    Returns ``{name: [seconds per call, ...]}``.
+    """
+    names = list(contenders)
+    for name in names:
+        for _ in range(warmup):
+            contenders[name]()
+    times = {name: [] for name in names}
+    clock = time.perf_counter
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            fn, out = contenders[name], times[name]
+            for _ in range(block):
+                t0 = clock()
+                fn()
+                out.append(clock() - t0)
+    return times
+
+
+def summary(times, reference):
+    """Min, median and their ratios to ``reference`` for each contender, in seconds."""
+    ref_min = min(times[reference])
+    ref_med = statistics.median(times[reference])
+    rows = {}
+    for name, ts in times.items():
+        lo, med = min(ts), statistics.median(ts)
+        rows[name] = {"min": lo, "median": med, "min_ratio": lo / ref_min, "median_ratio": med / ref_med, "calls": len(ts)}
+    return rows
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def rss_bytes():
+    """The resident set size of this process now, after returning freed heap memory to the
+    system (``malloc_trim``), so memory a library freed is not counted."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+    return _status_kb("VmRSS") * 1024
+
+
+def peak_rss_bytes():
+    """The highest resident set size since the start or the last :func:`reset_peak_rss`."""
+    return _status_kb("VmHWM") * 1024
+
+
+def reset_peak_rss():
+    """Reset the kernel's high-water mark of resident memory to the current size (Linux)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")

@@ -1,0 +1,259 @@
+"""The four workloads. Each function runs in its own worker process (``run.py`` starts it
+with the thread settings in the environment) and returns a JSON-able dict of results.
+
+W1  train step of the MLP, every contender interleaved in rounds
+W2  Adam's update alone on N float32 parameters in 4 tensors, against a measured roofline
+W3  cold and warm compile of the W1 step, each in a fresh subprocess
+MEM peak resident memory of a 1e7-parameter Adam step; state buffers of every rule
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks import contenders as other
+from benchmarks.graphs import batch, train_step, w2_step
+from benchmarks.timing import interleaved, summary
+
+REFERENCE = "symupdates"
+HAND = "hand-written PyTensor"
+#: The PyTensor contenders (keys of ``benchmarks.graphs.BUILDERS``) and their names.
+PYTENSOR = (("su", REFERENCE), ("hand", HAND), ("hand_live", "hand-written, live hyperparameters"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+#: Bytes Adam moves per float32 parameter per step: reads p, g, m, v and writes p, m, v.
+ADAM_BYTES = 28
+
+
+def _set_torch_threads(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------- W1
+
+
+def w1(quick, threads):
+    """W1: one full training step per call; Adam + clipping for all contenders, then
+    SGD, momentum and RMSProp for symupdates against the hand-written graph."""
+    _set_torch_threads(threads)
+    X, y = batch()
+    rounds, block = (8, 10) if quick else (30, 20)
+    groups = {}
+
+    steps = {}
+    for which, name in PYTENSOR:
+        f, _ = train_step(which, "adam")
+        steps[name] = (lambda f=f: f(X, y))
+    for variant in other.TORCH_VARIANTS:
+        steps[variant] = other.torch_w1(variant, X, y)
+    steps["optax (jax.jit)"] = other.optax_w1(X, y)
+    steps["NumPy"] = other.numpy_w1(X, y)
+    # Same start, same data: every contender must follow the same loss trajectory.
+    losses = {name: [float(step()) for _ in range(3)] for name, step in steps.items()}
+    ref = np.array(losses[REFERENCE])
+    agree = {name: float(np.max(np.abs(np.array(ls) - ref) / np.abs(ref))) for name, ls in losses.items()}
+    groups["adam"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE), "loss_rel_diff": agree}
+    del steps
+    gc.collect()
+
+    rules = ("sgd", "momentum", "rmsprop")
+    modes = [("NUMBA", rules)]
+    if not quick:
+        modes.append(("CVM", ("adam",)))
+    for mode, rs in modes:
+        for rule in rs:
+            steps = {}
+            for which, name in PYTENSOR[:2]:
+                f, _ = train_step(which, rule, mode=None if mode == "NUMBA" else mode)
+                steps[name] = (lambda f=f: f(X, y))
+            label = rule if mode == "NUMBA" else f"{rule}, C backend (CVM)"
+            groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE)}
+    return {"groups": groups, "rounds": rounds, "block": block}
+
+
+# ---------------------------------------------------------------- W2
+
+
+def _roofline():
+    """Numba loops with Adam's memory traffic (4 arrays read, 3 written in place) and
+    almost no arithmetic: the in-place memory bandwidth this machine reaches on 1 thread
+    (a plain loop) and on 2 threads (``prange``).
+
+    The 2-thread loop runs on Numba's own thread pool ("workqueue"): its OpenMP layer
+    would change torch's OpenMP thread count, and OpenMP threads spin when another
+    process holds a core.
+    """
+    import numba
+
+    numba.config.THREADING_LAYER = "workqueue"
+
+    @numba.njit(fastmath=True, cache=True)
+    def serial(p, g, m, v):
+        for i in range(p.shape[0]):
+            gi = g[i]
+            p[i] += gi
+            m[i] += gi
+            v[i] += gi
+
+    @numba.njit(parallel=True, fastmath=True, cache=True)
+    def parallel(p, g, m, v):
+        for i in numba.prange(p.shape[0]):
+            gi = g[i]
+            p[i] += gi
+            m[i] += gi
+            v[i] += gi
+
+    def runner(threads, arrays):
+        def run_serial():
+            for p, g, m, v in arrays:
+                serial(p, g, m, v)
+
+        def run_parallel():
+            numba.set_num_threads(threads)
+            for p, g, m, v in arrays:
+                parallel(p, g, m, v)
+
+        return run_serial if threads == 1 else run_parallel
+
+    return runner
+
+
+def w2(quick, threads):
+    """W2: Adam's update alone, N float32 parameters in 4 equal tensors, gradients in memory."""
+    _set_torch_threads(threads)
+    sizes = [10**4, 10**6, 10**7] if quick else [10**4, 10**5, 10**6, 10**7]
+    roofline = _roofline()
+    rng = np.random.default_rng(0)
+    results = {}
+    for n in sizes:
+        values = [rng.standard_normal(n // 4).astype("float32") for _ in range(4)]
+        grads = [rng.standard_normal(n // 4).astype("float32") for _ in range(4)]
+        steps = {}
+        for which, name in PYTENSOR:
+            f, _ = w2_step(which, values, grads)
+            steps[name] = f
+        for variant in other.TORCH_VARIANTS:
+            steps[variant] = other.torch_w2(variant, values, grads)
+        steps["optax (jax.jit)"] = other.optax_w2(values, grads)
+        steps["NumPy"] = other.numpy_w2(values, grads)
+        scratch = [[np.zeros(n // 4, "float32") for _ in range(4)] for _ in range(4)]
+        for p, g, m, v in scratch:
+            g += 1e-30
+        if n >= 10**6:  # a bandwidth bound only means something out of the caches
+            steps["roofline, 1 thread"] = roofline(1, scratch)
+            steps["roofline, 2 threads"] = roofline(2, scratch)
+        budget = 0.4 if quick else 3.0  # seconds of timed calls per contender
+        block = max(1, int(2e5 / n * 10))
+        per_call = 28 * n / 5e9  # a guess at 5 GB/s, to size the rounds
+        rounds = int(min(30, max(5, budget / (block * max(per_call, 1e-5)))))
+        times = interleaved(steps, rounds, block, warmup=2)
+        rows = summary(times, REFERENCE)
+        for row in rows.values():
+            row["gbps_min"] = ADAM_BYTES * n / row["min"] / 1e9
+            row["gbps_median"] = ADAM_BYTES * n / row["median"] / 1e9
+        results[str(n)] = {"rows": rows, "rounds": rounds, "block": block}
+        del steps, scratch, values, grads
+        gc.collect()
+    return {"sizes": sizes, "by_size": results}
+
+
+# ---------------------------------------------------------------- W3
+
+
+def _probe(args, env, timeout=900):
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.probes", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"probe {args} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return json.loads(lines[-1])
+
+
+def _child_env(extra=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def w3(quick, threads):
+    """W3: compile each graph with fresh PyTensor and Numba caches in one subprocess (cold),
+    then again in a second subprocess sharing those caches (warm).
+
+    ``model`` is the forward pass and gradients alone (no update): the floor any optimizer
+    starts from. ``update`` graphs are the W1 parameter update alone, gradients as inputs.
+    """
+    cases = [("update", "su", "NUMBA"), ("update", "hand", "NUMBA")]
+    if not quick:
+        cases.append(("update", "hand_live", "NUMBA"))
+        cases = [
+            ("step", "su", "NUMBA"),
+            ("step", "hand", "NUMBA"),
+            ("model", "-", "NUMBA"),
+            *cases,
+            ("step", "su", "CVM"),
+            ("step", "hand", "CVM"),
+            ("step", "optax", "JAX-jit"),
+        ]
+    results = []
+    for graph, which, mode in cases:
+        with tempfile.TemporaryDirectory(prefix="symupdates-bench-") as tmp:
+            env = _child_env({"PYTENSOR_FLAGS": f"base_compiledir={tmp}", "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")})
+            cold = _probe(["compile", graph, which, mode], env)
+            warm = _probe(["compile", graph, which, mode], env)
+        results.append({"graph": graph, "which": which, "mode": mode, "cold": cold, "warm": warm})
+    return {"cases": results}
+
+
+# ---------------------------------------------------------------- memory
+
+#: Parameter-sized state buffers each rule documents (its docstring's "State" entries).
+DOCUMENTED_BUFFERS = {
+    "sgd": ({}, 0),
+    "momentum": ({}, 1),
+    "nesterov_momentum": ({}, 1),
+    "adagrad": ({}, 1),
+    "adadelta": ({}, 2),
+    "rmsprop": ({}, 1),
+    "rmsprop centered": ({"centered": True}, 2),
+    "rmsprop momentum": ({"momentum": 0.9}, 2),
+    "adam": ({}, 2),
+    "adam amsgrad": ({"amsgrad": True}, 3),
+    "adamw": ({}, 2),
+    "adamax": ({}, 2),
+}
+
+
+def memory(quick, threads):
+    """Peak resident memory of Adam steps on 1e7 parameters, each contender in its own
+    subprocess, and the state buffers every symupdates rule allocates."""
+    env = _child_env()
+    names = ["su", "hand", "torch default", "torch foreach", "torch fused", "optax", "numpy"]
+    if quick:
+        names = ["su", "hand", "torch fused", "optax"]
+    steps = {name: _probe(["memory", name, str(10**7)], env) for name in names}
+    buffers = _probe(["buffers", str(10**7)], env)
+    return {"steps": steps, "buffers": buffers}
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory}
+
+
+def main(name, quick, threads, out):
+    t0 = time.perf_counter()
+    result = WORKLOADS[name](quick, threads)
+    result["seconds"] = time.perf_counter() - t0
+    with open(out, "w") as f:
+        json.dump(result, f)
