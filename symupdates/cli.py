@@ -527,7 +527,11 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
     if s.xscale == "log":  # linear up to the first validation (step 0 stays visible), logarithmic beyond
         for ax in figure.axes:
             ax.set_xscale("symlog", linthresh=s.validate_every)
-            ax.set_xlim(0, max(run.summary["steps"] for run in runs) * 1.2)
+            right = max(run.summary["steps"] for run in runs) * 1.2
+            ax.set_xlim(0, right)
+            # 0 and the decades beyond the linear part; a decade inside it would print on top of the 0
+            decades = 10.0 ** np.arange(math.ceil(math.log10(s.validate_every)), math.log10(right) + 1)
+            ax.set_xticks([0.0, *decades])
     figure.savefig(paths["curves.png"], dpi=100)
     lines = {ax.get_title(): len(run_lines(ax)) for ax in figure.axes}
 
