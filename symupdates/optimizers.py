@@ -111,7 +111,11 @@ def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
 
 @_doc
 def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False):
-    r"""Stochastic gradient descent: :math:`p \leftarrow p - \eta\,(g + \lambda p)`.
+    r"""Stochastic gradient descent, as ``torch.optim.SGD(momentum=0)``.
+
+    .. math::
+
+        p \leftarrow p - \eta\,(g + \lambda p)
 
     Parameters
     ----------
@@ -123,7 +127,12 @@ def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_nor
     Notes
     -----
     ``torch.optim.SGD(lr=η, momentum=0, weight_decay=λ)``. torch has no default learning
-    rate; ours is 1e-3.
+    rate; ours is 1e-3. There is no epsilon.
+
+    References
+    ----------
+    Robbins, H. and Monro, S. (1951). A stochastic approximation method. The Annals of
+    Mathematical Statistics, 22(3), 400-407.
 
     See Also
     --------
@@ -180,7 +189,12 @@ def momentum(
     -----
     The buffer holds gradients, not steps, so a new learning rate applies to the whole
     buffer at once (torch's behaviour). Lasagne's :math:`v \leftarrow \mu v - \eta g` is
-    the same under a constant learning rate only.
+    the same under a constant learning rate only. There is no epsilon.
+
+    References
+    ----------
+    Polyak, B. T. (1964). Some methods of speeding up the convergence of iteration methods.
+    USSR Computational Mathematics and Mathematical Physics, 4(5), 1-17.
 
     See Also
     --------
@@ -229,7 +243,8 @@ def nesterov_momentum(
     -----
     Sutskever et al.'s reformulation used by torch (the gradient is taken at the current
     parameters). Under a constant learning rate it equals Lasagne's
-    ``nesterov_momentum``. There is no dampening (torch rejects it with Nesterov).
+    ``nesterov_momentum``. There is no dampening (torch rejects it with Nesterov) and
+    no epsilon.
 
     References
     ----------
@@ -574,7 +589,10 @@ def adamw(
     Notes
     -----
     The chain is ``scale_by_adam``, then ``add_decayed_weights``, then
-    ``scale_by_learning_rate``: decay added after the rule is decoupled.
+    ``scale_by_learning_rate``: decay added after the rule is decoupled. Epsilon goes
+    where :func:`adam` puts it, outside the root after the bias correction
+    (:math:`\sqrt{{\hat v}} / \sqrt{{1-\beta_2^t}} + \epsilon`); Lasagne-style "epsilon hat"
+    implementations differ while :math:`\sqrt v` is near epsilon.
 
     References
     ----------
@@ -634,6 +652,14 @@ def adamax(
         Lasagne and the paper add none).
     {wd}
     {flags}
+
+    Notes
+    -----
+    Epsilon goes inside the maximum, :math:`u \leftarrow \max(\beta_2 u, |g| + \epsilon)`, as
+    in torch; it is not added to the denominator afterwards. With :math:`\epsilon > 0`,
+    :math:`u \ge \epsilon` keeps the step finite for a zero gradient. Lasagne and the paper use
+    :math:`\max(\beta_2 u, |g|)` with no epsilon. The bias correction applies to
+    :math:`m` only (:math:`u` needs none).
 
     References
     ----------

@@ -310,3 +310,33 @@ def test_sigkill_during_save_leaves_the_previous_checkpoint(tmp_path):
     assert np.all(w.get_value() == float(version))
     assert np.all(updates.state["w/momentum/buffer"].get_value() == -float(version))
 
+
+
+def test_save_syncs_the_temporary_file_before_the_rename_and_then_the_folder(tmp_path, monkeypatch):
+    """Atomic and durable: write a temporary file beside the target, fsync it, rename it, fsync the folder."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name the file descriptor being synced")
+    params, updates, train = build("adam")
+    train(1.0)
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.basename(src), os.path.dirname(os.fspath(src)), os.path.basename(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    su.save(tmp_path / "ckpt.npz", params, updates)
+    monkeypatch.undo()
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    tmp_name = events[1][1]
+    assert tmp_name.startswith(".ckpt.npz.") and tmp_name.endswith(".tmp")
+    assert events[0][1] == tmp_name  # the data reached the disk before the rename
+    assert events[1][2] == str(tmp_path) and events[1][3] == "ckpt.npz"  # same folder: rename is atomic
+    assert events[2][1] == tmp_path.name  # then the folder entry itself
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]

@@ -1,5 +1,8 @@
 """dtype faithfulness: float32 parameters give float32 graphs, whatever the hyperparameters.
 
+Hyperparameters are tried as Python floats, NumPy float64 scalars, float64 shared
+variables, float64 symbolic scalars and schedules returning float64, under both floatX.
+
 The check walks every update expression's whole graph: no tensor (ndim > 0) may be
 float64 when the parameters are float32, so a silent upcast-then-downcast fails too.
 """
@@ -16,7 +19,7 @@ import symupdates as su
 from tests.cases import FLAG_CASES, LR, RULES, case_id
 from tests.reference import pytensor_problem
 
-KINDS = ["python_float", "numpy_float64", "shared_float64", "symbolic_float64"]
+KINDS = ["python_float", "numpy_float64", "shared_float64", "symbolic_float64", "schedule_float64"]
 FLOAT_ARGS = {"learning_rate", "momentum", "dampening", "rho", "beta1", "beta2", "epsilon", "weight_decay", "lr_decay", "clip_norm"}
 
 
@@ -27,6 +30,8 @@ def _as_kind(value, kind):
         return np.float64(value)
     if kind == "shared_float64":
         return pytensor.shared(np.float64(value))
+    if kind == "schedule_float64":  # a function of the int64 step counter, float64 valued
+        return lambda k: np.float64(value) * pt.exp(-1e-3 * k)
     return pt.scalar(dtype="float64")
 
 
@@ -49,6 +54,9 @@ def test_float32_params_give_float32_graphs(floatX, rule, kwargs, kind):
             assert var.dtype == "int64"
         else:
             assert var.dtype == "float32", name
+    if kind == "schedule_float64":  # the schedule really entered the graph, in float64
+        scheduled = [k for k in kwargs if k in FLOAT_ARGS]
+        assert all(updates.info[k].dtype == "float64" for k in scheduled), scheduled
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))

@@ -312,3 +312,84 @@ def test_reduce_lr_on_plateau_drives_training_like_torch(compiles):
     assert len(set(theirs)) >= 3  # at least two reductions happened
     assert max_relative_error([p.get_value() for p in params], [t.detach().numpy() for t in tensors]) <= 1e-10
     assert compiles[0] == 1
+
+
+# --- the transforms: every float hyperparameter is live and takes a schedule -------------
+
+#: transform -> (constructor, {hyperparameter: (start value, new value)}); one compiled
+#: function per transform runs every change, a second build takes every one as a schedule.
+TRANSFORM_HYPERPARAMS = {
+    "scale": (su.scale, {"factor": (0.5, 0.2)}),
+    "clip_by_norm": (su.clip_by_norm, {"max_norm": (0.05, 0.02)}),
+    "clip_by_value": (su.clip_by_value, {"min_value": (-0.02, -0.01), "max_value": (0.02, 0.005)}),
+    "clip_by_global_norm": (su.clip_by_global_norm, {"clip_norm": (0.05, 0.02)}),
+    "add_decayed_weights": (su.add_decayed_weights, {"weight_decay": (0.1, 0.4)}),
+    "trace": (su.trace, {"momentum": (0.9, 0.5), "dampening": (0.1, 0.3)}),
+    "trace-nesterov": (lambda momentum: su.trace(momentum, nesterov=True), {"momentum": (0.9, 0.5)}),
+    "scale_by_adam": (su.scale_by_adam, {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 1e-2)}),
+    "scale_by_rms": (lambda rho, epsilon: su.scale_by_rms(rho, epsilon, centered=True), {"rho": (0.99, 0.9), "epsilon": (1e-8, 1e-2)}),
+    "scale_by_adadelta": (su.scale_by_adadelta, {"rho": (0.9, 0.5), "epsilon": (1e-6, 1e-2)}),
+    "scale_by_adagrad": (lambda epsilon: su.scale_by_adagrad(0.1, epsilon), {"epsilon": (1e-10, 1e-1)}),
+    "scale_by_adamax": (su.scale_by_adamax, {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 0.5)}),
+    "scale_by_learning_rate": (su.scale_by_learning_rate, {"learning_rate": (0.1, 0.03)}),
+}
+_HALF = 4  # calls before the change, and after it
+_LIVE_NAME = {"factor": "scale"}  # scale(factor) publishes its hyperparameter as "scale" (documented)
+
+
+def _descend(directions, params):
+    """A fixed small descent step after the transform (no hyperparameter of its own)."""
+    return [-0.01 * d for d in directions], []
+
+
+def _with_descent(transform, built):
+    return built if transform == "scale_by_learning_rate" else su.chain(built, _descend)
+
+
+def _transform_run(train, params, updates, before=None, after=None):
+    """From the initial parameters and state: _HALF calls, set_value of ``after``, _HALF calls."""
+    for p, value in zip(params, initial_values().values(), strict=True):
+        p.set_value(value)
+    updates.reset()
+    for name, value in (before or {}).items():
+        updates.hyperparams[name].set_value(np.float64(value))
+    for k in range(2 * _HALF):
+        if k == _HALF:
+            for name, value in (after or {}).items():
+                updates.hyperparams[name].set_value(np.float64(value))
+        train()
+    return [p.get_value() for p in params]
+
+
+@pytest.mark.parametrize("transform", list(TRANSFORM_HYPERPARAMS))
+def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, compiles):
+    make, values = TRANSFORM_HYPERPARAMS[transform]
+    args = {name: a for name, (a, _) in values.items()}
+    values = {_LIVE_NAME.get(name, name): pair for name, pair in values.items()}
+    start = {name: a for name, (a, _) in values.items()}
+    new = {name: b for name, (_, b) in values.items()}
+
+    params, cost = pytensor_problem()
+    updates = su.get_updates(_with_descent(transform, make(**args)), cost, params, name="t")
+    assert set(updates.hyperparams) == set(values)  # every float is a named shared scalar
+    train = pytensor.function([], [], updates=updates)
+    unchanged = _transform_run(train, params, updates, before=start)
+    changed = _transform_run(train, params, updates, before=start, after=new)
+    for name in values:  # each change alone reaches the compiled function
+        one = _transform_run(train, params, updates, before=start, after={name: new[name]})
+        assert max_relative_error(one, unchanged) > 1e-8, name
+    assert compiles[0] == 1
+
+    # the same change as schedules of the step counter: the same trajectory
+    params, cost = pytensor_problem()
+    switches = {
+        arg: (lambda k, a=a, b=b: pt.switch(pt.lt(k, _HALF), np.float64(a), np.float64(b)))
+        for arg, (a, b) in TRANSFORM_HYPERPARAMS[transform][1].items()
+    }
+    scheduled = su.get_updates(_with_descent(transform, make(**switches)), cost, params, name="t")
+    assert set(scheduled.hyperparams) == set() and set(values) <= set(scheduled.info)
+    train = pytensor.function([], [scheduled.info[name] for name in values], updates=scheduled)
+    record = [train() for _ in range(2 * _HALF)]
+    for j, name in enumerate(values):
+        assert [float(r[j]) for r in record] == [start[name]] * _HALF + [new[name]] * _HALF, name
+    assert max_relative_error([p.get_value() for p in params], changed) <= 1e-14

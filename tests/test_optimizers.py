@@ -63,6 +63,33 @@ def test_defaults_match_torch(rule):
             assert value == theirs["alpha"]
         else:
             assert value == theirs[_TORCH_NAMES.get(key, key)], key
+    if rule in ("momentum", "nesterov_momentum"):  # ours, where torch's is 0
+        assert ours["momentum"] == 0.9
+
+
+def test_parity_is_against_the_pinned_torch():
+    """The parity tests compare with torch 2.13.0, the version setup.cfg pins (CPU tensors)."""
+    assert torch.__version__.split("+")[0] == "2.13.0"
+
+
+_SECTIONS = ("Parameters", "Returns", "Notes", "References", "Examples")
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_docstring_follows_the_numpydoc_conventions(rule):
+    """Summary, ``.. math::``, then the sections of DESIGN.md in order; epsilon placement in Notes."""
+    doc = inspect.getdoc(RULES[rule][0])
+    assert ".. math::" in doc.split("Parameters\n")[0], "the math comes before Parameters"
+    positions = []
+    for section in _SECTIONS:
+        found = [i for i in range(len(doc)) if doc.startswith(f"\n{section}\n" + "-" * len(section) + "\n", i)]
+        assert len(found) == 1, section
+        positions.append(found[0])
+    assert positions == sorted(positions)
+    notes = doc[positions[2] : positions[3]]
+    has_epsilon = "epsilon" in inspect.signature(RULES[rule][0]).parameters
+    assert ("psilon" if has_epsilon else "no epsilon") in notes, "Notes say where epsilon goes"
+    assert ">>> " in doc[positions[4] :]
 
 
 def _manual_chain(rule, kw):
