@@ -166,7 +166,10 @@ class MLP:
         z = self.logits(X)
         y = self._as_labels(y)
         logp = log_softmax(z, axis=1)
-        cost = -pt.mean(logp[pt.arange(y.shape[0]), y])
+        # int64 bounds: with the int8 constant that pt.arange(n) gets, PyTensor 3.0's JAX backend
+        # overflows once a batch has more than 127 rows (pymc-devs/pytensor#2296).
+        rows = pt.arange(np.int64(0), y.shape[0], np.int64(1))
+        cost = -pt.mean(logp[rows, y])
         if self.l2:
             penalty = pt.add(*[pt.sum(pt.sqr(W)) for W in self.weights])
             cost = cost + np.asarray(self.l2 / 2, dtype=self.dtype) * penalty

@@ -44,3 +44,23 @@ def test_backend_matches_reference(mode, reference):
     for ours, ref in zip(values, ref_values, strict=True):
         np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(np.array(lrs, dtype=float), np.array(ref_lrs, dtype=float), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", BACKENDS)
+def test_mlp_loss_and_gradients_match_reference_for_batches_over_127_rows(mode):
+    """The tutorials' and compare's model under every backend, at a batch size that overflowed
+    an int8 row index under JAX (pymc-devs/pytensor#2296)."""
+    import pytensor.tensor as pt
+
+    from symupdates.models import mlp
+
+    model = mlp(n_in=6, hidden=(5,), n_out=3, seed=0, dtype="float64")
+    X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
+    cost = model.loss(X, y)
+    outputs = [cost, model.accuracy(X, y), *pytensor.grad(cost, model.params)]
+    rng = np.random.default_rng(0)
+    X_data, y_data = rng.normal(size=(200, 6)), rng.integers(0, 3, size=200)
+    ours = pytensor.function([X, y], outputs, mode=mode)(X_data, y_data)
+    ref = pytensor.function([X, y], outputs, mode="FAST_COMPILE")(X_data, y_data)
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
