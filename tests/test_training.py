@@ -14,6 +14,7 @@ import functools
 import io
 import json
 import math
+import shutil
 
 import numpy as np
 import pytensor
@@ -381,6 +382,17 @@ def test_fit_reports_nonfinite_loss_as_diverged():
     assert all(math.isfinite(v) for v in losses[:-1]) and len(losses) < 100
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_fit_reports_nonfinite_validation_loss_as_diverged():
+    """w <- (1 - 1e100) w: the second step's training loss (1e200, before the update) is
+    finite, the validation after it (1e400) is not; that validation stops the run."""
+    history = su.fit(Quadratic(), functools.partial(su.sgd, learning_rate=5e99), ones_data(), ones_data(),
+                     max_steps=100, validate_every=1, diverge_factor=None, progress=False)
+    assert history.stopped == "diverged" and history.steps == 2
+    assert all(math.isfinite(v) for v in history.train["loss"])
+    assert history.valid["step"] == [0, 1, 2] and history.valid["loss"][-1] == math.inf
+
+
 def test_fit_mlp_with_absurd_learning_rate_diverges_without_crashing(digits):
     history = quick_fit(digits, functools.partial(su.sgd, learning_rate=1e4), max_steps=200)
     assert history.stopped == "diverged" and history.steps < 200
@@ -429,6 +441,33 @@ def test_fit_checkpoint_resume_equals_uninterrupted_run(digits, tmp_path):
     for a, b in zip(resumed_model.params, full_model.params, strict=True):
         np.testing.assert_array_equal(a.get_value(), b.get_value())
     assert resumed.train["time"] == sorted(resumed.train["time"])  # the clock continues
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_fit_resumes_an_interrupted_run_from_its_last_periodic_checkpoint(digits, tmp_path):
+    """A run killed at step 30 (a callback raises) resumes from the checkpoint written at
+    step 20 and ends exactly like a run that was never interrupted."""
+    adam = functools.partial(su.adam, learning_rate=1e-2)
+    full = quick_fit(digits, adam, model=small_mlp(), max_steps=60, seed=5)
+
+    def crash_at_30(history, updates):
+        if history.valid["step"][-1] == 30:
+            raise Interrupted
+
+    path = tmp_path / "run.npz"
+    with pytest.raises(Interrupted):
+        quick_fit(digits, adam, model=small_mlp(), max_steps=60, seed=5, checkpoint=path, checkpoint_every=20,
+                  callbacks=[crash_at_30])
+    copy = tmp_path / "copy.npz"
+    shutil.copyfile(path, copy)
+    at_20 = quick_fit(digits, adam, model=small_mlp(seed=99), max_steps=20, seed=5, checkpoint=copy, resume=True)
+    assert at_20.steps == 20 and at_20.valid["step"] == [0, 10, 20]  # the periodic checkpoint, not a later state
+    resumed_model = small_mlp(seed=99)  # other weights: only the checkpoint can make the runs equal
+    resumed = quick_fit(digits, adam, model=resumed_model, max_steps=60, seed=5, checkpoint=path, resume=True)
+    assert without_time(resumed) == without_time(full)
 
 
 def test_fit_resume_checks_settings_and_finished_runs(digits, tmp_path):
