@@ -47,6 +47,7 @@ __all__ = [
     "Updates",
     "add_info",
     "chain",
+    "check_hyperparam",
     "compute_dtype",
     "coef",
     "get_updates",
@@ -573,10 +574,44 @@ def _is_scalar_number(value) -> bool:
 def check_hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
     """Validate a hyperparameter when it is given as a number or a shared variable.
 
-    Raises ``TypeError`` for a value that is not a number, shared/symbolic scalar or
-    schedule, and ``ValueError`` for a number outside ``[low, high]`` (or the open
-    interval where ``low_open``/``high_open``). Symbolic values and schedules cannot be
-    checked before they run and are accepted. Returns ``value`` unchanged.
+    Call it when a transform is created, so a bad value fails before anything is built
+    or compiled, with a message that names the argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the message (``"beta1"``).
+    value : float, NumPy scalar, shared or symbolic scalar, or schedule
+        The value given. Numbers and shared scalars are checked; symbolic values and
+        schedules cannot be checked before they run and are accepted.
+    low, high : float, optional
+        The allowed interval ``[low, high]``; ``None`` leaves that side open.
+    low_open, high_open : bool
+        Exclude the bound itself (``(0, 1)`` for a decay rate that must not be 0 or 1).
+    allow_none : bool
+        Accept ``None`` (an optional hyperparameter such as ``clip_norm``).
+
+    Returns
+    -------
+    object
+        ``value``, unchanged.
+
+    Raises
+    ------
+    TypeError
+        For a value that is not a number, a shared or symbolic scalar or a schedule.
+    ValueError
+        For a non-finite number or one outside the interval.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> su.check_hyperparam("beta1", 0.9, low=0.0, high=1.0, high_open=True)
+    0.9
+    >>> su.check_hyperparam("beta1", 1.0, low=0.0, high=1.0, high_open=True)
+    Traceback (most recent call last):
+        ...
+    ValueError: beta1 must be in [0.0, 1.0), got 1.0
     """
     if value is None and allow_none:
         return value

@@ -21,6 +21,8 @@ Refresh the committed outputs with ``make notebooks``.
 from __future__ import annotations
 
 import copy
+import importlib
+import importlib.util
 import re
 
 import nbformat
@@ -111,6 +113,11 @@ def test_notebook_imports_only_public_names(path):
             assert module.split(".")[0] in ALLOWED_IMPORTS, f"{path.name} imports {module}"
             assert not any(part.startswith("_") for part in module.split(".")), f"{path.name} imports {module}"
         assert not re.search(r"(?:^|[\s,(])_\w", names), f"{path.name} imports a private name from {origin}: {names}"
+        if origin.split(".")[0] == "symupdates":  # only names the module lists as public, or its modules
+            public = importlib.import_module(origin).__all__
+            imported = [n.split(" as ")[0].strip() for n in names.strip("()").split(",") if n.strip()]
+            hidden = [n for n in imported if n not in public and importlib.util.find_spec(f"{origin}.{n}") is None]
+            assert not hidden, f"{path.name} imports {hidden} from {origin}, which is not in its __all__"
     assert not re.search(r"\b(?:su|symupdates(?:\.\w+)*)\._\w", source), f"{path.name} uses a private name of symupdates"
 
 
