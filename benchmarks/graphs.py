@@ -57,7 +57,8 @@ def mlp_cost(seed=0, sizes=SIZES, dtype="float32"):
         if i < len(params) - 2:
             h = pt.maximum(h, 0)
     logp = h - pt.logsumexp(h, axis=1, keepdims=True)
-    cost = -pt.mean(logp[pt.arange(y.shape[0]), y])
+    rows = pt.arange(np.int64(0), y.shape[0], np.int64(1))  # int64 bounds, as in symupdates.models (JAX)
+    cost = -pt.mean(logp[rows, y])
     return params, X, y, cost
 
 
@@ -138,6 +139,19 @@ def train_step(which, rule="adam", mode=None, clip_norm=CLIP_NORM, seed=0):
     params, X, y, cost = mlp_cost(seed)
     build = BUILDERS[which]
     f = pytensor.function([X, y], cost, updates=build(rule, cost, params, clip_norm), mode=mode)
+    return f, params
+
+
+def monitored_train_step(rule="adam", per_param=False, mode=None, clip_norm=CLIP_NORM, seed=0):
+    """The symupdates W1 step returning ``su.monitor.standard`` diagnostics beside the cost.
+
+    Returns ``(f, params)``; ``f(X, y)`` returns ``[cost, *diagnostics]``.
+    """
+    params, X, y, cost = mlp_cost(seed)
+    grads = pytensor.grad(cost, params)
+    updates = su_updates(rule, grads, params, clip_norm)
+    diagnostics = su.monitor.standard(updates, params, grads, per_param=per_param)
+    f = pytensor.function([X, y], [cost, *diagnostics.values()], updates=updates, mode=mode)
     return f, params
 
 

@@ -40,6 +40,10 @@ def compile_probe(graph, which, mode):
             import numba  # noqa: F401
 
             import pytensor.link.numba.dispatch  # noqa: F401
+        elif mode == "JAX":
+            import jax  # noqa: F401
+
+            import pytensor.link.jax.dispatch  # noqa: F401
     from benchmarks import contenders, graphs
 
     imports = {"wall": time.perf_counter() - w0, "cpu": _cpu() - c0}

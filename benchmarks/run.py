@@ -164,7 +164,15 @@ def markdown_w1(r):
     out += [f"- symupdates / hand-written (min): {su_over_hand:.3f}; target ≤ 1.02: {_verdict(su_over_hand <= 1.02)}."
             + (f" Against the hand-written graph with the same live hyperparameters: {1 / live['min_ratio']:.3f}." if live else ""),
             f"- Fastest contender by min: {by_min}; by median: {by_med}; target: symupdates fastest "
-            f"{_verdict(by_min == REFERENCE)} (by min).", ""]
+            f"{_verdict(by_min == REFERENCE)} (by min)."]
+    monitored = r["groups"].get("adam, monitored")
+    if monitored:
+        for name, x in _order(monitored["rows"]):
+            if name != REFERENCE:
+                cost = x["min_ratio"] - 1
+                out.append(f"- {name}: {100 * cost:+.1f}% of the step time (min), {100 * (x['median_ratio'] - 1):+.1f}% "
+                           f"(median); target ≤ 5%: {_verdict(cost <= 0.05)}.")
+    out.append("")
     return "\n".join(out)
 
 
@@ -234,6 +242,12 @@ def markdown_w3(r):
         cold, warm = step["cold"]["total"]["wall"], step["warm"]["total"]["wall"]
         out.append(f"- symupdates W1 step, Numba: cold {cold:.1f} s (target ≤ 5 s: {_verdict(cold <= 5)}), "
                    f"warm {warm:.2f} s (target ≤ 0.5 s: {_verdict(warm <= 0.5)}).")
+        jax_step = find.get(("step", "su", "JAX"))
+        if jax_step:
+            cold, warm = jax_step["cold"]["total"]["wall"], jax_step["warm"]["total"]["wall"]
+            out.append(f"- The same symupdates W1 step under PyTensor's JAX backend (`mode=\"JAX\"`): cold {cold:.1f} s "
+                       f"(≤ 5 s: {_verdict(cold <= 5)}), warm {warm:.2f} s (≤ 0.5 s: {_verdict(warm <= 0.5)}); "
+                       "JAX keeps no compiled code between processes unless its persistent compilation cache is turned on, so warm is a second cold compile.")
         if model:
             out.append(f"- The model alone (forward + gradients, no update) takes {model['cold']['total']['wall']:.1f} s cold "
                        f"and {model['warm']['total']['wall']:.2f} s warm: the floor for any optimizer.")

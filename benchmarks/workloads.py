@@ -20,11 +20,13 @@ import time
 import numpy as np
 
 from benchmarks import contenders as other
-from benchmarks.graphs import batch, train_step, w2_step
+from benchmarks.graphs import batch, monitored_train_step, train_step, w2_step
 from benchmarks.timing import interleaved, summary
 
 REFERENCE = "symupdates"
 HAND = "hand-written PyTensor"
+#: The symupdates step with ``symupdates.monitor.standard`` outputs.
+MONITORED = "symupdates + standard monitors"
 #: The PyTensor contenders (keys of ``benchmarks.graphs.BUILDERS``) and their names.
 PYTENSOR = (("su", REFERENCE), ("hand", HAND), ("hand_live", "hand-written, live hyperparameters"))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,17 +69,28 @@ def w1(quick, threads):
     del steps
     gc.collect()
 
+    # The standard monitors (symupdates.monitor) as extra outputs of the same step.
+    f, _ = train_step("su", "adam")
+    steps = {REFERENCE: (lambda f=f: f(X, y))}
+    for per_param, name in ((False, MONITORED), (True, MONITORED + ", per tensor")):
+        f, _ = monitored_train_step("adam", per_param=per_param)
+        steps[name] = (lambda f=f: f(X, y)[0])
+    groups["adam, monitored"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE)}
+    del steps
+    gc.collect()
+
     rules = ("sgd", "momentum", "rmsprop")
     modes = [("NUMBA", rules)]
     if not quick:
-        modes.append(("CVM", ("adam",)))
+        modes += [("CVM", ("adam",)), ("JAX", ("adam",))]
+    backend = {"CVM": "C backend (CVM)", "JAX": "PyTensor's JAX backend"}
     for mode, rs in modes:
         for rule in rs:
             steps = {}
             for which, name in PYTENSOR[:2]:
                 f, _ = train_step(which, rule, mode=None if mode == "NUMBA" else mode)
                 steps[name] = (lambda f=f: f(X, y))
-            label = rule if mode == "NUMBA" else f"{rule}, C backend (CVM)"
+            label = rule if mode == "NUMBA" else f"{rule}, {backend[mode]}"
             groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE)}
     return {"groups": groups, "rounds": rounds, "block": block}
 
@@ -205,6 +218,7 @@ def w3(quick, threads):
             *cases,
             ("step", "su", "CVM"),
             ("step", "hand", "CVM"),
+            ("step", "su", "JAX"),
             ("step", "optax", "JAX-jit"),
         ]
     results = []
