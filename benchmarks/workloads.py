@@ -89,7 +89,8 @@ def w1(quick, threads):
             steps = {}
             for which, name in PYTENSOR[:2]:
                 f, _ = train_step(which, rule, mode=None if mode == "NUMBA" else mode)
-                steps[name] = (lambda f=f: f(X, y))
+                # np.asarray waits for the result: under JAX a call returns before the step has run
+                steps[name] = (lambda f=f: np.asarray(f(X, y)))
             label = rule if mode == "NUMBA" else f"{rule}, {backend[mode]}"
             groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE)}
     return {"groups": groups, "rounds": rounds, "block": block}
