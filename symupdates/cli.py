@@ -299,44 +299,31 @@ def _hidden(text) -> tuple[int, ...]:
     return sizes
 
 
-def _positive_int(text) -> int:
+def _number(text, kind, valid, requirement):
+    """Parse an option's value as ``kind`` (int or float) and check it; ``requirement`` is the message."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
     return value
+
+
+def _positive_int(text) -> int:
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def _count(text) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or a positive integer, got {value}")
-    return value
+    return _number(text, int, lambda v: v >= 0, "0 (off) or a positive integer")
 
 
 def _accuracy(text) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1] such as 0.91, got {text}")
-    return value
+    return _number(text, float, lambda v: 0 < v <= 1, "a fraction in (0, 1] such as 0.91")
 
 
 def _non_negative(text) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    return _number(text, float, lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0")
 
 
 def _resolve(args) -> argparse.Namespace:
