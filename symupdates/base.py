@@ -533,6 +533,7 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
     if like is None:
         full = f"{scope}/{name}"
         var = pytensor.shared(np.asarray(value, dtype=dtype or "float64"), name=full)
+        initial = None  # a copy of the scalar
     else:
         if id(like) not in build.param_names:
             raise ValueError(f"new_state(like=...) must be one of the params being updated, got {like!r}")
@@ -541,9 +542,8 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
         var = pytensor.shared(init, name=full, shape=like.type.shape, borrow=True)
         # The reset value is a read-only broadcast of the fill value: no second
         # parameter-sized buffer per state variable.
-        build.register(full, var, initial=np.broadcast_to(init.dtype.type(value), init.shape))
-        return var
-    build.register(full, var)
+        initial = np.broadcast_to(init.dtype.type(value), init.shape)
+    build.register(full, var, initial=initial)
     return var
 
 
