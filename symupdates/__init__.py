@@ -27,7 +27,8 @@ from symupdates.base import (
     step_count,
 )
 from symupdates.checkpoint import load, save
-from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
+from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+from symupdates.numerics import global_norm
 from symupdates.datasets import Dataset, load_digits, load_mnist, minibatches, read_idx
 from symupdates.gradcheck import GradCheckReport, check_grad
 from symupdates import monitor

@@ -33,15 +33,20 @@ from __future__ import annotations
 import contextvars
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
+from pytensor.tensor.sharedvar import TensorSharedVariable
+
+from symupdates.numerics import FLOAT_DTYPES, INT_DTYPES, all_finite, all_true, coef, compute_dtype, global_norm
 
 __all__ = [
+    "ArraySpec",
+    "Hyperparameter",
     "NonFiniteGuard",
     "Transform",
     "Updates",
@@ -50,6 +55,7 @@ __all__ = [
     "check_hyperparam",
     "compute_dtype",
     "coef",
+    "directions_norm",
     "get_updates",
     "hyperparam",
     "merge_updates",
@@ -59,39 +65,23 @@ __all__ = [
     "step_count",
 ]
 
+#: Intervals of :func:`check_hyperparam` and :func:`hyperparam` shared by the transforms.
+NON_NEGATIVE = {"low": 0.0}
+POSITIVE = {"low": 0.0, "low_open": True}
+UNIT = {"low": 0.0, "high": 1.0}
+DECAY = {"low": 0.0, "high": 1.0, "high_open": True}  # a decay rate: 1 would never forget
+
 #: A transform maps ``(directions, params)`` to ``(directions, state_updates)``.
 Transform = Callable[[list, list], tuple[list, list]]
-
-FLOAT_DTYPES = ("float16", "float32", "float64")
-INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 _BUILD: contextvars.ContextVar[_Build | None] = contextvars.ContextVar("symupdates_build", default=None)
 
 
-def compute_dtype(var) -> str:
-    """The dtype in which a rule computes for a parameter: its own, but at least float32.
+class ArraySpec(NamedTuple):
+    """The shape and dtype of an array not read yet (see :meth:`Updates.validate_state_dict`)."""
 
-    float16 parameters keep their moments and denominators in float32 (a float16 square
-    of a small gradient underflows to zero); every other float dtype is kept as is.
-    """
-    dtype = getattr(var, "dtype", None)
-    if not isinstance(var, Variable) or dtype not in FLOAT_DTYPES:
-        raise TypeError(f"compute_dtype needs a float tensor variable (a parameter), got {var!r} of dtype {dtype}")
-    return "float32" if dtype == "float16" else dtype
-
-
-def coef(scalar, like):
-    """Cast a scalar coefficient to the dtype of the tensor it multiplies.
-
-    Hyperparameters are float64 scalars; every rule passes them through ``coef`` before
-    they meet a tensor, so float32 tensors stay float32 (scalar arithmetic before that
-    point is done in float64, as torch does with Python floats).
-    """
-    if not isinstance(scalar, Variable) or getattr(scalar.type, "ndim", None) != 0:
-        raise TypeError(f"coef needs a symbolic scalar as scalar (e.g. from hyperparam()), got {scalar!r}")
-    if not isinstance(like, Variable) or getattr(like, "dtype", None) not in FLOAT_DTYPES:
-        raise TypeError(f"coef needs a float tensor variable as like, got {like!r}")
-    return scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
+    shape: tuple
+    dtype: np.dtype
 
 
 class Updates(list):
@@ -172,36 +162,58 @@ class Updates(list):
         ``"{name}/skipped"``) and ``"hyperparams/<name>"`` for each live hyperparameter
         of :attr:`hyperparams`. Values are copies: training on does not change them.
         """
-        return {name: np.array(var.get_value(), copy=True) for name, var in self._targets().items()}
+        return {name: np.array(var.get_value(), copy=True) for name, var in self.state_variables().items()}
 
     def load_state_dict(self, state_dict) -> None:
         """Load a :meth:`state_dict`, checking every name, shape and dtype first.
 
         Values must have exactly the dtype and shape of the variable they replace (no
-        casting), and counters must not be negative. Nothing is changed unless everything
-        matches; the ``ValueError`` lists every mismatch (missing and unexpected keys,
-        each wrong shape or dtype).
+        casting), counters must not be negative and each live hyperparameter must satisfy
+        the rule of its argument (a finite ``learning_rate >= 0``, ``beta2 < 1``, ...; see
+        :class:`Hyperparameter`). Nothing is changed unless everything matches; the
+        ``ValueError`` lists every mismatch (missing and unexpected keys, each wrong
+        shape, dtype or value).
         """
-        values = self._check_state_dict(state_dict, "state_dict")
-        self._set(values)
+        values = self.validate_state_dict(state_dict, "state_dict")
+        targets = self.state_variables()
+        for name, value in values.items():
+            targets[name].set_value(np.array(value, copy=True))
 
-    def _targets(self) -> dict[str, SharedVariable]:
+    def state_variables(self) -> dict[str, SharedVariable]:
+        """The shared variables behind :meth:`state_dict`, by the same keys."""
         targets = dict(self.state)
         targets.update({f"hyperparams/{n}": v for n, v in self.hyperparams.items()})
         return targets
 
-    def _check_state_dict(self, state_dict, argument: str) -> dict[str, np.ndarray]:
-        """Validate ``state_dict`` against these updates without changing anything.
+    def validate_state_dict(self, state_dict, argument: str = "state_dict") -> dict[str, np.ndarray]:
+        """Check ``state_dict`` as :meth:`load_state_dict` does, without changing anything.
 
-        Returns the arrays to load by name; raises ``TypeError``/``ValueError`` naming
-        ``argument`` and listing every problem.
+        Parameters
+        ----------
+        state_dict : mapping of str to array
+            A candidate for :meth:`load_state_dict`. A value may also be an
+            :class:`ArraySpec` (the shape and dtype of an array not read yet, as a
+            checkpoint's header gives): its key, shape and dtype are checked, and it is
+            left out of the result.
+        argument : str
+            What to call ``state_dict`` in messages.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The arrays to load, by key.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming ``argument`` and listing every problem.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(
                 f"{argument} must be a mapping of names to arrays (as returned by "
                 f"Updates.state_dict()), got {type(state_dict).__name__}"
             )
-        targets = self._targets()
+        targets = self.state_variables()
         problems = []
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
@@ -215,7 +227,7 @@ class Updates(list):
                 continue
             value = state_dict[name]
             try:
-                value = value if isinstance(value, np.ndarray) else np.asarray(value)
+                value = value if isinstance(value, np.ndarray | ArraySpec) else np.asarray(value)
             except (TypeError, ValueError) as err:
                 problems.append(f"{name!r} is not an array ({err})")
                 continue
@@ -224,18 +236,18 @@ class Updates(list):
                 problems.append(f"{name!r} has shape {value.shape}, expected {current.shape}")
             elif value.dtype != current.dtype:
                 problems.append(f"{name!r} has dtype {value.dtype}, expected {current.dtype}")
+            elif isinstance(value, ArraySpec):
+                continue
             elif value.dtype.kind in "iu" and np.any(value < 0):
                 problems.append(f"{name!r} is a counter and must not be negative, got {value.tolist()}")
+            elif isinstance(var, Hyperparameter) and (problem := var.problem(value)):
+                problems.append(f"{name!r}: {problem}")
             else:
                 values[name] = value
         if problems:
             raise ValueError(f"{argument} does not match these updates: " + "; ".join(problems))
         return values
 
-    def _set(self, values: dict[str, np.ndarray]) -> None:
-        targets = self._targets()
-        for name, value in values.items():
-            targets[name].set_value(np.array(value, copy=True))
 
 
 def _describe(var) -> str:
@@ -462,8 +474,12 @@ class _Build:
         self.name = name
         self.step = step
         self.cost = cost
-        self.finite = None  # the condition of skip_nonfinite, once a guard is installed
+        self.guarded: list[list] = []  # the direction lists skip_nonfinite checks
         self.skipped = None
+        self.grads: list | None = None  # the raw gradients and their global norm
+        self.grad_norm = None
+        self.grad_norm_used = False  # by a transform (clipping): the check can share it
+        self.values: list[Variable] = []  # every hyperparameter value the build uses
         self.param_names = _param_names(params)
         self.state: dict[str, SharedVariable] = {}
         self.initial: dict[str, np.ndarray] = {}
@@ -647,31 +663,113 @@ def check_hyperparam(name: str, value, *, low=None, high=None, low_open=False, h
     return value
 
 
-def hyperparam(name: str, value):
+class Hyperparameter(TensorSharedVariable):
+    """A live hyperparameter: a float64 shared scalar that checks every value it is given.
+
+    :func:`hyperparam` makes one for each number passed to a transform, and
+    :attr:`Updates.hyperparams` lists them. ``set_value`` (and
+    :meth:`Updates.load_state_dict`, :func:`~symupdates.load`) apply the rule of the
+    argument it came from: a NaN, an infinite value or one outside the argument's
+    interval raises ``ValueError`` and leaves the value unchanged, exactly as the same
+    value passed to the optimizer would have.
+
+    Attributes
+    ----------
+    argument : str
+        The argument's name (``"learning_rate"``), used in messages.
+    bounds : dict
+        The interval of :func:`check_hyperparam` (``low``, ``high``, ``low_open``,
+        ``high_open``).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.adam((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> updates.hyperparams["learning_rate"].set_value(0.01)
+    >>> updates.hyperparams["beta2"].set_value(1.0)
+    Traceback (most recent call last):
+        ...
+    ValueError: beta2 must be in [0.0, 1.0), got 1.0
+    >>> float(updates.hyperparams["beta2"].get_value())
+    0.999
+    """
+
+    def __init__(self, name, type, value, strict, allow_downcast=None, container=None, *, argument=None, bounds=None):
+        super().__init__(name=name, type=type, value=value, strict=strict, allow_downcast=allow_downcast, container=container)
+        self.argument = argument or name
+        self.bounds = dict(bounds or {})
+
+    def clone(self, **kwargs):
+        cp = super().clone(**kwargs)
+        cp.argument, cp.bounds = self.argument, dict(self.bounds)
+        return cp
+
+    def check(self, value) -> None:
+        """Raise ``TypeError``/``ValueError``, as the optimizer would, if ``value`` breaks the rule."""
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value[()]
+        if not _is_scalar_number(value):
+            raise TypeError(f"{self.argument} must be a real number, got {value!r} of type {type(value).__name__}")
+        check_hyperparam(self.argument, value, **self.bounds)
+
+    def problem(self, value) -> str | None:
+        """What is wrong with ``value`` for this hyperparameter, or ``None``."""
+        try:
+            self.check(value)
+        except (TypeError, ValueError) as err:
+            return str(err)
+        return None
+
+    def set_value(self, new_value, borrow=False):
+        """Set the value after :meth:`check`-ing it; a bad value changes nothing."""
+        self.check(new_value)
+        super().set_value(new_value, borrow=borrow)
+
+
+def hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_open=False):
     """Turn a hyperparameter into a symbolic scalar for the build in progress.
 
-    * a Python or NumPy number becomes a float64 shared scalar named ``name``, listed in
-      :attr:`Updates.hyperparams` (live: change it with ``set_value``);
+    * a Python or NumPy number becomes a float64 :class:`Hyperparameter` named ``name``,
+      listed in :attr:`Updates.hyperparams` (live: change it with ``set_value``, which
+      checks the new value against the interval given here);
     * a shared scalar is used as it is and listed under ``name`` too;
     * a symbolic scalar is used as it is;
     * a schedule (a callable) is called with :func:`step_count` and must return a scalar;
       its value is published as ``info[name]``.
 
+    ``low``, ``high``, ``low_open`` and ``high_open`` are the interval of
+    :func:`check_hyperparam`, checked here and by the :class:`Hyperparameter`'s setter.
+    Every value returned is also part of the ``skip_nonfinite`` check: a call whose
+    hyperparameter is NaN or infinite (a user's shared variable, a schedule) is skipped.
+
     Rules cast the result to each parameter's compute dtype, so a float64 hyperparameter
     never upcasts a float32 update.
     """
     build = _current()
-    check_hyperparam(name, value)
+    bounds = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
+    check_hyperparam(name, value, **bounds)
     if _is_scalar_number(value):
         key = _unique(name, build.hyperparams)
-        var = pytensor.shared(np.float64(value), name=key)
+        var = Hyperparameter(
+            name=key,
+            type=pt.TensorType("float64", shape=()),
+            value=np.float64(value),
+            strict=False,
+            argument=name,
+            bounds=bounds,
+        )
         build.hyperparams[key] = var
+        build.values.append(var)
         return var
     if isinstance(value, SharedVariable):
         if not any(v is value for v in build.hyperparams.values()):
             build.hyperparams[_unique(name, build.hyperparams)] = value
+        build.values.append(value)
         return value
     if isinstance(value, Variable):
+        build.values.append(value)
         return value
     result = value(build.step)
     if _is_scalar_number(result):  # a bare Python float would become a floatX (float32) constant
@@ -685,6 +783,7 @@ def hyperparam(name: str, value):
     if result.dtype not in FLOAT_DTYPES and result.dtype not in INT_DTYPES:
         raise TypeError(f"the schedule given as {name} must return a number, got dtype {result.dtype}")
     add_info(name, result)
+    build.values.append(result)
     return result
 
 
@@ -716,11 +815,24 @@ def chain(*transforms: Transform) -> Transform:
 
 
 def _param_names(params) -> dict[int, str]:
+    """Unique names for ``params`` by ``id``: its own name, else ``param{i}``.
+
+    A name seen before gets the parameter's position appended (``w_2``), then a further
+    ``_2``, ``_3``, ... until it clashes with no parameter's own name and no name given
+    so far: ``["w", "w_2", "w"]`` are named ``w``, ``w_2``, ``w_2_2``. Checkpoints and
+    state names rely on these being unique.
+    """
+    bases = [p.name or f"param{i}" for i, p in enumerate(params)]
+    taken = set(bases)
     names, seen = {}, set()
-    for i, p in enumerate(params):
-        base = p.name or f"param{i}"
-        name = base if base not in seen else f"{base}_{i}"
-        seen.add(name)
+    for i, (p, base) in enumerate(zip(params, bases, strict=True)):
+        name = base
+        if base in seen:
+            name, k = f"{base}_{i}", 2
+            while name in taken:
+                name, k = f"{base}_{i}_{k}", k + 1
+        seen.add(base)
+        taken.add(name)
         names[id(p)] = name
     return names
 
@@ -788,18 +900,46 @@ def _guard_nonfinite(tensors) -> None:
     """Make the build in progress skip every call where ``tensors`` or the cost is not finite.
 
     Installs the skip counter ``"{name}/skipped"`` on first use; several guards combine
-    (the call is skipped when any of them sees a NaN or ±Inf).
+    (the call is skipped when any of them sees a NaN or ±Inf). The condition itself is
+    built by :func:`_finite_condition` once the whole transform has run.
     """
     build = _current()
-    checks = [pt.all(pt.isfinite(t)) for t in tensors]
+    if build.skipped is None:
+        build.skipped = new_state(build.name, "skipped", value=0, dtype="int64")
+    build.guarded.append(list(tensors))
+
+
+def _finite_condition(build):
+    """True when the call may be applied: cost, guarded directions and hyperparameters finite.
+
+    The raw gradients are checked through their global norm when a transform (global
+    norm clipping) computes it anyway, so the check costs no extra pass over them; else
+    each guarded tensor gets one reduction (:func:`~symupdates.numerics.all_finite`).
+    """
+    checks = []
+    for tensors in build.guarded:
+        raw = len(tensors) == len(build.grads) and all(t is g for t, g in zip(tensors, build.grads, strict=True))
+        checks.append(pt.isfinite(build.grad_norm) if raw and build.grad_norm_used else all_finite(tensors))
     if build.cost is not None:
         checks.append(pt.isfinite(build.cost))
-    finite = pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
-    if build.finite is None:
-        build.skipped = new_state(build.name, "skipped", value=0, dtype="int64")
-        build.finite = finite
-    else:
-        build.finite = pt.and_(build.finite, finite)
+    checks.extend(pt.isfinite(v) for v in build.values if v.dtype in FLOAT_DTYPES)
+    return all_true(checks)
+
+
+def directions_norm(directions):
+    """The global L2 norm of ``directions``, for a transform of the build in progress.
+
+    For the raw gradients this is the norm published as ``info["grad_norm"]``, built
+    once and shared: with ``skip_nonfinite``, the finiteness check then reuses it
+    instead of reading the gradients again. Other directions get
+    :func:`~symupdates.global_norm`.
+    """
+    build = _current()
+    directions = list(directions)
+    if len(directions) == len(build.grads) and all(d is g for d, g in zip(directions, build.grads, strict=True)):
+        build.grad_norm_used = True
+        return build.grad_norm
+    return global_norm(directions)
 
 
 def skip_nonfinite() -> Transform:
@@ -904,11 +1044,10 @@ def get_updates(
     grads = [g.astype(compute_dtype(p)) if g.dtype != compute_dtype(p) else g for g, p in zip(grads, params, strict=True)]
     step = pytensor.shared(np.int64(0), name=f"{name}/step")
     build = _Build(name, params, step, cost)
+    build.grads, build.grad_norm = grads, global_norm(grads)
     token = _BUILD.set(build)
     try:
-        from symupdates.clipping import global_norm  # the norm lives with the clipping code
-
-        add_info("grad_norm", global_norm(grads))
+        add_info("grad_norm", build.grad_norm)
         if skip_nonfinite:
             _guard_nonfinite(grads)
         directions, state_updates = transform(grads, params)
@@ -927,8 +1066,8 @@ def get_updates(
         pairs.append((p, new))
     pairs.extend(state_updates)
     pairs.append((step, step + 1))
-    if build.finite is not None:  # all or nothing: every pair keeps its value on a bad call
-        finite = build.finite
+    if build.guarded:  # all or nothing: every pair keeps its value on a bad call
+        finite = _finite_condition(build)
         pairs = [(var, pt.switch(finite, new, var)) for var, new in pairs]
         pairs.append((build.skipped, build.skipped + pt.switch(finite, 0, 1).astype("int64")))
         build.info["finite"] = finite

@@ -10,8 +10,19 @@ shape and dtype matches; on any mismatch nothing is changed.
 The file is written atomically: the archive goes to a temporary file in the same folder
 (named ``.<file name>.<random>.tmp``), which is flushed and synced to disk, then renamed
 over the checkpoint, and the folder is synced. A crash or kill during :func:`save` leaves
-the previous checkpoint as it was (and at worst a stale ``.tmp`` file, which :func:`load`
-never reads).
+the previous checkpoint as it was, and at worst a stale ``.tmp`` file, which :func:`load`
+never reads and the next :func:`save` of the same checkpoint removes: a writer holds an
+exclusive lock (``flock``) on its temporary file while it writes, the operating system
+drops the lock when the writer dies, and only unlocked temporaries are removed, so a
+live writer's file is never touched (where ``fcntl`` is missing, as on Windows, stale
+files are left). A checkpoint path that is a symbolic link is written through: the
+link's target is replaced atomically and the link stays.
+
+Reading is strict and bounded: :func:`load` reads each array's header (shape and dtype)
+from the archive and checks it against the parameters and state it will fill, and
+against the size of the stored data, before reading any data, so a damaged or hostile
+file (a small archive that expands to a huge array, a header claiming a huge shape)
+fails with a ``ValueError`` instead of exhausting memory.
 
 Layout of the archive (plain arrays, readable with :func:`numpy.load`)::
 
@@ -24,8 +35,8 @@ Layout of the archive (plain arrays, readable with :func:`numpy.load`)::
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
-import pickle
 import secrets
 import zipfile
 import zlib
@@ -33,9 +44,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from symupdates.base import Updates, _param_names, check_params
+try:  # POSIX: advisory locks tell a live writer's temporary file from a stale one
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
-__all__ = ["load", "save"]
+from symupdates.base import ArraySpec, Updates, _param_names, check_params
+
+__all__ = ["load", "remove_stale_temporaries", "save"]
 
 FORMAT = "symupdates-checkpoint/1"
 _FORMAT_KEY = "symupdates/format"
@@ -50,7 +66,9 @@ def save(path, params, updates, *, extra=None) -> None:
     path : str or os.PathLike
         The checkpoint file, used exactly as given (no suffix is added); ``.npz`` is the
         usual suffix. Its folder must exist. An existing file is replaced only once the
-        new one is completely on disk.
+        new one is completely on disk; a symbolic link is written through (its target is
+        replaced, the link stays). Stale temporary files of earlier interrupted saves of
+        this checkpoint are removed first.
     params : list of SharedVariable
         The parameters, keyed in the file by their names (unnamed ones as ``param{i}``,
         repeated names with their position appended), as :func:`~symupdates.get_updates`
@@ -94,10 +112,11 @@ def save(path, params, updates, *, extra=None) -> None:
     params = check_params(params)
     _check_updates(updates)
     extra = _check_extra(extra)
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)  # write through a symbolic link to its target
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save checkpoint {path!r}: its folder {folder!r} does not exist")
-    if os.path.isdir(path):
+    if os.path.isdir(target):
         raise ValueError(f"path {path!r} is a folder; give the checkpoint's file name, e.g. {os.path.join(path, 'checkpoint.npz')!r}")
     arrays = {_FORMAT_KEY: np.array(FORMAT)}
     for p, name in zip(params, _param_names(params).values(), strict=True):
@@ -118,7 +137,8 @@ def save(path, params, updates, *, extra=None) -> None:
                     f"strings and arrays of them (no None or objects)"
                 )
             arrays[f"extra/{name}/{key}"] = value
-    _write_atomically(path, folder, arrays)
+    remove_stale_temporaries(target)
+    _write_atomically(target, folder, arrays)
 
 
 def load(path, params, updates, *, extra=None) -> None:
@@ -182,27 +202,40 @@ def load(path, params, updates, *, extra=None) -> None:
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     if os.path.isdir(path):
         raise ValueError(f"path {path!r} is a folder, not a checkpoint file")
-    parts = _read(path)
-    problems = []
-    param_values = _check_params_part(parts["params"], params, problems)
-    update_values = {}
+    with _Archive(path) as archive:
+        parts = archive.parts
+        problems = []
+        names = list(_param_names(params).values())
+        _compare_params(archive, parts["params"], dict(zip(names, params, strict=True)), problems)
+        if updates is not None:
+            specs = {key: ArraySpec(*archive.shape_and_dtype(member)) for key, member in parts["updates"].items()}
+            try:
+                updates.validate_state_dict(specs, "the optimizer state in the file")
+            except ValueError as err:
+                problems.append(str(err))
+        saved_extra = parts["extra"]
+        missing = [name for name in extra if name not in saved_extra]
+        unexpected = [name for name in saved_extra if name not in extra] if updates is not None else []
+        if missing:
+            problems.append(f"extra objects {missing} are not in the file (it holds {sorted(saved_extra)})")
+        if unexpected:
+            problems.append(f"the file holds extra objects {unexpected} that were not given; pass them as extra={{...}}")
+        if problems:  # found from the headers alone: no array has been read
+            raise ValueError(f"checkpoint {path!r} does not match: " + "; ".join(problems))
+        param_values = [archive.array(parts["params"][n]) for n in names]
+        update_values = {}
+        if updates is not None:
+            saved = {key: archive.array(member) for key, member in parts["updates"].items()}
+            try:
+                update_values = updates.validate_state_dict(saved, "the optimizer state in the file")
+            except ValueError as err:
+                raise ValueError(f"checkpoint {path!r} does not match: {err}") from err
+        extra_values = {
+            name: {key: archive.array(member) for key, member in saved_extra[name].items()} for name in extra
+        }
+    _load_extra(path, extra, extra_values)
     if updates is not None:
-        try:
-            update_values = updates._check_state_dict(parts["updates"], "the optimizer state in the file")
-        except ValueError as err:
-            problems.append(str(err))
-    saved_extra = parts["extra"]
-    missing = [name for name in extra if name not in saved_extra]
-    unexpected = [name for name in saved_extra if name not in extra] if updates is not None else []
-    if missing:
-        problems.append(f"extra objects {missing} are not in the file (it holds {sorted(saved_extra)})")
-    if unexpected:
-        problems.append(f"the file holds extra objects {unexpected} that were not given; pass them as extra={{...}}")
-    if problems:
-        raise ValueError(f"checkpoint {path!r} does not match: " + "; ".join(problems))
-    _load_extra(path, extra, saved_extra)
-    if updates is not None:
-        updates._set(update_values)
+        updates.load_state_dict(update_values)
     for p, value in zip(params, param_values, strict=True):
         p.set_value(value)
 
@@ -239,22 +272,84 @@ def _check_extra(extra) -> dict:
     return dict(extra)
 
 
-def _write_atomically(path: str, folder: str, arrays: dict) -> None:
-    """Write ``arrays`` as an .npz to a temporary file beside ``path``, sync it, rename it over ``path``."""
+def _temporary_pattern(path: str) -> str:
+    folder, base = os.path.split(path)
+    return os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.tmp")
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Remove the temporary files that interrupted :func:`save` calls left beside ``path``.
+
+    A temporary file ``.<file name>.<random>.tmp`` is stale when no process holds its
+    lock: :func:`save` locks its temporary file (``flock``) for as long as it writes, and
+    the operating system releases the lock of a process that was killed. Files of a
+    writer that is still running are left alone, and so are other files. Without
+    ``fcntl`` (Windows) nothing is removed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file (a symbolic link is followed to its target).
+
+    Returns
+    -------
+    list of str
+        The files removed.
+    """
+    path = os.path.realpath(_check_path(path))
+    removed = []
+    if fcntl is None:
+        return removed
+    for tmp in glob.glob(_temporary_pattern(path)):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:  # removed meanwhile, or not ours to read
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it
+            os.close(fd)
+            continue
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
+                os.unlink(tmp)
+                removed.append(tmp)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # releases the lock
+    return removed
+
+
+def _open_temporary(path: str, folder: str) -> tuple[int, str]:
+    """Create and lock a new temporary file beside ``path``; return its descriptor and name."""
     base = os.path.basename(path)
     while True:
         tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
         try:  # os.open honours the umask, unlike tempfile.mkstemp's fixed 0o600
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
         except FileExistsError:
             continue
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # a cleaner may have removed the file between its creation and the lock
+            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
+                return fd, tmp
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _write_atomically(path: str, folder: str, arrays: dict) -> None:
+    """Write ``arrays`` as an .npz to a locked temporary file beside ``path``, sync it, rename it over ``path``."""
+    fd, tmp = _open_temporary(path, folder)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f:  # closing it releases the lock, after the rename
             np.savez(f, allow_pickle=False, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -267,71 +362,148 @@ def _write_atomically(path: str, folder: str, arrays: dict) -> None:
             os.close(dir_fd)
 
 
-_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, pickle.UnpicklingError, KeyError)
+#: The largest ``.npy`` header accepted (numpy's own default limit).
+_MAX_HEADER = 10_000
 
 
-def _read(path: str) -> dict[str, dict[str, np.ndarray]]:
-    """Read every array of a checkpoint, split into its parts; ValueError for anything else."""
-    arrays = None
-    with open(path, "rb") as f:  # permission errors surface as they are
+class _Archive:
+    """A checkpoint opened for reading: its entries' headers now, their data on request.
+
+    Opening reads the zip directory and the header (shape, dtype) of every array and
+    checks that each header agrees with the size of the data stored after it, so a
+    header claiming a huge shape is caught before anything is allocated.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._file = open(path, "rb")  # permission errors surface as they are
+        self._zip = None
         try:
-            archive = np.load(f, allow_pickle=False)
-            if isinstance(archive, np.lib.npyio.NpzFile):
-                with archive:
-                    arrays = {key: archive[key] for key in archive.files}
-        except _UNREADABLE as err:
-            detail = "" if "pickle" in str(err) else f" ({err})"  # not numpy's advice to unpickle it
+            try:
+                self._zip = zipfile.ZipFile(self._file)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+                self._file.seek(0)
+                if self._file.read(6) == b"\x93NUMPY":
+                    raise ValueError(
+                        f"cannot read checkpoint {path!r}: it holds a single .npy array, not an .npz archive"
+                    ) from err
+                self._fail(f" ({err})")
+            self.headers = {}
+            for info in self._zip.infolist():
+                self.headers[self._key(info)] = (info, *self._header(info))
+            self.parts = self._split()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            if self._zip is not None:
+                self._zip.close()
+        self._file.close()
+
+    def _fail(self, detail=""):
+        raise ValueError(f"cannot read checkpoint {self.path!r}: the file is truncated, damaged or not an .npz archive{detail}")
+
+    def _key(self, info) -> str:
+        if not info.filename.endswith(".npy"):
             raise ValueError(
-                f"cannot read checkpoint {path!r}: the file is truncated, damaged or not an .npz archive{detail}"
-            ) from err
-    if arrays is None:
-        raise ValueError(f"cannot read checkpoint {path!r}: it holds a single .npy array, not an .npz archive")
-    fmt = arrays.pop(_FORMAT_KEY, None)
-    if fmt is None:
-        raise ValueError(
-            f"{path!r} is an .npz file but not a symupdates checkpoint: it has no {_FORMAT_KEY!r} entry "
-            f"(its entries are {sorted(arrays)[:10]})"
-        )
-    if fmt.shape != () or fmt.dtype.kind != "U" or str(fmt) != FORMAT:
-        raise ValueError(f"{path!r} has checkpoint format {fmt.tolist()!r}; this version of symupdates reads {FORMAT!r}")
-    parts: dict[str, dict] = {part: {} for part in _PARTS}
-    foreign = []
-    for key, value in arrays.items():
-        part, _, rest = key.partition("/")
-        if part == "extra":
-            name, _, entry = rest.partition("/")
-            if name and entry:
-                parts["extra"].setdefault(name, {})[entry] = value
+                f"{self.path!r} holds entries that are not part of a symupdates checkpoint: {[info.filename]}"
+            )
+        return info.filename[: -len(".npy")]
+
+    def _header(self, info) -> tuple:
+        """Shape and dtype from the entry's header, checked against the stored size."""
+        try:
+            with self._zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_MAX_HEADER)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_MAX_HEADER)
+                offset = f.tell()
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+            self._fail(f" ({err})")
+        if dtype.hasobject:
+            self._fail(f" (entry {info.filename!r} holds Python objects, which a checkpoint never does)")
+        size = dtype.itemsize * int(np.prod(shape, dtype=np.float64))
+        if size != info.file_size - offset:
+            self._fail(
+                f" (entry {info.filename!r} declares shape {shape} of {dtype}, {size} bytes, but stores "
+                f"{info.file_size - offset} bytes)"
+            )
+        return shape, dtype
+
+    def array(self, key: str) -> np.ndarray:
+        """Read one entry's data (its header was checked when the archive was opened)."""
+        info = self.headers[key][0]
+        try:
+            with self._zip.open(info) as f:
+                value = np.lib.format.read_array(f, allow_pickle=False, max_header_size=_MAX_HEADER)
+                if f.read(1):  # also makes zipfile check the entry's CRC
+                    self._fail(f" (entry {info.filename!r} has data after its array)")
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+            self._fail(f" ({err})")
+        return value
+
+    def _split(self) -> dict[str, dict[str, str]]:
+        """Check the format entry; sort the other entries into their parts (key -> entry name)."""
+        if _FORMAT_KEY not in self.headers:
+            raise ValueError(
+                f"{self.path!r} is an .npz file but not a symupdates checkpoint: it has no {_FORMAT_KEY!r} entry "
+                f"(its entries are {sorted(self.headers)[:10]})"
+            )
+        _, shape, dtype = self.headers[_FORMAT_KEY]
+        fmt = self.array(_FORMAT_KEY) if shape == () and dtype.kind == "U" and dtype.itemsize < 1024 else None
+        if fmt is None or str(fmt) != FORMAT:
+            shown = fmt.tolist() if fmt is not None else f"an array of shape {shape} and dtype {dtype}"
+            raise ValueError(f"{self.path!r} has checkpoint format {shown!r}; this version of symupdates reads {FORMAT!r}")
+        parts: dict[str, dict] = {part: {} for part in _PARTS}
+        foreign = []
+        for key in self.headers:
+            if key == _FORMAT_KEY:
                 continue
-        elif part in parts and rest:
-            parts[part][rest] = value
-            continue
-        foreign.append(key)
-    if foreign:
-        raise ValueError(f"{path!r} holds entries that are not part of a symupdates checkpoint: {foreign}")
-    return parts
+            part, _, rest = key.partition("/")
+            if part == "extra":
+                name, _, entry = rest.partition("/")
+                if name and entry:
+                    parts["extra"].setdefault(name, {})[entry] = key
+                    continue
+            elif part in parts and rest:
+                parts[part][rest] = key
+                continue
+            foreign.append(key)
+        if foreign:
+            raise ValueError(f"{self.path!r} holds entries that are not part of a symupdates checkpoint: {foreign}")
+        return parts
+
+    def shape_and_dtype(self, key: str) -> tuple:
+        return self.headers[key][1:]
 
 
-def _check_params_part(saved: dict, params: list, problems: list) -> list:
-    names = list(_param_names(params).values())
-    missing = [n for n in names if n not in saved]
-    unexpected = [n for n in saved if n not in names]
+def _compare_params(archive: _Archive, saved: dict, expected: dict, problems: list) -> None:
+    """Compare the headers of saved parameters with the parameters they would fill; no data is read."""
+    missing = [n for n in expected if n not in saved]
+    unexpected = [n for n in saved if n not in expected]
     if missing:
         problems.append(f"parameters {missing} are not in the file")
     if unexpected:
         problems.append(f"the file holds parameters {unexpected} that were not given")
-    values = []
-    for p, name in zip(params, names, strict=True):
-        value = saved.get(name)
-        if value is None:
+    for name, var in expected.items():
+        if name not in saved:
             continue
-        current = p.get_value(borrow=True)
-        if value.shape != current.shape:
-            problems.append(f"parameter {name!r} has shape {value.shape} in the file, expected {current.shape}")
-        elif value.dtype != current.dtype:
-            problems.append(f"parameter {name!r} has dtype {value.dtype} in the file, expected {current.dtype}")
-        values.append(value)
-    return values
+        shape, dtype = archive.shape_and_dtype(saved[name])
+        current = var.get_value(borrow=True)
+        if shape != current.shape:
+            problems.append(f"parameter {name!r} has shape {shape} in the file, expected {current.shape}")
+        elif dtype != current.dtype:
+            problems.append(f"parameter {name!r} has dtype {dtype} in the file, expected {current.dtype}")
 
 
 def _load_extra(path: str, extra: dict, saved: dict) -> None:

@@ -21,7 +21,7 @@ ones. The step :math:`\Delta p` is taken from the ``(param, new_value)`` pairs o
 the rule, clipping or skipping did. Norms are computed in each tensor's own dtype.
 
 Cost: PyTensor merges identical subgraphs when it compiles, and every norm here uses the
-squared sums of :func:`~symupdates.clipping.sum_of_squares`, as
+squared sums of :func:`~symupdates.numerics.sum_of_squares`, as
 :func:`~symupdates.global_norm` does. So the gradient norms share the reductions of the
 optimizer's ``Updates.info["grad_norm"]`` (pass the same gradient expressions, or
 ``pytensor.grad`` of the same cost), global and per-tensor norms share one reduction per
@@ -49,7 +49,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from symupdates.base import _param_names, check_params
-from symupdates.clipping import global_norm, sum_of_squares
+from symupdates.numerics import global_norm, sum_of_squares
 
 __all__ = [
     "count_nonfinite",

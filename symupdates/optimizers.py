@@ -28,7 +28,7 @@ the graph; to change such a value while training, pass a shared variable.
 
 from __future__ import annotations
 
-from symupdates.base import check_hyperparam, chain, get_updates, hyperparam
+from symupdates.base import NON_NEGATIVE, check_hyperparam, chain, get_updates, hyperparam
 from symupdates.clipping import clip_by_global_norm
 from symupdates.transforms import (
     add_decayed_weights,
@@ -334,8 +334,8 @@ def adagrad(
     if not _is_zero(lr_decay):
 
         def lr(k):
-            base = hyperparam("base_learning_rate" if callable(learning_rate) else "learning_rate", learning_rate)
-            return base / (1.0 + k.astype("float64") * hyperparam("lr_decay", lr_decay))
+            base = hyperparam("base_learning_rate" if callable(learning_rate) else "learning_rate", learning_rate, **NON_NEGATIVE)
+            return base / (1.0 + k.astype("float64") * hyperparam("lr_decay", lr_decay, **NON_NEGATIVE))
 
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     rule = [scale_by_adagrad(initial_accumulator_value, epsilon), scale_by_learning_rate(lr)]

@@ -19,7 +19,8 @@ import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.tensor.elemwise import Elemwise
 
-from symupdates.base import add_info, check_hyperparam, coef, hyperparam, new_scope, new_state, step_count
+from symupdates.base import DECAY, NON_NEGATIVE, UNIT, add_info, check_hyperparam, hyperparam, new_scope, new_state, step_count
+from symupdates.numerics import coef
 
 __all__ = [
     "add_decayed_weights",
@@ -105,10 +106,10 @@ def scale_by_learning_rate(learning_rate):
     >>> import symupdates as su
     >>> warm_up = su.scale_by_learning_rate(lambda k: 1e-3 * pt.minimum(1.0, (k + 1) / 100))
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
 
     def update(directions, params):
-        lr = hyperparam("learning_rate", learning_rate)
+        lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
         if not callable(learning_rate):  # a schedule's value is published by hyperparam()
             add_info("learning_rate", lr)
         return [scaled(d, -lr) for d in directions], []
@@ -134,10 +135,10 @@ def add_decayed_weights(weight_decay):
     >>> import symupdates as su
     >>> l2 = su.add_decayed_weights(1e-4)
     """
-    check_hyperparam("weight_decay", weight_decay, low=0.0)
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
 
     def update(directions, params):
-        wd = hyperparam("weight_decay", weight_decay)
+        wd = hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
         return [d + coef(wd, d) * p.astype(d.dtype) for d, p in zip(directions, params, strict=True)], []
 
     return update
@@ -180,10 +181,11 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
     >>> import symupdates as su
     >>> heavy_ball = su.chain(su.trace(0.9), su.scale_by_learning_rate(0.01))
     """
-    check_hyperparam("momentum", momentum, low=0.0, high=1.0)
-    check_hyperparam("dampening", dampening, low=0.0, high=1.0)
     if not isinstance(nesterov, bool | np.bool_):
         raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+    momentum_bounds = {**UNIT, "low_open": bool(nesterov)}  # torch: Nesterov needs a momentum
+    check_hyperparam("momentum", momentum, **momentum_bounds)
+    check_hyperparam("dampening", dampening, **UNIT)
     if nesterov and not (isinstance(dampening, int | float) and dampening == 0):
         raise ValueError(f"nesterov momentum requires dampening=0, got dampening={dampening!r}")
 
@@ -191,10 +193,10 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
 
     def update(directions, params):
         scope = new_scope("momentum")
-        mu = hyperparam("momentum", momentum)
+        mu = hyperparam("momentum", momentum, **momentum_bounds)
         if dampened:
             # torch copies g into the empty buffer at the first step: mu * 0 + 1 * g == g exactly.
-            gain = pt.switch(pt.eq(step_count(), 0), 1.0, 1.0 - hyperparam("dampening", dampening))
+            gain = pt.switch(pt.eq(step_count(), 0), 1.0, 1.0 - hyperparam("dampening", dampening, **UNIT))
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             b = new_state(scope, "buffer", like=p)
@@ -236,12 +238,12 @@ def scale_by_adagrad(initial_accumulator_value=0.0, epsilon=1e-10):
     """
     if not isinstance(initial_accumulator_value, int | float | np.number) or isinstance(initial_accumulator_value, bool):
         raise TypeError(f"initial_accumulator_value must be a number, got {initial_accumulator_value!r}")
-    check_hyperparam("initial_accumulator_value", initial_accumulator_value, low=0.0)
-    check_hyperparam("epsilon", epsilon, low=0.0)
+    check_hyperparam("initial_accumulator_value", initial_accumulator_value, **NON_NEGATIVE)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
 
     def update(directions, params):
         scope = new_scope("adagrad")
-        eps = hyperparam("epsilon", epsilon)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             acc = new_state(scope, "sum", like=p, value=float(initial_accumulator_value))
@@ -291,15 +293,15 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
     >>> import symupdates as su
     >>> rmsprop = su.chain(su.scale_by_rms(0.9), su.scale_by_learning_rate(1e-3))
     """
-    check_hyperparam("rho", rho, low=0.0, high=1.0)
-    check_hyperparam("epsilon", epsilon, low=0.0)
+    check_hyperparam("rho", rho, **UNIT)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
     if not isinstance(centered, bool | np.bool_):
         raise TypeError(f"centered must be True or False, got {centered!r}")
 
     def update(directions, params):
         scope = new_scope("rms")
-        r = hyperparam("rho", rho)
-        eps = hyperparam("epsilon", epsilon)
+        r = hyperparam("rho", rho, **UNIT)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             sq = new_state(scope, "square_avg", like=p)
@@ -349,13 +351,13 @@ def scale_by_adadelta(rho=0.9, epsilon=1e-6):
     >>> import symupdates as su
     >>> adadelta = su.chain(su.scale_by_adadelta(), su.scale_by_learning_rate(1.0))
     """
-    check_hyperparam("rho", rho, low=0.0, high=1.0)
-    check_hyperparam("epsilon", epsilon, low=0.0)
+    check_hyperparam("rho", rho, **UNIT)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
 
     def update(directions, params):
         scope = new_scope("adadelta")
-        r = hyperparam("rho", rho)
-        eps = hyperparam("epsilon", epsilon)
+        r = hyperparam("rho", rho, **UNIT)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             sq = new_state(scope, "square_avg", like=p)
@@ -371,8 +373,8 @@ def scale_by_adadelta(rho=0.9, epsilon=1e-6):
 
 
 def _check_betas(beta1, beta2):
-    check_hyperparam("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("beta1", beta1, **DECAY)
+    check_hyperparam("beta2", beta2, **DECAY)
 
 
 def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
@@ -420,15 +422,15 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
     >>> adam = su.chain(su.scale_by_adam(0.9, 0.999), su.scale_by_learning_rate(1e-3))
     """
     _check_betas(beta1, beta2)
-    check_hyperparam("epsilon", epsilon, low=0.0)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
     if not isinstance(amsgrad, bool | np.bool_):
         raise TypeError(f"amsgrad must be True or False, got {amsgrad!r}")
 
     def update(directions, params):
         scope = new_scope("adam")
-        b1 = hyperparam("beta1", beta1)
-        b2 = hyperparam("beta2", beta2)
-        eps = hyperparam("epsilon", epsilon)
+        b1 = hyperparam("beta1", beta1, **DECAY)
+        b2 = hyperparam("beta2", beta2, **DECAY)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
         t = _t()
         inv_bc1 = 1.0 / (1.0 - b1**t)
         inv_sqrt_bc2 = 1.0 / pt.sqrt(1.0 - b2**t)
@@ -485,13 +487,13 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
     >>> adamax = su.chain(su.scale_by_adamax(), su.scale_by_learning_rate(2e-3))
     """
     _check_betas(beta1, beta2)
-    check_hyperparam("epsilon", epsilon, low=0.0)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
 
     def update(directions, params):
         scope = new_scope("adamax")
-        b1 = hyperparam("beta1", beta1)
-        b2 = hyperparam("beta2", beta2)
-        eps = hyperparam("epsilon", epsilon)
+        b1 = hyperparam("beta1", beta1, **DECAY)
+        b2 = hyperparam("beta2", beta2, **DECAY)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
         inv_bc1 = 1.0 / (1.0 - b1 ** _t())
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):

@@ -66,7 +66,7 @@ class Env:
         """Change every parameter, state entry and counter (without compiling a function)."""
         for p in self.params:
             p.set_value(p.get_value() + 0.5)
-        self.updates.load_state_dict({k: v + 1 for k, v in self.updates.state_dict().items()})
+        self.updates.load_state_dict(_changed(self.updates.state_dict()))
         self.guard.check()
 
     def _write_bad_files(self):
@@ -104,7 +104,7 @@ class Env:
         return path
 
     def modified_state_dict(self, **changes):
-        state = {k: v + 1 for k, v in self.updates.state_dict().items()}  # + 1: loading any of it would show
+        state = _changed(self.updates.state_dict())  # loading any of it would show
         for key, value in changes.items():
             key = key.replace("__", "/")
             if value is None:
@@ -327,6 +327,11 @@ CASES += [
     Bad("load", "extra-not-in-file", lambda e: su.load(e.checkpoint, e.params, e.updates, extra={"guard": su.NonFiniteGuard(e.updates, 2), "other": e.guard}), ValueError, ("extra objects ['other'] are not in the file",)),
     Bad("load", "extra-rejects-its-state", lambda e: su.load(e.checkpoint, e.params, e.updates, extra={"guard": Rejecting()}), ValueError, ("extra['guard'] could not load its state", "good.npz", "not mine")),
 ]
+
+
+def _changed(state):
+    """Every entry changed to another valid value: counters and moments + 1, hyperparameters halved."""
+    return {k: v * 0.5 if k.startswith("hyperparams/") else v + 1 for k, v in state.items()}
 
 
 @pytest.fixture

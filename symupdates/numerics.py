@@ -1,0 +1,136 @@
+"""Numeric helpers every rule shares: dtypes, coefficient casts, sums and norms.
+
+This module imports nothing from the package, so any module may import it.
+
+* :func:`compute_dtype` is the dtype a rule computes in for a parameter;
+* :func:`coef` casts a float64 scalar coefficient to the dtype of the tensor it multiplies;
+* :func:`total` and :func:`all_true` add up (or "and" together) many symbolic scalars
+  without building an n-ary elementwise node (PyTensor's Python implementation of one
+  fails beyond 32 inputs);
+* :func:`sum_of_squares` and :func:`global_norm` are the L2 norms of clipping, the
+  monitors and ``info["grad_norm"]``;
+* :func:`all_finite` is the check of ``skip_nonfinite``: one reduction per tensor and no
+  temporary array.
+"""
+
+from __future__ import annotations
+
+import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "INT_DTYPES",
+    "all_finite",
+    "all_true",
+    "coef",
+    "compute_dtype",
+    "global_norm",
+    "sum_of_squares",
+    "total",
+]
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def compute_dtype(var) -> str:
+    """The dtype in which a rule computes for a parameter: its own, but at least float32.
+
+    float16 parameters keep their moments and denominators in float32 (a float16 square
+    of a small gradient underflows to zero); every other float dtype is kept as is.
+    """
+    dtype = getattr(var, "dtype", None)
+    if not isinstance(var, Variable) or dtype not in FLOAT_DTYPES:
+        raise TypeError(f"compute_dtype needs a float tensor variable (a parameter), got {var!r} of dtype {dtype}")
+    return "float32" if dtype == "float16" else dtype
+
+
+def coef(scalar, like):
+    """Cast a scalar coefficient to the dtype of the tensor it multiplies.
+
+    Hyperparameters are float64 scalars; every rule passes them through ``coef`` before
+    they meet a tensor, so float32 tensors stay float32 (scalar arithmetic before that
+    point is done in float64, as torch does with Python floats).
+    """
+    if not isinstance(scalar, Variable) or getattr(scalar.type, "ndim", None) != 0:
+        raise TypeError(f"coef needs a symbolic scalar as scalar (e.g. from hyperparam()), got {scalar!r}")
+    if not isinstance(like, Variable) or getattr(like, "dtype", None) not in FLOAT_DTYPES:
+        raise TypeError(f"coef needs a float tensor variable as like, got {like!r}")
+    return scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
+
+
+#: PyTensor's Python implementation of an elementwise op takes at most 32 operands.
+_MAX_OPERANDS = 31
+
+
+def total(scalars):
+    """The sum of symbolic scalars, however many.
+
+    Up to 31 terms this is one ``add``; beyond, a ``sum`` over a stacked column, which
+    PyTensor's rewrites do not flatten back into an ``add`` of more than 32 operands
+    (whose Python implementation, used by ``mode="FAST_COMPILE"``, fails).
+    """
+    scalars = list(scalars)
+    if not scalars:
+        raise ValueError("total needs at least one term")
+    if len(scalars) == 1:
+        return scalars[0]
+    if len(scalars) <= _MAX_OPERANDS:
+        return pt.add(*scalars)
+    return pt.sum(pt.stack(scalars).reshape((-1, 1)))
+
+
+def all_true(conditions):
+    """The logical "and" of symbolic boolean scalars, however many (see :func:`total`)."""
+    conditions = list(conditions)
+    if not conditions:
+        raise ValueError("all_true needs at least one condition")
+    if len(conditions) == 1:
+        return conditions[0]
+    if len(conditions) <= _MAX_OPERANDS:
+        return pt.and_(*conditions) if len(conditions) == 2 else pt.all(pt.stack(conditions))
+    return pt.all(pt.stack(conditions).reshape((-1, 1)))
+
+
+def sum_of_squares(tensor):
+    r"""The sum of squared elements, :math:`\sum_j t_j^2`.
+
+    Written as ``sum(sqr(t))``, which the C backend fuses into one reduction loop; under
+    Numba it is much faster than ``dot(t.ravel(), t.ravel())``, which PyTensor compiles
+    as a ``(1, n) @ (n, 1)`` matrix product.
+    """
+    return pt.sum(pt.sqr(tensor))
+
+
+def global_norm(tensors):
+    r"""The L2 norm of all tensors taken together, :math:`\sqrt{\sum_i \lVert g_i \rVert_2^2}`.
+
+    Computed in the tensors' own dtype (float32 gradients give a float32 norm).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> import symupdates as su
+    >>> float(su.global_norm([pt.as_tensor(np.array([3.0])), pt.as_tensor(np.array([[4.0]]))]).eval())
+    5.0
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("global_norm needs at least one tensor")
+    return pt.sqrt(total(sum_of_squares(t) for t in tensors))
+
+
+def all_finite(tensors):
+    r"""A boolean scalar: true when no element of any tensor is NaN or :math:`\pm\infty`.
+
+    Each tensor is summed in float64, straight from its elements (one pass, no
+    temporary array, unlike ``all(isfinite(t))``); the sum is finite exactly when every
+    element is, except that finite float64 elements whose sum exceeds
+    :math:`1.8 \times 10^{308}` also count as non-finite (float16 and float32 elements
+    cannot get there).
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("all_finite needs at least one tensor")
+    return all_true(pt.isfinite(pt.sum(t, dtype="float64", acc_dtype="float64")) for t in tensors)
