@@ -117,9 +117,9 @@ def hand_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, live=False):
     return updates
 
 
-def su_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM):
+def su_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, skip_nonfinite=False):
     """The update list of ``rule`` built by symupdates (every hyperparameter live)."""
-    return getattr(su, rule)(loss_or_grads, params, clip_norm=clip_norm, **RULES[rule])
+    return getattr(su, rule)(loss_or_grads, params, clip_norm=clip_norm, skip_nonfinite=skip_nonfinite, **RULES[rule])
 
 
 def hand_live_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM):

@@ -10,6 +10,7 @@ The package defines nothing itself; see ``base`` (Updates, chain, get_updates),
 """
 
 from symupdates.base import (
+    Hyperparameter,
     NonFiniteGuard,
     Transform,
     Updates,
@@ -56,6 +57,7 @@ __all__ = [
     "Dataset",
     "GradCheckReport",
     "History",
+    "Hyperparameter",
     "MLP",
     "NonFiniteGuard",
     "Patience",

@@ -340,3 +340,146 @@ def test_save_syncs_the_temporary_file_before_the_rename_and_then_the_folder(tmp
     assert events[1][2] == str(tmp_path) and events[1][3] == "ckpt.npz"  # same folder: rename is atomic
     assert events[2][1] == tmp_path.name  # then the folder entry itself
     assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+
+
+# --- names, stale temporaries, header-first reading, symbolic links -----------------------
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["w", "w_2", "w"], ["w", "w", "w_1"], [None, "param0", None, "param2"], ["w"] * 4 + ["w_1", "w_2"]],
+    ids=["w,w_2,w", "w,w,w_1", "unnamed-and-param0", "four-w-and-their-suffixes"],
+)
+def test_every_parameter_gets_its_own_entry_whatever_the_names(tmp_path, names):
+    """Generated names never collide with given ones: save writes every parameter, load restores each."""
+    def make(offset):
+        return [pytensor.shared(np.full(2, float(i) + offset), name=name) for i, name in enumerate(names)]
+
+    params = make(0.0)
+    cost = sum((p**2).sum() for p in params)
+    updates = su.adam(cost, params, learning_rate=0.1)  # builds: one state entry per parameter
+    assert len({k for k in updates.state if k.endswith("/adam/m")}) == len(names)
+    su.save(tmp_path / "p.npz", params, updates)
+    with np.load(tmp_path / "p.npz") as f:
+        assert len([k for k in f.files if k.startswith("params/")]) == len(names)
+    fresh = make(100.0)
+    fresh_updates = su.adam(sum((p**2).sum() for p in fresh), fresh, learning_rate=0.1)
+    su.load(tmp_path / "p.npz", fresh, fresh_updates)
+    assert [float(p.get_value()[0]) for p in fresh] == [float(i) for i in range(len(names))]
+
+
+def _temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+def test_the_next_save_removes_the_temporaries_of_killed_saves(tmp_path):
+    for _attempt in range(5):
+        folder = tmp_path / f"attempt{_attempt}"
+        folder.mkdir()
+        _kill_during_save(folder)
+        if _temporaries(folder):
+            break
+    else:
+        pytest.fail("no kill left a temporary file")
+    other = folder / ".other.npz.0123456789ab.tmp"  # another checkpoint's temporary: not ours to remove
+    other.write_bytes(b"x")
+    w = pytensor.shared(np.zeros(3_000_000), name="w")
+    updates = su.momentum((w**2).sum(), [w], learning_rate=0.1)
+    su.load(folder / "big.npz", [w], updates)
+    su.save(folder / "big.npz", [w], updates)
+    assert _temporaries(folder) == [other.name]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="stale temporaries are told by flock, POSIX only")
+def test_a_live_writers_temporary_file_is_never_removed(tmp_path):
+    import fcntl
+
+    params, _ = pytensor_problem()
+    path = tmp_path / "ckpt.npz"
+    live = tmp_path / ".ckpt.npz.live0writer0.tmp"
+    with open(live, "wb") as f:  # another writer, holding its lock
+        f.write(b"PK half written")
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        su.save(path, params, None)
+        assert live.exists()
+        assert su.checkpoint.remove_stale_temporaries(path) == []
+    # The writer is gone (its lock with it): the file is stale now.
+    su.save(path, params, None)
+    assert _temporaries(tmp_path) == []
+
+
+def _npz_with_header(path, key, header: dict, data: bytes, compress=False):
+    """An archive whose entry ``key`` has the given .npy header and data (and a valid format entry)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", method) as z:
+        fmt = io.BytesIO()
+        np.lib.format.write_array(fmt, np.array("symupdates-checkpoint/1"))
+        z.writestr("symupdates/format.npy", fmt.getvalue())
+        z.writestr(f"{key}.npy", buffer.getvalue() + data)
+
+
+def _format_entry_only(read_array):
+    """``read_array`` that reads only the format entry and fails for any other entry."""
+
+    def guarded(file, *args, **kwargs):
+        if not getattr(file, "name", "").startswith("symupdates/format"):
+            raise AssertionError(f"the data of {getattr(file, 'name', file)!r} was read before its header was checked")
+        return read_array(file, *args, **kwargs)
+
+    return guarded
+
+
+def test_a_header_claiming_a_huge_array_is_rejected_before_any_allocation(tmp_path):
+    w = pytensor.shared(np.zeros(3), name="w")
+    path = tmp_path / "huge.npz"
+    _npz_with_header(path, "params/w", {"descr": "<f8", "fortran_order": False, "shape": (10**13,)}, bytes(24))
+    with pytest.raises(ValueError, match=r"huge.npz.*declares shape \(10000000000000,\)"):
+        su.load(path, [w], None)
+    assert np.all(w.get_value() == 0.0)
+
+
+def test_an_entry_of_the_wrong_shape_is_rejected_from_its_header_without_reading_it(tmp_path, monkeypatch):
+    """A small compressed file that expands to a large array under an expected name: no data is read."""
+    w = pytensor.shared(np.zeros(3), name="w")
+    path = tmp_path / "bomb.npz"
+    n = 2_000_000  # 16 MB of zeros, about 16 kB compressed
+    _npz_with_header(path, "params/w", {"descr": "<f8", "fortran_order": False, "shape": (n,)}, bytes(8 * n), compress=True)
+    assert path.stat().st_size < 100_000
+
+    monkeypatch.setattr(np.lib.format, "read_array", _format_entry_only(np.lib.format.read_array))
+    with pytest.raises(ValueError, match=r"parameter 'w' has shape \(2000000,\) in the file, expected \(3,\)"):
+        su.load(path, [w], None)
+
+
+def test_optimizer_state_of_the_wrong_shape_is_rejected_from_its_header(tmp_path, monkeypatch):
+    params, updates, _ = build("adam")
+    path = tmp_path / "ckpt.npz"
+    su.save(path, params, updates)
+    other_params = [pytensor.shared(np.zeros((5,) + p.get_value().shape[1:]), name=p.name) for p in params]
+    other = su.adam(sum((p**2).sum() for p in other_params), other_params, learning_rate=0.1)
+    su.save(tmp_path / "other.npz", params, other)  # the right parameters, state of other shapes
+    monkeypatch.setattr(np.lib.format, "read_array", _format_entry_only(np.lib.format.read_array))
+    with pytest.raises(ValueError, match=r"optimizer state in the file does not match.*has shape \(5,"):
+        su.load(tmp_path / "other.npz", params, updates)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_saving_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(tmp_path):
+    params, updates, train = build("adam")
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "run-1.npz"
+    su.save(target, params, updates)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    train(1.0)
+    su.save(link, params, updates)
+    assert link.is_symlink() and os.path.realpath(link) == str(target)
+    fresh, fresh_updates, _ = build("adam")
+    su.load(target, fresh, fresh_updates)
+    assert int(fresh_updates.step.get_value()) == 1
+    assert sorted(os.listdir(tmp_path / "runs")) == ["run-1.npz"]

@@ -425,3 +425,100 @@ def test_float16_epsilon_would_underflow_without_float32_state():
     pytensor.function([g], [], updates=updates)(np.zeros(3, dtype="float16"))
     assert_bitwise_equal(w.get_value(), np.ones(3, dtype="float16"))
     assert updates.state["w/adam/v"].dtype == "float32"
+
+
+# --- hyperparameter values: checked where they enter, and covered by skip_nonfinite ------
+
+
+def _refused_values(var):
+    """Values the argument's rule refuses: NaN, ±Inf and each bound crossed."""
+    bounds, bad = var.bounds, [np.nan, np.inf, -np.inf]
+    if bounds.get("low") is not None:
+        bad.append(bounds["low"] if bounds.get("low_open") else bounds["low"] - 0.5)
+    if bounds.get("high") is not None:
+        bad.append(bounds["high"] if bounds.get("high_open") else bounds["high"] + 0.5)
+    return bad
+
+
+def _richest(rule):
+    kwargs = max((kw for r, kw in FLAG_CASES if r == rule), key=len)
+    return {"learning_rate": LR[rule], **kwargs, "clip_norm": 1.0}
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_a_live_hyperparameter_refuses_what_the_optimizer_refuses(rule, tmp_path):
+    """set_value, load_state_dict and load apply the builder's rule; a refused value changes nothing."""
+    params, loss = pytensor_problem()
+    kwargs = _richest(rule)
+    updates = RULES[rule][0](loss, params, **kwargs)
+    su.save(tmp_path / "good.npz", params, updates)
+    assert updates.hyperparams
+    for key, var in updates.hyperparams.items():
+        assert isinstance(var, su.Hyperparameter)
+        before = updates.state_dict()
+        for value in _refused_values(var):
+            with pytest.raises(ValueError, match=var.argument):
+                var.set_value(value)
+            if var.argument in kwargs:  # the optimizer refuses the same value
+                with pytest.raises(ValueError, match=var.argument):
+                    RULES[rule][0](loss, params, **{**kwargs, var.argument: value})
+            with pytest.raises(ValueError, match=f"hyperparams/{key}"):
+                updates.load_state_dict({**before, f"hyperparams/{key}": np.float64(value)})
+            with np.load(tmp_path / "good.npz") as f:
+                np.savez(tmp_path / "bad.npz", **{**{k: f[k] for k in f.files}, f"updates/hyperparams/{key}": np.float64(value)})
+            with pytest.raises(ValueError, match=f"bad.npz.*hyperparams/{key}"):
+                su.load(tmp_path / "bad.npz", params, updates)
+            assert_state_dicts_equal(updates.state_dict(), before)
+        with pytest.raises(TypeError, match=var.argument):
+            var.set_value("0.1")
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_a_nonfinite_hyperparameter_is_skipped_like_a_nonfinite_gradient(rule):
+    """A user's shared learning rate (its set_value is not ours to check) turned NaN: the call is skipped."""
+    lr = pytensor.shared(np.float64(LR[rule]), name="lr")
+    params, loss = pytensor_problem()
+    updates = RULES[rule][0](loss, params, learning_rate=lr, skip_nonfinite=True)
+    train = pytensor.function([], updates.info["finite"], updates=updates, mode="FAST_COMPILE")
+    values, state = [p.get_value() for p in params], updates.state_dict()
+    for bad in (np.nan, np.inf):
+        lr.set_value(np.float64(bad))
+        assert not bool(train())
+        for p, v in zip(params, values, strict=True):
+            assert_bitwise_equal(p.get_value(), v, p.name)
+        assert_state_dicts_equal(updates.state_dict(), state, ignore=(f"{rule}/skipped", "hyperparams/learning_rate"))
+    assert (int(updates.step.get_value()), int(updates.skipped.get_value())) == (0, 2)
+    lr.set_value(np.float64(LR[rule]))
+    assert bool(train())
+    assert int(updates.step.get_value()) == 1
+
+
+def test_a_schedule_whose_value_is_not_finite_is_skipped():
+    factor = pytensor.shared(np.float64(1.0), name="factor")
+    w = pytensor.shared(np.ones(2), name="w")
+    updates = su.adam((w**2).sum(), [w], learning_rate=lambda k: 0.1 * factor, skip_nonfinite=True)
+    train = pytensor.function([], updates.info["finite"], updates=updates, mode="FAST_COMPILE")
+    factor.set_value(np.float64(np.nan))
+    assert not bool(train())
+    assert_bitwise_equal(w.get_value(), np.ones(2))
+    factor.set_value(np.float64(1.0))
+    assert bool(train())
+    assert int(updates.step.get_value()) == 1
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_forty_parameter_tensors_in_fast_compile(rule):
+    """Sums over 32+ tensors (global norm, the skip check) run under FAST_COMPILE's Python implementations."""
+    rng = np.random.default_rng(0)
+    params = [pytensor.shared(rng.standard_normal(3), name=f"w{i}") for i in range(40)]
+    grads = [pt.vector(f"g{i}", dtype="float64") for i in range(40)]
+    updates = RULES[rule][0](grads, params, **_richest(rule), skip_nonfinite=True)
+    train = pytensor.function(grads, [updates.info["grad_norm"], updates.info["finite"]], updates=updates, mode="FAST_COMPILE")
+    values = [rng.standard_normal(3) for _ in range(40)]
+    norm, finite = train(*values)
+    assert bool(finite) and norm == pytest.approx(np.sqrt(sum((v**2).sum() for v in values)), rel=1e-12)
+    before = [p.get_value() for p in params]
+    values[37][1] = np.nan
+    assert not bool(train(*values)[1])
+    for p, v in zip(params, before, strict=True):
+        assert_bitwise_equal(p.get_value(), v, p.name)

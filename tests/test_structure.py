@@ -109,3 +109,45 @@ def _state(f, rule):
         if inp.update is not None and name.count("/") == 2:
             names[name] = inp.variable
     return names
+
+
+def _reductions(f):
+    """The reductions over arrays left in a compiled graph (not over a vector of stacked scalars)."""
+    from pytensor.tensor.basic import MakeVector
+    from pytensor.tensor.elemwise import CAReduce
+
+    def stacked_scalars(var):
+        return var.owner is not None and isinstance(var.owner.op, MakeVector)
+
+    return [
+        n
+        for n in f.maker.fgraph.apply_nodes
+        if isinstance(n.op, CAReduce) and n.inputs[0].type.ndim > 0 and not stacked_scalars(n.inputs[0])
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_skip_nonfinite_shares_the_norm_of_clipping_and_allocates_no_temporary(backend):
+    """With clipping, the finiteness check reuses the global norm: no extra pass over the gradients.
+
+    Without clipping it adds one reduction per gradient, reading the gradient itself (no
+    boolean array in between), and nothing else of a parameter's size.
+    """
+    params, X, y, cost = mlp_cost()
+    mode = Mode(linker="py", optimizer=get_mode(backend).optimizer)
+
+    def step(**flags):
+        return pytensor.function([X, y], cost, updates=su_updates("adam", cost, params, **flags), mode=mode)
+
+    clipped, clipped_skip = step(), step(skip_nonfinite=True)
+    assert len(_reductions(clipped_skip)) == len(_reductions(clipped))
+    plain, plain_skip = step(clip_norm=None), step(clip_norm=None, skip_nonfinite=True)
+    assert len(_reductions(plain_skip)) == len(_reductions(plain)) + len(params)
+    for f, without in ((clipped_skip, clipped), (plain_skip, plain)):
+        assert _elementwise_outputs(f) == _elementwise_outputs(without)
+
+
+def _elementwise_outputs(f):
+    """(dtype, ndim) of every array an elementwise loop writes: a check must add none."""
+    outs = [o for n in f.maker.fgraph.apply_nodes if isinstance(n.op, Elemwise) for o in n.outputs if o.type.ndim > 0]
+    return sorted((o.dtype, o.type.ndim) for o in outs)
