@@ -167,6 +167,14 @@ def update_step(which, rule="adam", mode=None, clip_norm=CLIP_NORM, seed=0):
     return f, params
 
 
+def skip_step(values, grads, skip_nonfinite, clip_norm=None, mode=None):
+    """Adam's update alone (as :func:`w2_step`, symupdates), with or without ``skip_nonfinite``."""
+    params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(values)]
+    grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
+    updates = su.adam(grad_vars, params, clip_norm=clip_norm, skip_nonfinite=skip_nonfinite, **RULES["adam"])
+    return pytensor.function([], [], updates=updates, mode=mode)
+
+
 def w2_step(which, values, grads, mode=None):
     """W2: compile Adam's update alone (no clipping) for parameters ``values``, with the
     gradients ``grads`` held in shared variables, so a call ``f()`` is just the update.

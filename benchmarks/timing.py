@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import random
 import statistics
 import time
 
@@ -44,6 +45,33 @@ def summary(times, reference):
         lo, med = min(ts), statistics.median(ts)
         rows[name] = {"min": lo, "median": med, "min_ratio": lo / ref_min, "median_ratio": med / ref_med, "calls": len(ts)}
     return rows
+
+
+def paired_ratio(times, name, reference, block, resamples=2000, seed=0):
+    """The ratio ``name / reference`` taken round by round, with a bootstrap 95% interval.
+
+    ``times`` comes from :func:`interleaved`: each contender ran ``block`` calls per
+    round, in turn with the others, so the two medians of one round saw the same state
+    of the machine. Their ratio per round cancels most of a shared machine's drift; the
+    result is the median of those ratios and the 2.5 and 97.5 percentiles of the median
+    over ``resamples`` bootstrap resamples of the rounds.
+
+    Returns ``{"ratio": median, "low": ..., "high": ..., "rounds": n}``.
+    """
+    a, b = times[name], times[reference]
+    rounds = min(len(a), len(b)) // block
+    ratios = [
+        statistics.median(a[r * block : (r + 1) * block]) / statistics.median(b[r * block : (r + 1) * block])
+        for r in range(rounds)
+    ]
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(ratios, k=rounds)) for _ in range(resamples))
+    return {
+        "ratio": statistics.median(ratios),
+        "low": medians[int(0.025 * resamples)],
+        "high": medians[int(0.975 * resamples) - 1],
+        "rounds": rounds,
+    }
 
 
 def _status_kb(field):

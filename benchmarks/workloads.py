@@ -5,6 +5,7 @@ W1  train step of the MLP, every contender interleaved in rounds
 W2  Adam's update alone on N float32 parameters in 4 tensors, against a measured roofline
 W3  cold and warm compile of the W1 step, each in a fresh subprocess
 MEM peak resident memory of a 1e7-parameter Adam step; state buffers of every rule
+SKIP the cost of skip_nonfinite on Adam's update, 1e4 to 1e8 parameters, paired ratios
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import time
 import numpy as np
 
 from benchmarks import contenders as other
-from benchmarks.graphs import batch, monitored_train_step, train_step, w2_step
-from benchmarks.timing import interleaved, summary
+from benchmarks.graphs import batch, monitored_train_step, skip_step, train_step, w2_step
+from benchmarks.timing import interleaved, paired_ratio, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
 
 REFERENCE = "symupdates"
 HAND = "hand-written PyTensor"
@@ -263,7 +264,52 @@ def memory(quick, threads):
     return {"steps": steps, "buffers": buffers}
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory}
+# ---------------------------------------------------------------- SKIP
+
+
+def skip(quick, threads):
+    """The cost of ``skip_nonfinite`` on Adam's update alone (4 float32 tensors, gradients in
+    memory), without and with global-norm clipping: paired per-round ratios, and the memory
+    a call allocates beyond what the step holds (temporaries)."""
+    sizes = [10**4, 10**6] if quick else [10**4, 10**6, 10**7, 10**8]
+    rng = np.random.default_rng(0)
+    results = {}
+    for n in sizes:
+        values = [rng.standard_normal(n // 4).astype("float32") for _ in range(4)]
+        grads = [rng.standard_normal(n // 4).astype("float32") for _ in range(4)]
+        by_clip = {}
+        for clip in (None, 1.0):
+            steps = {"off": skip_step(values, grads, False, clip), "on": skip_step(values, grads, True, clip)}
+            temporaries = {}
+            for name, f in steps.items():
+                f()
+                held = rss_bytes()
+                reset_peak_rss()
+                for _ in range(3):
+                    f()
+                temporaries[name] = max(0, peak_rss_bytes() - held)
+            block = max(1, int(2e6 / n))
+            per_call = 28 * n / 5e9
+            budget = 0.5 if quick else 4.0
+            rounds = int(min(40, max(8, budget / (2 * block * max(per_call, 1e-5)))))
+            times = interleaved(steps, rounds, block, warmup=2)
+            by_clip["clip" if clip else "no clip"] = {
+                "paired": paired_ratio(times, "on", "off", block),
+                "min_ratio": min(times["on"]) / min(times["off"]),
+                "off_median": float(np.median(times["off"])),
+                "temporaries": temporaries,
+                "rounds": rounds,
+                "block": block,
+            }
+            del steps
+            gc.collect()
+        results[str(n)] = by_clip
+        del values, grads
+        gc.collect()
+    return {"sizes": sizes, "by_size": results}
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory, "SKIP": skip}
 
 
 def main(name, quick, threads, out):

@@ -956,10 +956,27 @@ def skip_nonfinite() -> Transform:
     flag of every optimizer (and of :func:`get_updates`) does; placed later, it also
     catches directions that became non-finite inside the rule (an overflow, say).
 
+    Besides the directions, the check covers everything else the update applies: the
+    cost, and every hyperparameter value of the build (a live one, a user's shared
+    variable, a symbolic value, a schedule's result), so a NaN learning rate is skipped
+    like a NaN gradient. (The :class:`Hyperparameter` variables the rules create refuse
+    NaN and out-of-range values at ``set_value`` already.)
+
     Returns
     -------
     Transform
         No state of its own beyond the shared skip counter.
+
+    Notes
+    -----
+    Cost: the decision must be known before any parameter is written, so the
+    directions are read once before the update. With global-norm clipping on the raw
+    gradients (``clip_norm=``) the check reuses the norm clipping computes anyway and
+    adds no pass over the gradients: a gradient whose squared norm overflows then counts
+    as non-finite (float32: a global norm above about :math:`1.8 \times 10^{19}`), as in
+    ``torch.nn.utils.clip_grad_norm_(..., error_if_nonfinite=True)``. Without clipping
+    each direction gets one float64 sum (no temporary array), an extra read of the
+    gradients: ``make bench`` (workload SKIP) measures what it costs.
 
     See Also
     --------
@@ -1009,10 +1026,10 @@ def get_updates(
     name : str
         Prefix of the step counter's name (``"{name}/step"``).
     skip_nonfinite : bool
-        If true, a call where the cost or any gradient holds a NaN or ±Inf changes
-        nothing (parameters, state and step counter keep their values) and increments the
-        counter ``"{name}/skipped"``; ``info["finite"]`` reports each call. The same as
-        putting :func:`skip_nonfinite` first in the chain.
+        If true, a call where the cost, any gradient or any hyperparameter value holds a
+        NaN or ±Inf changes nothing (parameters, state and step counter keep their values)
+        and increments the counter ``"{name}/skipped"``; ``info["finite"]`` reports each
+        call. The same as putting :func:`skip_nonfinite` first in the chain.
 
     Returns
     -------

@@ -15,6 +15,8 @@ This module imports nothing from the package, so any module may import it.
 
 from __future__ import annotations
 
+import functools
+
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
@@ -88,8 +90,8 @@ def all_true(conditions):
         raise ValueError("all_true needs at least one condition")
     if len(conditions) == 1:
         return conditions[0]
-    if len(conditions) <= _MAX_OPERANDS:
-        return pt.and_(*conditions) if len(conditions) == 2 else pt.all(pt.stack(conditions))
+    if len(conditions) <= _MAX_OPERANDS:  # scalar ands that fusion turns into one loop-free node
+        return functools.reduce(pt.and_, conditions)
     return pt.all(pt.stack(conditions).reshape((-1, 1)))
 
 
