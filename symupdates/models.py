@@ -24,13 +24,66 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.basic import Variable
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.special import log_softmax
 
 __all__ = ["MLP", "mlp"]
 
+#: The attribute of ``y.tag`` by which :meth:`MLP.loss` marks a free symbolic label vector
+#: with its number of classes, so that the places where label data enter (``compile_step``'s
+#: ``data=`` and its calls, ``check_grad``'s ``givens``) can check the values on the host.
+LABEL_TAG = "symupdates_n_classes"
+
+
 def _relu(x):
     return pt.maximum(x, 0)
+
+
+def _label_classes(var):
+    """The number of classes a model recorded on a symbolic label vector, or None."""
+    tag = getattr(var, "tag", None)
+    return getattr(tag, LABEL_TAG, None) if tag is not None else None
+
+
+def _check_label_values(y, n_classes, name, *, owner=None, grow=None) -> None:
+    """Raise unless ``y`` holds integer class indices in ``[0, n_classes)``, on the host.
+
+    ``n_classes=None`` checks only that the labels are integers and not negative. The
+    message names the first bad label, its index, how many are bad, and the fix; ``owner``
+    ("a model with n_out=10") and ``grow`` ("build the model with n_out={}", formatted
+    with the largest label + 1) adapt it to where the labels come from.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must hold integer class labels, got dtype {y.dtype}; convert them with .astype('int64')"
+        )
+    if y.size == 0:
+        return
+    flat = y.reshape(-1)
+    bad = flat < 0 if n_classes is None else (flat < 0) | (flat >= n_classes)
+    if not bad.any():
+        return
+    first = int(np.argmax(bad))
+    where = first if y.ndim == 1 else tuple(int(i) for i in np.unravel_index(first, y.shape))
+    label = int(flat[first])
+    count = int(bad.sum())
+    many = f" ({count} of {flat.size} labels are out of range)" if count > 1 else ""
+    if n_classes is None:
+        raise ValueError(
+            f"{name} holds label {label} at index {where}{many}; labels must be class indices >= 0 "
+            f"(a negative label would silently pick a class from the end); relabel them from 0"
+        )
+    owner = owner or f"a model with n_out={n_classes}"
+    grow = grow or "build the model with n_out={}"
+    largest = int(flat.max())
+    fix = f"relabel them as 0..{n_classes - 1}"
+    if largest >= n_classes:
+        fix += " or " + grow.format(largest + 1)
+    if int(flat.min()) < 0:
+        fix += " (a negative label would silently pick a class from the end)"
+    raise ValueError(f"{name} holds label {label} at index {where}{many}; labels must be in [0, {n_classes}) for {owner}; {fix}")
 
 
 class MLP:
@@ -71,6 +124,16 @@ class MLP:
         )
 
     @property
+    def n_in(self) -> int:
+        """The number of input features (the columns of ``X``)."""
+        return self.sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        """The number of classes; labels must be in ``[0, n_out)``."""
+        return self.sizes[-1]
+
+    @property
     def weights(self) -> list:
         """The weight matrices ``[W1, W2, ...]`` (the tensors the L2 term penalises)."""
         return self.params[0::2]
@@ -89,6 +152,15 @@ class MLP:
         return X.astype(self.dtype) if X.dtype != self.dtype else X
 
     def _as_labels(self, y):
+        """``y`` as a symbolic integer vector, its values checked or its variable marked.
+
+        The loss reads ``logp[rows, y]``, and no backend checks that index: Numba reads
+        outside the array for a label >= n_out, every backend wraps a negative one. So
+        the labels are checked on the host wherever their values are known: arrays and
+        constants now, a shared variable's current value now, and a free symbolic vector
+        is marked with :data:`LABEL_TAG` so that ``compile_step`` and ``check_grad``
+        check the values bound to it. Labels computed by an expression cannot be checked.
+        """
         y = pt.as_tensor_variable(y)
         if y.type.ndim != 1:
             raise ValueError(f"y must be a vector of class indices, got type {y.type}; use pt.vector(dtype='int64')")
@@ -97,6 +169,13 @@ class MLP:
                 f"y must hold integer class indices, got dtype {y.dtype}; use pt.vector(dtype='int64') "
                 f"and labels.astype('int64')"
             )
+        if isinstance(y, Constant):
+            _check_label_values(y.data, self.n_out, "y")
+        elif isinstance(y, SharedVariable):
+            _check_label_values(y.get_value(borrow=True), self.n_out, f"y ({y.name})" if y.name else "y")
+        elif y.owner is None:
+            known = _label_classes(y)
+            setattr(y.tag, LABEL_TAG, self.n_out if known is None else min(known, self.n_out))
         return y
 
     def logits(self, X):
@@ -147,12 +226,28 @@ class MLP:
         X : Variable or array_like
             Inputs, ``(batch, n_in)``.
         y : Variable or array_like
-            Integer class indices, ``(batch,)``.
+            Integer class indices in ``[0, n_out)``, ``(batch,)``. Values known now (an
+            array, a constant, a shared variable's current value) are checked now; a free
+            symbolic vector is marked so that :func:`~symupdates.compile_step` (its
+            ``data=`` and the arrays each call gets) and
+            :func:`~symupdates.gradcheck.check_grad` check the values bound to it.
+            Labels computed by an expression, or given to a hand-made
+            ``pytensor.function``, are not checked: out of range, the Numba backend
+            reads outside the array and every backend wraps negative ones.
 
         Returns
         -------
         Variable
             A scalar in the model's dtype.
+
+        Raises
+        ------
+        TypeError
+            If ``y`` does not hold integers.
+        ValueError
+            If ``X`` or ``y`` has the wrong number of dimensions, ``X`` the wrong number
+            of columns, or a known label is outside ``[0, n_out)`` (the message names the
+            label and its index).
 
         Examples
         --------
@@ -162,6 +257,10 @@ class MLP:
         >>> model.set_values({"W1": np.zeros((3, 4)), "b1": np.zeros(4)})
         >>> round(float(model.loss(np.ones((2, 3)), np.array([0, 3])).eval(mode="FAST_COMPILE")), 6)  # log(4)
         1.386294
+        >>> model.loss(np.ones((2, 3)), np.array([0, 4]))
+        Traceback (most recent call last):
+        ...
+        ValueError: y holds label 4 at index 1; labels must be in [0, 4) for a model with n_out=4; relabel them as 0..3 or build the model with n_out=5
         """
         z = self.logits(X)
         y = self._as_labels(y)
@@ -178,10 +277,17 @@ class MLP:
     def accuracy(self, X, y):
         r"""The fraction of rows whose largest logit is the label, :math:`\frac1N\sum_n [\arg\max z_n = y_n]`.
 
+        ``X`` and ``y`` are taken and checked as by :meth:`loss`.
+
         Returns
         -------
         Variable
             A scalar in the model's dtype.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`loss`.
 
         Examples
         --------

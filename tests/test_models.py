@@ -7,7 +7,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from symupdates.models import MLP, mlp
+from symupdates.models import MLP, _label_classes, mlp
 
 
 def numpy_forward(values, X, activation):
@@ -247,3 +247,60 @@ def test_bad_symbolic_inputs():
         model.loss(pt.matrix("X"), pt.vector("y", dtype="float64"))
     with pytest.raises(ValueError, match="vector of class indices"):
         model.accuracy(pt.matrix("X"), pt.matrix("y", dtype="int64"))
+
+
+# ---------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize("label", [3, 10**9, -1], ids=["n_out", "huge", "negative"])
+@pytest.mark.parametrize("method", ["loss", "accuracy"])
+def test_known_labels_outside_the_classes_are_rejected(method, label):
+    """No backend checks the label index; an array, a constant or a shared variable is checked now."""
+    model = mlp(n_in=4, hidden=(5,), n_out=3, dtype="float64")
+    assert (model.n_in, model.n_out) == (4, 3)
+    y = np.array([0, 2, 1, label, 0])
+    message = rf"holds label {label} at index 3; labels must be in \[0, 3\) for a model with n_out=3; relabel them as 0\.\.2"
+    with pytest.raises(ValueError, match=r"^y " + message):
+        getattr(model, method)(np.zeros((5, 4)), y)
+    with pytest.raises(ValueError, match=r"^y " + message):
+        getattr(model, method)(pt.matrix("X"), pt.constant(y))
+    with pytest.raises(ValueError, match=r"^y \(labels\) " + message):
+        getattr(model, method)(pt.matrix("X"), pytensor.shared(y, name="labels"))
+
+
+@pytest.mark.parametrize(
+    ("labels", "fix"),
+    [
+        ([0, 3, 7], r"relabel them as 0\.\.2 or build the model with n_out=8$"),
+        ([0, -2, 1], r"relabel them as 0\.\.2 \(a negative label would silently pick a class from the end\)$"),
+        ([5, -1], r"at index 0 \(2 of 2 labels are out of range\); .* or build the model with n_out=6 \(a negative"),
+    ],
+    ids=["too-large", "negative", "both"],
+)
+def test_a_bad_label_message_names_the_fix(labels, fix):
+    model = mlp(n_in=2, hidden=(), n_out=3, dtype="float64")
+    with pytest.raises(ValueError, match=fix):
+        model.loss(np.zeros((len(labels), 2)), np.array(labels))
+
+
+@pytest.mark.parametrize("labels", [np.array([0.0, 1.0]), np.array([True, False])], ids=["float", "bool"])
+def test_labels_must_be_integers(labels):
+    model = mlp(n_in=2, hidden=(), n_out=3, dtype="float64")
+    with pytest.raises(TypeError, match="y must hold integer class indices, got dtype"):
+        model.loss(np.zeros((2, 2)), labels)
+
+
+def test_symbolic_labels_are_marked_with_the_number_of_classes():
+    """A free label vector cannot be checked when the graph is built; it is marked so
+    that compile_step and check_grad check the values bound to it (the smallest n_out
+    of the models that read it)."""
+    X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
+    assert _label_classes(y) is None
+    mlp(n_in=2, hidden=(), n_out=5, dtype="float64").loss(X, y)
+    assert _label_classes(y) == 5
+    mlp(n_in=2, hidden=(), n_out=3, dtype="float64").accuracy(X, y)
+    mlp(n_in=2, hidden=(), n_out=4, dtype="float64").loss(X, y)
+    assert _label_classes(y) == 3
+    assert _label_classes(y + 0) is None  # an expression is not marked
+    ok = mlp(n_in=2, hidden=(), n_out=3, dtype="float64").loss(np.zeros((3, 2)), np.array([0, 1, 2], dtype="uint8"))
+    assert float(ok.eval()) == pytest.approx(np.log(3))

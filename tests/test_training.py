@@ -14,6 +14,7 @@ import functools
 import io
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -528,3 +529,113 @@ def test_adam_trains_the_mlp_on_digits_to_95_percent(digits):
                      max_steps=1000, batch_size=32, validate_every=100, progress=False, mode="NUMBA")
     assert history.stopped == "max_steps"
     assert history.valid["accuracy"][-1] >= 0.95  # the final model, not the best validation
+
+
+# ---------------------------------------------------------------------------- bad labels and paths, before any work
+
+
+class CountingSGD:
+    """SGD that counts its calls: fit calls the optimizer while building the graph, before compiling."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, cost, params):
+        self.calls += 1
+        return su.sgd(cost, params, learning_rate=0.1)
+
+
+def no_compile(*args, **kwargs):
+    raise AssertionError("compiled before checking the data")
+
+
+@pytest.mark.parametrize("part", ["train", "valid"])
+@pytest.mark.parametrize("label", [10, 10**9, -1], ids=["n_out", "huge", "negative"])
+def test_fit_rejects_labels_outside_the_classes_before_anything_runs(digits, part, label):
+    """Under Numba a label >= n_out reads outside the array (10**9 segfaults), and every
+    backend wraps a negative one: fit checks the labels on the host first."""
+    X, y = getattr(digits, part)
+    y = y.copy()
+    y[3] = label
+    data = {"train": digits.train, "valid": digits.valid, part: (X, y)}
+    optimizer, validations = CountingSGD(), []
+    message = rf"^{part}\[1\] \(y\) holds label {label} at index 3; labels must be in \[0, 10\) for a model with n_out=10; "
+    with pytest.raises(ValueError, match=message):
+        su.fit(small_mlp(), optimizer, data["train"], data["valid"], max_steps=5, progress=False,
+               callbacks=[lambda history, updates: validations.append(history.steps)])
+    assert optimizer.calls == 0 and validations == []  # no graph, no compilation, no step
+
+
+class Bare:
+    """A model without n_out; its loss (the MLP's) marks the label vector with the classes."""
+
+    def __init__(self, model):
+        self.params, self.loss, self.accuracy = model.params, model.loss, model.accuracy
+
+
+@pytest.mark.parametrize(
+    ("part", "label", "message"),
+    [
+        ("train", 10, r"^train\[1\] \(y\) holds label 10 at index 3; labels must be in \[0, 10\) for a model with n_out=10"),
+        ("valid", -1, r"^valid\[1\] \(y\) holds label -1 at index 3; labels must be class indices >= 0"),
+    ],
+    ids=["too-large", "negative"],
+)
+def test_fit_checks_the_labels_of_a_model_without_n_out(digits, monkeypatch, part, label, message):
+    X, y = getattr(digits, part)
+    y = y.copy()
+    y[3] = label
+    data = {"train": digits.train, "valid": digits.valid, part: (X, y)}
+    monkeypatch.setattr(pytensor, "function", no_compile)
+    with pytest.raises(ValueError, match=message):
+        su.fit(Bare(small_mlp()), CountingSGD(), data["train"], data["valid"], max_steps=5, progress=False)
+
+
+@pytest.mark.parametrize("label", [4, 10**9, -1], ids=["n_out", "huge", "negative"])
+def test_compile_step_checks_the_labels_a_model_reads(label, rng, monkeypatch):
+    """compile_step is generic; the model's loss marks its label vector with n_out, and
+    compile_step checks the data bound to it (data=, or the arrays of each call)."""
+    model = su.mlp(n_in=3, hidden=(), n_out=4, dtype="float64")
+    X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
+    cost = model.loss(X, y)
+    updates = su.sgd(cost, model.params, learning_rate=0.1)
+    X_data, y_data = rng.normal(size=(6, 3)), np.array([0, 1, 2, 3, label, 0])
+    message = rf"holds label {label} at index 4; labels must be in \[0, 4\) for a model with n_out=4"
+    with monkeypatch.context() as m:
+        m.setattr(pytensor, "function", no_compile)
+        with pytest.raises(ValueError, match=r"^data\[1\] \(y\) " + message):
+            su.compile_step([X, y], cost, updates, data=(X_data, y_data))
+        with pytest.raises(ValueError, match=r"^data\[1\] \(y\) " + message):
+            su.compile_step([X, y], cost, updates, data=(X_data, pytensor.shared(y_data.astype("int64"))))
+    step = su.compile_step([X, y], cost, updates)
+    before = [p.get_value() for p in model.params]
+    with pytest.raises(ValueError, match=r"^inputs\[1\] \(y\) " + message):
+        step(X_data, y_data)
+    for p, v in zip(model.params, before, strict=True):  # the compiled function did not run
+        np.testing.assert_array_equal(p.get_value(), v)
+    assert int(updates.step.get_value()) == 0
+    step(X_data, np.array([0, 1, 2, 3, 3, 0]))
+    assert int(updates.step.get_value()) == 1
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "a-folder", "file-as-folder", "read-only-folder", "empty"])
+def test_fit_checks_the_checkpoint_path_before_training(digits, tmp_path, monkeypatch, where):
+    """A checkpoint that cannot be written fails before the graph is built, not at the
+    first checkpoint after minutes of training (losing the history)."""
+    (tmp_path / "file.txt").write_text("not a folder")
+    path, message = {
+        "missing-folder": (tmp_path / "missing" / "run.npz", "its folder .* does not exist; create it first"),
+        "a-folder": (tmp_path, "is a folder; give a file name in it"),
+        "file-as-folder": (tmp_path / "file.txt" / "run.npz", "is not a folder"),
+        "read-only-folder": (tmp_path / "run.npz", "is not writable"),
+        "empty": ("", "is an empty path"),
+    }[where]
+    if where == "read-only-folder":  # os.access rather than chmod: root may write anywhere
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if os.path.abspath(p) == str(tmp_path) else real(p, mode, **kw))
+    optimizer, validations = CountingSGD(), []
+    with pytest.raises(ValueError, match=message) as error:
+        quick_fit(digits, optimizer, checkpoint=path, callbacks=[lambda history, updates: validations.append(history.steps)])
+    assert repr(str(path)) in str(error.value)
+    assert optimizer.calls == 0 and validations == []  # no graph, no compilation, no step
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # nothing written
