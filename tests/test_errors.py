@@ -288,6 +288,13 @@ CASES += [
     Bad("Updates.load_state_dict", "step-dtype", lambda e: e.updates.load_state_dict(e.modified_state_dict(adam__step=np.float64(3))), ValueError, ("'adam/step' has dtype float64, expected int64",)),
     Bad("Updates.load_state_dict", "ragged-value", lambda e: e.updates.load_state_dict(e.modified_state_dict(b__adam__m=[[1.0], [1.0, 2.0]])), ValueError, ("state_dict", "'b/adam/m' is not an array")),
     Bad("Updates.load_state_dict", "negative-step", lambda e: e.updates.load_state_dict(e.modified_state_dict(adam__step=np.int64(-2))), ValueError, ("'adam/step' is a counter and must not be negative",)),
+    Bad("Updates.load_state_dict", "bad-hyperparameter", lambda e: e.updates.load_state_dict(e.modified_state_dict(hyperparams__beta2=np.float64(1.0))), ValueError, ("'hyperparams/beta2'", "beta2 must be in [0.0, 1.0), got 1.0")),
+    # Hyperparameter.set_value: the argument's own rule.
+    Bad("Hyperparameter.set_value", "nan", lambda e: e.updates.hyperparams["learning_rate"].set_value(np.nan), ValueError, ("learning_rate must be finite, got nan",)),
+    Bad("Hyperparameter.set_value", "negative", lambda e: e.updates.hyperparams["clip_norm"].set_value(-1.0), ValueError, ("clip_norm must be in (0.0, inf], got -1.0",)),
+    Bad("Hyperparameter.set_value", "beta-one", lambda e: e.updates.hyperparams["beta1"].set_value(np.float32(1.0)), ValueError, ("beta1 must be in [0.0, 1.0), got 1.0",)),
+    Bad("Hyperparameter.set_value", "not-a-number", lambda e: e.updates.hyperparams["epsilon"].set_value("1e-8"), TypeError, ("epsilon must be a real number", "'1e-8'")),
+    Bad("Hyperparameter.set_value", "array", lambda e: e.updates.hyperparams["epsilon"].set_value(np.ones(2)), TypeError, ("epsilon must be a real number",)),
     Bad("Updates.load_state_dict", "other-rule", lambda e: e.updates.load_state_dict(su.sgd(e.cost, e.params).state_dict()), ValueError, ("missing keys", "'adam/step'", "unexpected keys ['sgd/step']")),
     # save.
     Bad("save", "path-int", lambda e: su.save(3, e.params, e.updates), TypeError, ("path", "3", "int")),
