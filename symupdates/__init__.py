@@ -9,24 +9,12 @@ The package defines nothing itself; see ``base`` (Updates, chain, get_updates),
 ``transforms`` (building blocks), ``clipping`` and ``optimizers`` (the named rules).
 """
 
-from symupdates.base import (
-    Hyperparameter,
-    NonFiniteGuard,
-    Transform,
-    Updates,
-    add_info,
-    chain,
-    check_hyperparam,
-    coef,
-    compute_dtype,
-    get_updates,
-    hyperparam,
-    merge_updates,
-    new_scope,
-    new_state,
-    skip_nonfinite,
-    step_count,
-)
+from symupdates.base import chain, get_updates
+from symupdates.build import Hyperparameter, Transform, add_info, building, hyperparam, new_scope, new_state, step_count
+from symupdates.checks import check_hyperparam
+from symupdates.nonfinite import NonFiniteGuard, skip_nonfinite
+from symupdates.numerics import coef, compute_dtype
+from symupdates.updates import Updates, merge_updates
 from symupdates.checkpoint import load, save
 from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from symupdates.numerics import global_norm
@@ -73,6 +61,7 @@ __all__ = [
     "adamw",
     "add_decayed_weights",
     "add_info",
+    "building",
     "chain",
     "check_grad",
     "check_hyperparam",

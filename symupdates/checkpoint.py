@@ -49,7 +49,9 @@ try:  # POSIX: advisory locks tell a live writer's temporary file from a stale o
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-from symupdates.base import ArraySpec, Updates, _param_names, check_params
+from symupdates.base import check_params
+from symupdates.build import param_names
+from symupdates.updates import ArraySpec, Updates
 
 __all__ = ["load", "remove_stale_temporaries", "save"]
 
@@ -119,7 +121,7 @@ def save(path, params, updates, *, extra=None) -> None:
     if os.path.isdir(target):
         raise ValueError(f"path {path!r} is a folder; give the checkpoint's file name, e.g. {os.path.join(path, 'checkpoint.npz')!r}")
     arrays = {_FORMAT_KEY: np.array(FORMAT)}
-    for p, name in zip(params, _param_names(params).values(), strict=True):
+    for p, name in zip(params, param_names(params).values(), strict=True):
         arrays[f"params/{name}"] = p.get_value(borrow=True)
     if updates is not None:
         arrays.update({f"updates/{key}": value for key, value in updates.state_dict().items()})
@@ -205,7 +207,7 @@ def load(path, params, updates, *, extra=None) -> None:
     with _Archive(path) as archive:
         parts = archive.parts
         problems = []
-        names = list(_param_names(params).values())
+        names = list(param_names(params).values())
         _compare_params(archive, parts["params"], dict(zip(names, params, strict=True)), problems)
         if updates is not None:
             specs = {key: ArraySpec(*archive.shape_and_dtype(member)) for key, member in parts["updates"].items()}

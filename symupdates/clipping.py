@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytensor.tensor as pt
 
-from symupdates.base import POSITIVE, add_info, check_hyperparam, directions_norm, hyperparam
-from symupdates.numerics import coef, sum_of_squares
-from symupdates.transforms import scaled
+from symupdates.build import add_info, directions_norm, hyperparam
+from symupdates.checks import POSITIVE, check_hyperparam
+from symupdates.numerics import coef, scaled, sum_of_squares
 
 __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value"]
 

@@ -80,7 +80,8 @@ from pytensor.graph.traversal import ancestors, graph_inputs, io_toposort
 from pytensor.tensor.elemwise import CAReduce, Elemwise
 from pytensor.tensor.math import Argmax
 
-from symupdates.base import _param_names, check_params
+from symupdates.base import check_params
+from symupdates.build import param_names
 from symupdates.models import _check_label_values, _label_classes
 
 __all__ = [
@@ -666,7 +667,7 @@ def check_grad(
         if len(grads) != len(params):
             raise ValueError(f"grads has {len(grads)} expressions but params has {len(params)}; give one per parameter")
     values = _check_givens(givens, [cost, *grads])
-    names = _param_names(params)
+    names = param_names(params)
     names = [names[id(p)] for p in params]
 
     # Stand-ins: float64 parameters and float inputs; integer inputs stay as they are.

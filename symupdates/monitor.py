@@ -48,7 +48,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytensor.tensor as pt
 
-from symupdates.base import _param_names, check_params
+from symupdates.base import check_params
+from symupdates.build import param_names
 from symupdates.numerics import global_norm, sum_of_squares
 
 __all__ = [
@@ -69,7 +70,7 @@ def _norm(x):
 
 
 def _names(params) -> list[str]:
-    names = _param_names(params)
+    names = param_names(params)
     return [names[id(p)] for p in params]
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 
+import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
+from pytensor.tensor.elemwise import Elemwise
 
 __all__ = [
     "FLOAT_DTYPES",
@@ -28,6 +30,7 @@ __all__ = [
     "coef",
     "compute_dtype",
     "global_norm",
+    "scaled",
     "sum_of_squares",
     "total",
 ]
@@ -60,6 +63,31 @@ def coef(scalar, like):
     if not isinstance(like, Variable) or getattr(like, "dtype", None) not in FLOAT_DTYPES:
         raise TypeError(f"coef needs a float tensor variable as like, got {like!r}")
     return scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
+
+
+def _first_type(*types):
+    """Output-type rule of :func:`scaled`: the tensor's own type (the scalar has its dtype)."""
+    return [types[0]]
+
+
+#: A multiplication that is not PyTensor's ``mul``: scalar ops compare equal by class and
+#: output-type rule, and this one has its own rule.
+_SCALED = Elemwise(ps.Mul(_first_type, name="scaled"))
+
+
+def scaled(tensor, scalar):
+    r"""``tensor * scalar``, the scalar cast to the tensor's dtype (:func:`coef`).
+
+    Transforms multiply an incoming direction (a raw gradient, when they come first)
+    by a scalar through this function. It is an ordinary elementwise multiplication,
+    fused into the update loop like any other, but not PyTensor's ``mul`` op, so the C
+    backend's BLAS rewrites do not see it. Those fold a scalar ``mul`` of a matrix
+    product into a copy of the product (``Dot22Scalar``) even when the product has
+    other uses, so with ``mul`` a weight gradient used by the global norm and by Adam's
+    two moments was computed three times (``tests/test_structure.py`` counts the
+    products).
+    """
+    return _SCALED(tensor, coef(scalar, tensor))
 
 
 #: PyTensor's Python implementation of an elementwise op takes at most 32 operands.

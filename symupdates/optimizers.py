@@ -28,7 +28,9 @@ the graph; to change such a value while training, pass a shared variable.
 
 from __future__ import annotations
 
-from symupdates.base import NON_NEGATIVE, check_hyperparam, chain, get_updates, hyperparam
+from symupdates.base import chain, get_updates
+from symupdates.build import hyperparam
+from symupdates.checks import NON_NEGATIVE, check_hyperparam
 from symupdates.clipping import clip_by_global_norm
 from symupdates.transforms import (
     add_decayed_weights,

@@ -71,7 +71,9 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
 
-from symupdates.base import INT_DTYPES, Updates, check_hyperparam
+from symupdates.checks import check_hyperparam
+from symupdates.numerics import INT_DTYPES
+from symupdates.updates import Updates
 
 __all__ = [
     "OneCycle",

@@ -49,7 +49,7 @@ from pytensor.graph.basic import Constant, Variable
 
 from symupdates import checkpoint as _checkpoint
 from symupdates import monitor
-from symupdates.base import Updates
+from symupdates.updates import Updates
 from symupdates.datasets import minibatches
 from symupdates.models import _check_label_values, _label_classes
 

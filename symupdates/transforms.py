@@ -15,12 +15,11 @@ Scalar coefficients are computed in float64 and cast to the parameter's compute 
 from __future__ import annotations
 
 import numpy as np
-import pytensor.scalar as ps
 import pytensor.tensor as pt
-from pytensor.tensor.elemwise import Elemwise
 
-from symupdates.base import DECAY, NON_NEGATIVE, UNIT, add_info, check_hyperparam, hyperparam, new_scope, new_state, step_count
-from symupdates.numerics import coef
+from symupdates.build import add_info, hyperparam, new_scope, new_state, step_count
+from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_hyperparam, check_flag
+from symupdates.numerics import coef, scaled
 
 __all__ = [
     "add_decayed_weights",
@@ -33,31 +32,6 @@ __all__ = [
     "scale_by_rms",
     "trace",
 ]
-
-
-def _first_type(*types):
-    """Output-type rule of :func:`scaled`: the tensor's own type (the scalar has its dtype)."""
-    return [types[0]]
-
-
-#: A multiplication that is not PyTensor's ``mul``: scalar ops compare equal by class and
-#: output-type rule, and this one has its own rule.
-_SCALED = Elemwise(ps.Mul(_first_type, name="scaled"))
-
-
-def scaled(tensor, scalar):
-    r"""``tensor * scalar``, the scalar cast to the tensor's dtype (:func:`~symupdates.base.coef`).
-
-    Transforms multiply an incoming direction (a raw gradient, when they come first)
-    by a scalar through this function. It is an ordinary elementwise multiplication,
-    fused into the update loop like any other, but not PyTensor's ``mul`` op, so the C
-    backend's BLAS rewrites do not see it. Those fold a scalar ``mul`` of a matrix
-    product into a copy of the product (``Dot22Scalar``) even when the product has
-    other uses, so with ``mul`` a weight gradient used by the global norm and by Adam's
-    two moments was computed three times (``tests/test_structure.py`` counts the
-    products).
-    """
-    return _SCALED(tensor, coef(scalar, tensor))
 
 
 def _t():
@@ -181,8 +155,7 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
     >>> import symupdates as su
     >>> heavy_ball = su.chain(su.trace(0.9), su.scale_by_learning_rate(0.01))
     """
-    if not isinstance(nesterov, bool | np.bool_):
-        raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+    nesterov = check_flag("nesterov", nesterov)
     momentum_bounds = {**UNIT, "low_open": bool(nesterov)}  # torch: Nesterov needs a momentum
     check_hyperparam("momentum", momentum, **momentum_bounds)
     check_hyperparam("dampening", dampening, **UNIT)
@@ -295,8 +268,7 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
     """
     check_hyperparam("rho", rho, **UNIT)
     check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
-    if not isinstance(centered, bool | np.bool_):
-        raise TypeError(f"centered must be True or False, got {centered!r}")
+    centered = check_flag("centered", centered)
 
     def update(directions, params):
         scope = new_scope("rms")
@@ -423,8 +395,7 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
     """
     _check_betas(beta1, beta2)
     check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
-    if not isinstance(amsgrad, bool | np.bool_):
-        raise TypeError(f"amsgrad must be True or False, got {amsgrad!r}")
+    amsgrad = check_flag("amsgrad", amsgrad)
 
     def update(directions, params):
         scope = new_scope("adam")
