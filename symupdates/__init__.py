@@ -5,28 +5,28 @@
 >>> # updates = su.adam(cost, params, learning_rate=1e-3, clip_norm=5.0)
 >>> # train = pytensor.function([X, y], cost, updates=updates)
 
-The package defines nothing itself; see ``base`` (Updates, chain, get_updates),
-``transforms`` (building blocks), ``clipping`` and ``optimizers`` (the named rules).
+This module defines nothing itself: it is the flat API of the update-rule library. The
+named rules are in :mod:`~symupdates.optimizers`, the transforms they chain in
+:mod:`~symupdates.transforms` and :mod:`~symupdates.clipping`, the machinery in
+:mod:`~symupdates.base` (``chain``, ``get_updates``), :mod:`~symupdates.build` (what a
+transform may call), :mod:`~symupdates.updates` and :mod:`~symupdates.nonfinite`.
+Schedules and monitors are namespaces (``su.schedules.cosine_decay``,
+``su.monitor.standard``). The experiment kit (training loop, datasets, the MLP, plots,
+the ``symupdates`` command) is :mod:`symupdates.lab`, installed with
+``pip install "symupdates[lab]"``.
 """
 
+from symupdates import monitor, schedules
 from symupdates.base import chain, get_updates
 from symupdates.build import Hyperparameter, Transform, add_info, building, hyperparam, new_scope, new_state, step_count
-from symupdates.checks import check_hyperparam
-from symupdates.nonfinite import NonFiniteGuard, skip_nonfinite
-from symupdates.numerics import coef, compute_dtype
-from symupdates.updates import Updates, merge_updates
 from symupdates.checkpoint import load, save
+from symupdates.checks import check_hyperparam
 from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from symupdates.numerics import global_norm
-from symupdates.datasets import Dataset, load_digits, load_mnist, minibatches, read_idx
 from symupdates.gradcheck import GradCheckReport, check_grad
-from symupdates import monitor
-from symupdates.models import MLP, mlp
-from symupdates import schedules
-from symupdates.schedules import ReduceLROnPlateau
-from symupdates.plotting import plot_histories
-from symupdates.training import History, Patience, Step, TargetAccuracy, compile_step, fit
+from symupdates.nonfinite import NonFiniteGuard, skip_nonfinite
+from symupdates.numerics import coef, compute_dtype, global_norm
 from symupdates.optimizers import adadelta, adagrad, adam, adamax, adamw, momentum, nesterov_momentum, rmsprop, sgd
+from symupdates.plateau import ReduceLROnPlateau
 from symupdates.transforms import (
     add_decayed_weights,
     scale,
@@ -38,20 +38,15 @@ from symupdates.transforms import (
     scale_by_rms,
     trace,
 )
+from symupdates.updates import Updates, merge_updates
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Dataset",
     "GradCheckReport",
-    "History",
     "Hyperparameter",
-    "MLP",
     "NonFiniteGuard",
-    "Patience",
     "ReduceLROnPlateau",
-    "Step",
-    "TargetAccuracy",
     "Transform",
     "Updates",
     "adadelta",
@@ -69,35 +64,27 @@ __all__ = [
     "clip_by_norm",
     "clip_by_value",
     "coef",
-    "compile_step",
     "compute_dtype",
-    "fit",
     "get_updates",
     "global_norm",
     "hyperparam",
     "load",
-    "load_digits",
-    "load_mnist",
     "merge_updates",
-    "minibatches",
-    "mlp",
     "monitor",
     "momentum",
     "nesterov_momentum",
     "new_scope",
     "new_state",
-    "plot_histories",
-    "read_idx",
     "rmsprop",
     "save",
     "scale",
-    "schedules",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_learning_rate",
     "scale_by_rms",
+    "schedules",
     "sgd",
     "skip_nonfinite",
     "step_count",

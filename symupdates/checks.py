@@ -18,15 +18,19 @@ from pytensor.graph.basic import Variable
 
 __all__ = [
     "DECAY",
+    "LABEL_TAG",
     "NON_NEGATIVE",
     "POSITIVE",
     "UNIT",
     "check_count",
     "check_flag",
     "check_hyperparam",
+    "check_labels",
     "check_named_arrays",
+    "check_real",
     "is_off",
     "is_scalar_number",
+    "label_classes",
 ]
 
 #: Intervals of :func:`check_hyperparam` and :func:`~symupdates.hyperparam`.
@@ -52,13 +56,22 @@ def check_flag(name: str, value) -> bool:
     return bool(value)
 
 
-def check_count(name: str, value, *, low: int = 1) -> int:
-    """``value`` as an ``int`` of at least ``low``; bools and floats are refused."""
+def check_count(name: str, value, *, low: int = 1, high: int | None = None, what: str = "an integer") -> int:
+    """``value`` as an ``int`` in ``[low, high]``; bools and floats are refused."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value!r}")
+        raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        upper = "" if high is None else f" (and at most {high})"
+        raise ValueError(f"{name} must be an integer >= {low}{upper}, got {value!r}")
     return int(value)
+
+
+def check_real(name: str, value, **bounds) -> float:
+    """``value`` as a ``float``: a finite real number (not a shared variable or schedule) within ``bounds``."""
+    if not is_scalar_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
+    check_hyperparam(name, value, **bounds)
+    return float(value)
 
 
 def is_off(value) -> bool:
@@ -169,3 +182,56 @@ def check_named_arrays(given: Mapping, expected: Mapping, what: str) -> list[str
         elif np.dtype(have.dtype) != np.dtype(want.dtype):
             problems.append(f"{name!r} has dtype {have.dtype}, expected {want.dtype}")
     return problems
+
+
+#: The attribute of ``y.tag`` by which a model (the lab's ``MLP.loss``) marks a free
+#: symbolic label vector with its number of classes, so that the places where label data
+#: enter (``compile_step``'s ``data=`` and its calls, :func:`~symupdates.check_grad`'s
+#: ``givens``) can check the values on the host.
+LABEL_TAG = "symupdates_n_classes"
+
+
+def label_classes(var):
+    """The number of classes a model recorded on a symbolic label vector, or None."""
+    tag = getattr(var, "tag", None)
+    return getattr(tag, LABEL_TAG, None) if tag is not None else None
+
+
+def check_labels(y, n_classes, name, *, owner=None, grow=None) -> None:
+    """Raise unless ``y`` holds integer class indices in ``[0, n_classes)``, on the host.
+
+    ``n_classes=None`` checks only that the labels are integers and not negative. The
+    message names the first bad label, its index, how many are bad, and the fix; ``owner``
+    ("a model with n_out=10") and ``grow`` ("build the model with n_out={}", formatted
+    with the largest label + 1) adapt it to where the labels come from.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must hold integer class labels, got dtype {y.dtype}; convert them with .astype('int64')"
+        )
+    if y.size == 0:
+        return
+    flat = y.reshape(-1)
+    bad = flat < 0 if n_classes is None else (flat < 0) | (flat >= n_classes)
+    if not bad.any():
+        return
+    first = int(np.argmax(bad))
+    where = first if y.ndim == 1 else tuple(int(i) for i in np.unravel_index(first, y.shape))
+    label = int(flat[first])
+    count = int(bad.sum())
+    many = f" ({count} of {flat.size} labels are out of range)" if count > 1 else ""
+    if n_classes is None:
+        raise ValueError(
+            f"{name} holds label {label} at index {where}{many}; labels must be class indices >= 0 "
+            f"(a negative label would silently pick a class from the end); relabel them from 0"
+        )
+    owner = owner or f"a model with n_out={n_classes}"
+    grow = grow or "build the model with n_out={}"
+    largest = int(flat.max())
+    fix = f"relabel them as 0..{n_classes - 1}"
+    if largest >= n_classes:
+        fix += " or " + grow.format(largest + 1)
+    if int(flat.min()) < 0:
+        fix += " (a negative label would silently pick a class from the end)"
+    raise ValueError(f"{name} holds label {label} at index {where}{many}; labels must be in [0, {n_classes}) for {owner}; {fix}")

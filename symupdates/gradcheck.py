@@ -51,12 +51,14 @@ What makes the check trustworthy:
   raise false alarms.
 
 >>> import numpy as np, pytensor, pytensor.tensor as pt
->>> import symupdates as su
 >>> from symupdates.gradcheck import check_grad
->>> model = su.mlp(n_in=3, hidden=(4,), n_out=2, activation="tanh", dtype="float32")
->>> X, y = pt.matrix("X", dtype="float32"), pt.vector("y", dtype="int64")
 >>> rng = np.random.default_rng(0)
->>> report = check_grad(model.loss(X, y), model.params,
+>>> W1 = pytensor.shared(rng.normal(size=(3, 4)).astype("float32"), name="W1")
+>>> W2 = pytensor.shared(rng.normal(size=(4, 2)).astype("float32"), name="W2")
+>>> X, y = pt.matrix("X", dtype="float32"), pt.vector("y", dtype="int64")
+>>> log_p = pt.special.log_softmax(pt.tanh(X @ W1) @ W2, axis=1)
+>>> cost = -log_p[pt.arange(y.shape[0]), y].mean()
+>>> report = check_grad(cost, [W1, W2],
 ...                     {X: rng.normal(size=(5, 3)).astype("float32"), y: rng.integers(0, 2, 5)},
 ...                     mode="FAST_COMPILE")
 >>> report.ok, report.failed
@@ -82,7 +84,7 @@ from pytensor.tensor.math import Argmax
 
 from symupdates.base import check_params
 from symupdates.build import param_names
-from symupdates.models import _check_label_values, _label_classes
+from symupdates.checks import check_labels, label_classes
 
 __all__ = [
     "DOUBTFUL_MAX",
@@ -493,9 +495,9 @@ def _check_givens(givens, graph):
         arr = np.asarray(value)
         if arr.ndim != var.type.ndim:
             raise ValueError(f"the value given for {var} has {arr.ndim} dimensions, expected {var.type.ndim}")
-        n_classes = _label_classes(var)
+        n_classes = label_classes(var)
         if n_classes is not None:  # class indices of a model: out of range, they would read out of bounds
-            _check_label_values(arr, n_classes, str(var))
+            check_labels(arr, n_classes, str(var))
         if var.dtype in _NARROW or var.dtype == "float64":
             values[var] = arr.astype("float64")
         else:

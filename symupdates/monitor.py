@@ -321,16 +321,18 @@ def standard(updates, params, grads=None, *, per_param=False) -> dict:
     >>> import numpy as np, pytensor, pytensor.tensor as pt
     >>> import symupdates as su
     >>> from symupdates import monitor
-    >>> model = su.mlp(n_in=4, hidden=(8,), n_out=3, dtype="float64")
+    >>> rng = np.random.default_rng(0)
+    >>> W = pytensor.shared(rng.normal(size=(4, 3)), name="W")
+    >>> b = pytensor.shared(np.zeros(3), name="b")
     >>> X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
-    >>> cost = model.loss(X, y)
-    >>> grads = pytensor.grad(cost, model.params)
-    >>> updates = su.adam(grads, model.params, learning_rate=1e-3)
-    >>> diag = monitor.standard(updates, model.params, grads)
+    >>> log_p = pt.special.log_softmax(X @ W + b, axis=1)
+    >>> cost = -log_p[pt.arange(y.shape[0]), y].mean()
+    >>> grads = pytensor.grad(cost, [W, b])
+    >>> updates = su.adam(grads, [W, b], learning_rate=1e-3)
+    >>> diag = monitor.standard(updates, [W, b], grads)
     >>> list(diag)
     ['grad_norm', 'param_norm', 'update_norm', 'update_ratio', 'nonfinite_grads', 'nonfinite_updates']
     >>> step = pytensor.function([X, y], [cost, *diag.values()], updates=updates, mode="FAST_COMPILE")
-    >>> rng = np.random.default_rng(0)
     >>> out = dict(zip(["cost", *diag], step(rng.normal(size=(16, 4)), rng.integers(0, 3, 16))))
     >>> int(out["nonfinite_grads"]), 1e-4 < float(out["update_ratio"]) < 1e-2
     (0, True)

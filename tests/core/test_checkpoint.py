@@ -21,7 +21,7 @@ import symupdates as su
 from tests.cases import FLAG_CASES, LR, RULES
 from tests.reference import pytensor_problem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 N_STEPS, M_STEPS = 5, 4  # N_STEPS >= 2
 
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -73,7 +73,7 @@ def test_resume_in_a_new_process_is_bit_identical(tmp_path):
         expected[rule].update({f"updates/{k}": v for k, v in updates.state_dict().items()})
         expected[rule].update({f"extra/guard/{k}": v for k, v in guard.state_dict().items()})
         assert int(updates.step.get_value()) == N_STEPS + M_STEPS and int(updates.skipped.get_value()) == 1
-    code = "import sys, pytensor; pytensor.config.mode = 'FAST_COMPILE'; from tests.test_checkpoint import resume_all; resume_all(sys.argv[1])"
+    code = "import sys, pytensor; pytensor.config.mode = 'FAST_COMPILE'; from tests.core.test_checkpoint import resume_all; resume_all(sys.argv[1])"
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     for rule, values in expected.items():

@@ -53,7 +53,7 @@ def test_mlp_loss_and_gradients_match_reference_for_batches_over_127_rows(mode):
     an int8 row index under JAX (pymc-devs/pytensor#2296)."""
     import pytensor.tensor as pt
 
-    from symupdates.models import mlp
+    from symupdates.lab.models import mlp
 
     model = mlp(n_in=6, hidden=(5,), n_out=3, seed=0, dtype="float64")
     X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")

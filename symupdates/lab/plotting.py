@@ -9,17 +9,18 @@ The figure is a plain :class:`matplotlib.figure.Figure` (no pyplot state, no GUI
 backend needed); save it as PNG with ``path=`` or ``fig.savefig``.
 
 >>> import symupdates as su
->>> from symupdates.training import History
+>>> from symupdates import lab
+>>> from symupdates.lab import History
 >>> runs = {}
 >>> for name, rate in [("fast", 0.5), ("slow", 0.9)]:
 ...     h = History({"name": name})
 ...     for step in range(0, 101, 20):
 ...         h.record_valid(step=step, epoch=0, loss=2 * rate ** (step / 20), accuracy=1 - rate ** (step / 20), time=0.0)
 ...     runs[name] = h
->>> fig = su.plot_histories(runs, target_accuracy=0.9)
+>>> fig = lab.plot_histories(runs, target_accuracy=0.9)
 >>> [ax.get_title() for ax in fig.axes]
 ['training loss', 'validation loss', 'validation accuracy']
->>> [len(su.plotting.run_lines(ax)) for ax in fig.axes]
+>>> [len(lab.plotting.run_lines(ax)) for ax in fig.axes]
 [0, 2, 2]
 """
 
@@ -32,13 +33,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from symupdates.lab.history import History
+
 __all__ = ["plot_histories", "run_lines"]
 
 _TARGET_GID = "target"
 
 
 def _runs(histories) -> list[tuple[str, object]]:
-    from symupdates.training import History
 
     if isinstance(histories, History):
         histories = [histories]
@@ -113,21 +115,22 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
 
     See Also
     --------
-    symupdates.training.History.plot, symupdates.training.fit
+    symupdates.lab.History, symupdates.lab.fit
 
     Examples
     --------
     >>> import functools, os, tempfile
     >>> import symupdates as su
-    >>> data = su.load_digits(seed=0, dtype="float64")
+    >>> from symupdates import lab
+    >>> data = lab.load_digits(seed=0, dtype="float64")
     >>> runs = {}
     >>> for rate in (0.01, 0.1):
-    ...     model = su.mlp(n_in=64, hidden=(16,), n_out=10, dtype="float64")
-    ...     runs[f"sgd {rate}"] = su.fit(model, functools.partial(su.sgd, learning_rate=rate), data.train,
+    ...     model = lab.mlp(n_in=64, hidden=(16,), n_out=10, dtype="float64")
+    ...     runs[f"sgd {rate}"] = lab.fit(model, functools.partial(su.sgd, learning_rate=rate), data.train,
     ...                                 data.valid, max_steps=60, validate_every=20, progress=False,
     ...                                 mode="FAST_COMPILE")
     >>> path = os.path.join(tempfile.mkdtemp(), "curves.png")
-    >>> fig = su.plot_histories(runs, path=path)
+    >>> fig = lab.plot_histories(runs, path=path)
     >>> [len(ax.get_lines()) for ax in fig.axes], open(path, "rb").read(4)
     ([2, 2, 2], b'\\x89PNG')
     """

@@ -13,8 +13,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from symupdates import cli, datasets, training
-from symupdates.models import mlp
+from symupdates.lab import cli, datasets, training
+from symupdates.lab.models import mlp
 
 # A tiny study: 8 hidden units, 30 steps of 64 rows, validation every 10 steps.
 TINY = ["--dataset", "digits", "--hidden", "8", "--batch-size", "64", "--max-steps", "30", "--validate-every", "10",

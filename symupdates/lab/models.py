@@ -6,7 +6,7 @@ variables (``W1, b1, W2, b2, ...``) and builds symbolic expressions for any symb
 input matrix, so the same model serves the training graph and the validation graph.
 
 >>> import numpy as np, pytensor, pytensor.tensor as pt
->>> from symupdates.models import mlp
+>>> from symupdates.lab.models import mlp
 >>> model = mlp(n_in=4, hidden=(8,), n_out=3, seed=0, dtype="float64")
 >>> [p.name for p in model.params]
 ['W1', 'b1', 'W2', 'b2']
@@ -28,62 +28,13 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.special import log_softmax
 
-__all__ = ["MLP", "mlp"]
+from symupdates.checks import LABEL_TAG, check_labels, label_classes
 
-#: The attribute of ``y.tag`` by which :meth:`MLP.loss` marks a free symbolic label vector
-#: with its number of classes, so that the places where label data enter (``compile_step``'s
-#: ``data=`` and its calls, ``check_grad``'s ``givens``) can check the values on the host.
-LABEL_TAG = "symupdates_n_classes"
+__all__ = ["MLP", "mlp"]
 
 
 def _relu(x):
     return pt.maximum(x, 0)
-
-
-def _label_classes(var):
-    """The number of classes a model recorded on a symbolic label vector, or None."""
-    tag = getattr(var, "tag", None)
-    return getattr(tag, LABEL_TAG, None) if tag is not None else None
-
-
-def _check_label_values(y, n_classes, name, *, owner=None, grow=None) -> None:
-    """Raise unless ``y`` holds integer class indices in ``[0, n_classes)``, on the host.
-
-    ``n_classes=None`` checks only that the labels are integers and not negative. The
-    message names the first bad label, its index, how many are bad, and the fix; ``owner``
-    ("a model with n_out=10") and ``grow`` ("build the model with n_out={}", formatted
-    with the largest label + 1) adapt it to where the labels come from.
-    """
-    y = np.asarray(y)
-    if y.dtype.kind not in "iu":
-        raise TypeError(
-            f"{name} must hold integer class labels, got dtype {y.dtype}; convert them with .astype('int64')"
-        )
-    if y.size == 0:
-        return
-    flat = y.reshape(-1)
-    bad = flat < 0 if n_classes is None else (flat < 0) | (flat >= n_classes)
-    if not bad.any():
-        return
-    first = int(np.argmax(bad))
-    where = first if y.ndim == 1 else tuple(int(i) for i in np.unravel_index(first, y.shape))
-    label = int(flat[first])
-    count = int(bad.sum())
-    many = f" ({count} of {flat.size} labels are out of range)" if count > 1 else ""
-    if n_classes is None:
-        raise ValueError(
-            f"{name} holds label {label} at index {where}{many}; labels must be class indices >= 0 "
-            f"(a negative label would silently pick a class from the end); relabel them from 0"
-        )
-    owner = owner or f"a model with n_out={n_classes}"
-    grow = grow or "build the model with n_out={}"
-    largest = int(flat.max())
-    fix = f"relabel them as 0..{n_classes - 1}"
-    if largest >= n_classes:
-        fix += " or " + grow.format(largest + 1)
-    if int(flat.min()) < 0:
-        fix += " (a negative label would silently pick a class from the end)"
-    raise ValueError(f"{name} holds label {label} at index {where}{many}; labels must be in [0, {n_classes}) for {owner}; {fix}")
 
 
 class MLP:
@@ -170,11 +121,11 @@ class MLP:
                 f"and labels.astype('int64')"
             )
         if isinstance(y, Constant):
-            _check_label_values(y.data, self.n_out, "y")
+            check_labels(y.data, self.n_out, "y")
         elif isinstance(y, SharedVariable):
-            _check_label_values(y.get_value(borrow=True), self.n_out, f"y ({y.name})" if y.name else "y")
+            check_labels(y.get_value(borrow=True), self.n_out, f"y ({y.name})" if y.name else "y")
         elif y.owner is None:
-            known = _label_classes(y)
+            known = label_classes(y)
             setattr(y.tag, LABEL_TAG, self.n_out if known is None else min(known, self.n_out))
         return y
 
@@ -194,7 +145,7 @@ class MLP:
         Examples
         --------
         >>> import numpy as np
-        >>> from symupdates.models import mlp
+        >>> from symupdates.lab.models import mlp
         >>> model = mlp(n_in=2, hidden=(3,), n_out=2, dtype="float32")
         >>> z = model.logits(np.zeros((4, 2), dtype="float32"))
         >>> z.dtype, z.eval(mode="FAST_COMPILE").shape
@@ -252,7 +203,7 @@ class MLP:
         Examples
         --------
         >>> import numpy as np
-        >>> from symupdates.models import mlp
+        >>> from symupdates.lab.models import mlp
         >>> model = mlp(n_in=3, hidden=(), n_out=4, dtype="float64")
         >>> model.set_values({"W1": np.zeros((3, 4)), "b1": np.zeros(4)})
         >>> round(float(model.loss(np.ones((2, 3)), np.array([0, 3])).eval(mode="FAST_COMPILE")), 6)  # log(4)
@@ -292,7 +243,7 @@ class MLP:
         Examples
         --------
         >>> import numpy as np
-        >>> from symupdates.models import mlp
+        >>> from symupdates.lab.models import mlp
         >>> model = mlp(n_in=2, hidden=(), n_out=2, dtype="float64")
         >>> model.set_values({"W1": np.eye(2), "b1": np.zeros(2)})
         >>> float(model.accuracy(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 0])).eval(mode="FAST_COMPILE"))
@@ -406,7 +357,7 @@ def mlp(n_in=64, hidden=(64,), n_out=10, *, activation="relu", l2=0.0, seed=0, d
     --------
     >>> import numpy as np, pytensor, pytensor.tensor as pt
     >>> import symupdates as su
-    >>> from symupdates.models import mlp
+    >>> from symupdates.lab.models import mlp
     >>> rng = np.random.default_rng(0)
     >>> X_data = rng.normal(size=(32, 5)); y_data = (X_data[:, 0] > 0).astype("int64")
     >>> model = mlp(n_in=5, hidden=(16,), n_out=2, activation="tanh", seed=1, dtype="float64")

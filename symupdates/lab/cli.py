@@ -35,7 +35,7 @@ cute-dl MNIST write-up; any option given explicitly overrides the preset's value
 Each subcommand is one ``_add_<name>_parser(subparsers)`` function that declares its
 arguments and the function that runs it; :func:`main` dispatches.
 
->>> from symupdates.cli import parse_optimizers
+>>> from symupdates.lab.cli import parse_optimizers
 >>> [spec.label for spec in parse_optimizers("sgd:learning_rate=0.1,momentum,adam:learning_rate=1e-4,beta2=0.99")]
 ['sgd:learning_rate=0.1', 'momentum', 'adam:learning_rate=1e-4,beta2=0.99']
 >>> parse_optimizers("adam:learning_rate=1e-4,beta2=0.99")[0].hyperparams
@@ -218,14 +218,14 @@ def parse_optimizers(text) -> list[OptimizerSpec]:
 
     Examples
     --------
-    >>> from symupdates.cli import parse_optimizers
+    >>> from symupdates.lab.cli import parse_optimizers
     >>> spec = parse_optimizers("rmsprop:learning_rate=1e-4,rho=0.99,centered=true")[0]
     >>> spec.name, spec.hyperparams
     ('rmsprop', {'learning_rate': 0.0001, 'rho': 0.99, 'centered': True})
     >>> parse_optimizers("adam:lr=0.1")
     Traceback (most recent call last):
     ...
-    symupdates.cli.UsageError: --optimizers: adam has no hyperparameter 'lr'; its hyperparameters are learning_rate, beta1, beta2, epsilon, amsgrad, weight_decay, clip_norm, maximize, skip_nonfinite
+    symupdates.lab.cli.UsageError: --optimizers: adam has no hyperparameter 'lr'; its hyperparameters are learning_rate, beta1, beta2, epsilon, amsgrad, weight_decay, clip_norm, maximize, skip_nonfinite
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("--optimizers is empty; give e.g. sgd:learning_rate=0.1,adam")
@@ -387,7 +387,7 @@ def _thin(history, every) -> None:
 
 
 def _load_data(s):
-    from symupdates import datasets
+    from symupdates.lab import datasets
 
     if s.dataset == "digits":
         return datasets.load_digits(seed=s.seed, dtype=s.dtype)
@@ -410,13 +410,13 @@ def _check_dataset(data) -> None:
         For ``n_classes`` that is not a positive integer, or a label outside
         ``[0, n_classes)`` (the message names the pair, the label and its index).
     """
-    from symupdates.models import _check_label_values
+    from symupdates.checks import check_labels
 
     n = data.n_classes
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"the {data.name} dataset has n_classes={n!r}; it must be a positive integer")
     for part in ("train", "valid"):
-        _check_label_values(getattr(data, part)[1], int(n), f"{data.name}.{part}[1] (y)",
+        check_labels(getattr(data, part)[1], int(n), f"{data.name}.{part}[1] (y)",
                             owner=f"a dataset with n_classes={n}", grow="give the dataset n_classes={}")
 
 
@@ -425,8 +425,8 @@ def run_study(s, data):
 
     The labels are checked (:func:`_check_dataset`) before the model is built.
     """
-    from symupdates.models import mlp
-    from symupdates.training import Patience, TargetAccuracy, fit
+    from symupdates.lab.models import mlp
+    from symupdates.lab.training import Patience, TargetAccuracy, fit
 
     _check_dataset(data)
     model = mlp(
@@ -533,8 +533,8 @@ def _settings(s) -> dict:
 
 def write_outputs(s, data, runs) -> dict[str, Path]:
     """Write the figure, the CSV files and the JSON file into ``s.out``; return their paths."""
-    from symupdates.plotting import plot_histories, run_lines
-    from symupdates.training import TRAIN_COLUMNS, VALID_COLUMNS
+    from symupdates.lab.history import TRAIN_COLUMNS, VALID_COLUMNS
+    from symupdates.lab.plotting import plot_histories, run_lines
 
     s.out.mkdir(parents=True, exist_ok=True)
     paths = {name: s.out / name for name in ("summary.csv", "valid.csv", "train.csv", "histories.json", "curves.png")}

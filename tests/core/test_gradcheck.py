@@ -15,6 +15,7 @@ from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import ancestors
 
 import symupdates as su
+from symupdates import lab
 from symupdates.gradcheck import (
     DOUBTFUL_MAX,
     NOISE_NOTE,
@@ -62,7 +63,7 @@ class NaNGrad(Op):
 
 def mlp_problem(dtype, activation="relu", seed=0, n=40, n_in=12, hidden=(8,), n_out=4):
     rng = np.random.default_rng(seed)
-    model = su.mlp(n_in=n_in, hidden=hidden, n_out=n_out, activation=activation, l2=1e-3, seed=seed, dtype=dtype)
+    model = lab.mlp(n_in=n_in, hidden=hidden, n_out=n_out, activation=activation, l2=1e-3, seed=seed, dtype=dtype)
     X = pt.matrix("X", dtype=dtype)
     y = pt.vector("y", dtype="int64")
     givens = {X: rng.normal(size=(n, n_in)).astype(dtype), y: rng.integers(0, n_out, n)}
@@ -114,7 +115,7 @@ def test_passes_on_the_mlp(dtype, activation):
 @pytest.mark.parametrize("floatX", ["float32", "float64"])
 def test_passes_under_both_floatx(floatX):
     with pytensor.config.change_flags(floatX=floatX):
-        model = su.mlp(n_in=5, hidden=(6,), n_out=3, seed=3)
+        model = lab.mlp(n_in=5, hidden=(6,), n_out=3, seed=3)
         X, y = pt.matrix("X"), pt.vector("y", dtype="int64")
         rng = np.random.default_rng(3)
         report = check_grad(model.loss(X, y), model.params, {X: rng.normal(size=(9, 5)), y: rng.integers(0, 3, 9)})
