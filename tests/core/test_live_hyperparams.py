@@ -18,58 +18,14 @@ from pytensor.graph.traversal import ancestors
 
 import symupdates as su
 from symupdates import schedules as S
-from tests.cases import RULES, to_torch
 from tests.reference import data, initial_values, max_relative_error, pytensor_problem, torch_loss
+from tests.rules import RULES, each_rule, each_transform, torch_twin
 
 torch.set_default_dtype(torch.float64)
 
 STEPS = 24
 CHANGE_AT = 10
 
-#: rule -> (every float hyperparameter at its start value, the value it changes to, other flags).
-LIVE = {
-    "sgd": ({"learning_rate": 0.1, "weight_decay": 0.1}, {"learning_rate": 0.03, "weight_decay": 0.3}, {}),
-    "momentum": (
-        {"learning_rate": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.1},
-        {"learning_rate": 0.02, "momentum": 0.5, "dampening": 0.4, "weight_decay": 0.0},
-        {},
-    ),
-    "nesterov_momentum": (
-        {"learning_rate": 0.05, "momentum": 0.7, "weight_decay": 0.1},
-        {"learning_rate": 0.02, "momentum": 0.95, "weight_decay": 0.2},
-        {},
-    ),
-    "adagrad": (
-        {"learning_rate": 0.1, "epsilon": 1e-10, "lr_decay": 0.05, "weight_decay": 0.1},
-        {"learning_rate": 0.3, "epsilon": 1e-2, "lr_decay": 0.2, "weight_decay": 0.0},
-        {},
-    ),
-    "adadelta": (
-        {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6, "weight_decay": 0.1},
-        {"learning_rate": 0.5, "rho": 0.5, "epsilon": 1e-3, "weight_decay": 0.2},
-        {},
-    ),
-    "rmsprop": (
-        {"learning_rate": 0.01, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.5, "weight_decay": 0.1},
-        {"learning_rate": 0.003, "rho": 0.9, "epsilon": 1e-3, "momentum": 0.8, "weight_decay": 0.2},
-        {"centered": True},
-    ),
-    "adam": (
-        {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
-        {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.0},
-        {"amsgrad": True},
-    ),
-    "adamw": (
-        {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.3},
-        {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.1},
-        {},
-    ),
-    "adamax": (
-        {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
-        {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 0.5, "weight_decay": 0.2},
-        {},
-    ),
-}
 CLIP = (0.05, 0.02)  # clip_norm's start and new value, for every rule
 
 
@@ -89,30 +45,17 @@ def compiles(monkeypatch):
 
 # --- torch with hyperparameters changed in its param group before each step --------------
 
-_TORCH_KEY = {"learning_rate": "lr", "epsilon": "eps"}
-
-
-def _set_group(rule, group, values):
-    for name, value in values.items():
-        if name in ("beta1", "beta2"):
-            betas = list(group["betas"])
-            betas[name == "beta2"] = value
-            group["betas"] = tuple(betas)
-        elif name == "rho" and rule == "rmsprop":
-            group["alpha"] = value
-        elif name != "clip_norm":
-            group[_TORCH_KEY.get(name, name)] = value
-
-
-def _torch_run(rule, values_at, flags, steps=STEPS):
+def _torch_run(case, values_at, flags, steps=STEPS):
     """torch.optim on the reference problem, with ``values_at(k)`` set before update k."""
+    reference = torch_twin(case)
     X, Y = (torch.tensor(a) for a in data())
     tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
     start = {k: v for k, v in values_at(0).items() if k != "clip_norm"}
-    opt = getattr(torch.optim, RULES[rule][1])(tensors, **to_torch(rule, {**start, **flags}))
+    opt = reference.build(tensors, {**start, **flags})
     for k in range(steps):
         values = values_at(k)
-        _set_group(rule, opt.param_groups[0], values)
+        group = opt.param_groups[0]
+        group.update(reference.translate({n: v for n, v in values.items() if n != "clip_norm"}, current=group))
         opt.zero_grad()
         torch_loss(torch, tensors, X, Y).backward()
         torch.nn.utils.clip_grad_norm_(tensors, values["clip_norm"])
@@ -124,13 +67,13 @@ def _switch_at(start, new, change_at):
     return lambda k: start if k < change_at else new
 
 
-@pytest.mark.parametrize("rule", list(LIVE))
-def test_set_value_between_calls_matches_torch_without_recompiling(rule, compiles):
+@pytest.mark.parametrize("case", each_rule())
+def test_set_value_between_calls_matches_torch_without_recompiling(case, compiles):
     """Change every hyperparameter mid-training with set_value; torch changes its param group."""
-    start, new, flags = LIVE[rule]
-    start, new = {**start, "clip_norm": CLIP[0]}, {**new, "clip_norm": CLIP[1]}
+    flags = case.live.flags
+    start, new = {**case.live.start, "clip_norm": CLIP[0]}, {**case.live.new, "clip_norm": CLIP[1]}
     params, cost = pytensor_problem()
-    updates = RULES[rule][0](cost, params, **start, **flags)
+    updates = case.fn(cost, params, **start, **flags)
     assert set(updates.hyperparams) == set(start)  # every float is live, and nothing else
     train = pytensor.function([], [], updates=updates)
     for k in range(STEPS):
@@ -140,12 +83,12 @@ def test_set_value_between_calls_matches_torch_without_recompiling(rule, compile
         train()
     assert compiles[0] == 1
 
-    theirs = _torch_run(rule, _switch_at(start, new, CHANGE_AT), flags)
+    theirs = _torch_run(case, _switch_at(start, new, CHANGE_AT), flags)
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
     # each change alone moves torch's trajectory, so none of them can go unnoticed here
-    unchanged = _torch_run(rule, lambda k: start, flags)
+    unchanged = _torch_run(case, lambda k: start, flags)
     for name in new:
-        one = _torch_run(rule, _switch_at(start, {**start, name: new[name]}, CHANGE_AT), flags)
+        one = _torch_run(case, _switch_at(start, {**start, name: new[name]}, CHANGE_AT), flags)
         assert max_relative_error(one, unchanged) > 1e-8, name
 
 
@@ -154,14 +97,14 @@ def _linear(a, b):
     return (lambda k: a + (b - a) * k / STEPS), (lambda k: a + (b - a) * k / STEPS)
 
 
-@pytest.mark.parametrize("rule", list(LIVE))
-def test_every_hyperparameter_accepts_a_schedule(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_every_hyperparameter_accepts_a_schedule(case):
     """Every hyperparameter moving every step (schedules), against torch set step by step."""
-    start, new, flags = LIVE[rule]
-    start, new = {**start, "clip_norm": CLIP[0]}, {**new, "clip_norm": CLIP[1]}
+    flags = case.live.flags
+    start, new = {**case.live.start, "clip_norm": CLIP[0]}, {**case.live.new, "clip_norm": CLIP[1]}
     pairs = {name: _linear(start[name], new[name]) for name in start}
     params, cost = pytensor_problem()
-    updates = RULES[rule][0](cost, params, **{name: ours for name, (ours, _) in pairs.items()}, **flags)
+    updates = case.fn(cost, params, **{name: ours for name, (ours, _) in pairs.items()}, **flags)
     assert set(updates.hyperparams) == set()  # nothing was given as a float
     assert set(pairs) <= set(updates.info)
     names = sorted(pairs)
@@ -169,10 +112,10 @@ def test_every_hyperparameter_accepts_a_schedule(rule):
     record = np.array([[float(x) for x in train()] for _ in range(STEPS)])
     python = {name: py for name, (_, py) in pairs.items()}
     for j, name in enumerate(names):
-        if not (rule == "adagrad" and name == "learning_rate"):  # there info holds the decayed lr
+        if not (case.name == "adagrad" and name == "learning_rate"):  # there info holds the decayed lr
             np.testing.assert_allclose(record[:, j], [python[name](k) for k in range(STEPS)], rtol=1e-14, err_msg=name)
 
-    theirs = _torch_run(rule, lambda k: {name: py(k) for name, py in python.items()}, flags)
+    theirs = _torch_run(case, lambda k: {name: py(k) for name, py in python.items()}, flags)
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
 
 
@@ -206,7 +149,7 @@ def test_every_form_of_a_hyperparameter_matches_torch(form, compiles):
     assert lrs == [0.05] * STEPS
     assert compiles[0] == 1
     mu = float(np.float32(0.75)) if form in ("numpy", "lambda") else 0.9
-    theirs = _torch_run("momentum", lambda k: {"learning_rate": 0.05, "momentum": mu, "clip_norm": np.inf}, {})
+    theirs = _torch_run(RULES["momentum"], lambda k: {"learning_rate": 0.05, "momentum": mu, "clip_norm": np.inf}, {})
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
 
 
@@ -318,21 +261,17 @@ def test_reduce_lr_on_plateau_drives_training_like_torch(compiles):
 
 #: transform -> (constructor, {hyperparameter: (start value, new value)}); one compiled
 #: function per transform runs every change, a second build takes every one as a schedule.
-TRANSFORM_HYPERPARAMS = {
+#: The transforms every rule shares; each rule's own transforms are in its registry row.
+SHARED_TRANSFORMS = {
     "scale": (su.scale, {"factor": (0.5, 0.2)}),
     "clip_by_norm": (su.clip_by_norm, {"max_norm": (0.05, 0.02)}),
     "clip_by_value": (su.clip_by_value, {"min_value": (-0.02, -0.01), "max_value": (0.02, 0.005)}),
     "clip_by_global_norm": (su.clip_by_global_norm, {"clip_norm": (0.05, 0.02)}),
     "add_decayed_weights": (su.add_decayed_weights, {"weight_decay": (0.1, 0.4)}),
-    "trace": (su.trace, {"momentum": (0.9, 0.5), "dampening": (0.1, 0.3)}),
-    "trace-nesterov": (lambda momentum: su.trace(momentum, nesterov=True), {"momentum": (0.9, 0.5)}),
-    "scale_by_adam": (su.scale_by_adam, {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 1e-2)}),
-    "scale_by_rms": (lambda rho, epsilon: su.scale_by_rms(rho, epsilon, centered=True), {"rho": (0.99, 0.9), "epsilon": (1e-8, 1e-2)}),
-    "scale_by_adadelta": (su.scale_by_adadelta, {"rho": (0.9, 0.5), "epsilon": (1e-6, 1e-2)}),
-    "scale_by_adagrad": (lambda epsilon: su.scale_by_adagrad(0.1, epsilon), {"epsilon": (1e-10, 1e-1)}),
-    "scale_by_adamax": (su.scale_by_adamax, {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 0.5)}),
     "scale_by_learning_rate": (su.scale_by_learning_rate, {"learning_rate": (0.1, 0.03)}),
 }
+TRANSFORMS = [pytest.param(name, make, values, id=name) for name, (make, values) in SHARED_TRANSFORMS.items()]
+TRANSFORMS += each_transform()
 _HALF = 4  # calls before the change, and after it
 _LIVE_NAME = {"factor": "scale"}  # scale(factor) publishes its hyperparameter as "scale" (documented)
 
@@ -361,11 +300,10 @@ def _transform_run(train, params, updates, before=None, after=None):
     return [p.get_value() for p in params]
 
 
-@pytest.mark.parametrize("transform", list(TRANSFORM_HYPERPARAMS))
-def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, compiles):
-    make, values = TRANSFORM_HYPERPARAMS[transform]
-    args = {name: a for name, (a, _) in values.items()}
-    values = {_LIVE_NAME.get(name, name): pair for name, pair in values.items()}
+@pytest.mark.parametrize(("transform", "make", "arguments"), TRANSFORMS)
+def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, make, arguments, compiles):
+    args = {name: a for name, (a, _) in arguments.items()}
+    values = {_LIVE_NAME.get(name, name): pair for name, pair in arguments.items()}
     start = {name: a for name, (a, _) in values.items()}
     new = {name: b for name, (_, b) in values.items()}
 
@@ -384,7 +322,7 @@ def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, 
     params, cost = pytensor_problem()
     switches = {
         arg: (lambda k, a=a, b=b: pt.switch(pt.lt(k, _HALF), np.float64(a), np.float64(b)))
-        for arg, (a, b) in TRANSFORM_HYPERPARAMS[transform][1].items()
+        for arg, (a, b) in arguments.items()
     }
     scheduled = su.get_updates(_with_descent(transform, make(**switches)), cost, params, name="t")
     assert set(scheduled.hyperparams) == set() and set(values) <= set(scheduled.info)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import symupdates as su
-from tests.cases import FLAG_CASES, LR, RULES, SENSIBLE, SENSIBLE_ROSENBROCK, case_id, to_torch
 from tests.reference import max_relative_error, run_ours, run_torch
+from tests.rules import HARNESS_ARGS, RULES, each_flag_case, each_rule, torch_twin
 
 STEPS = 60
 CLIP = 0.05  # below the problem's gradient norms for at least the first steps
@@ -21,15 +21,14 @@ torch.set_default_dtype(torch.float64)
 
 
 @pytest.mark.parametrize("clip_norm", [None, CLIP], ids=["noclip", "clip"])
-@pytest.mark.parametrize(("rule", "kwargs"), FLAG_CASES, ids=[case_id(*c) for c in FLAG_CASES])
-def test_parity_with_torch(rule, kwargs, clip_norm):
-    fn, torch_name, _ = RULES[rule]
-    kwargs = {"learning_rate": LR[rule], **kwargs}
+@pytest.mark.parametrize(("case", "kwargs"), each_flag_case())
+def test_parity_with_torch(case, kwargs, clip_norm):
+    reference = torch_twin(case)
+    kwargs = {"learning_rate": case.lr, **kwargs}
     sign = -1.0 if kwargs.get("maximize") else 1.0
-    torch_cls = getattr(torch.optim, torch_name)
-    theirs, _ = run_torch(lambda ts: torch_cls(ts, **to_torch(rule, kwargs)), STEPS, clip_norm=clip_norm, sign=sign)
+    theirs, _ = run_torch(lambda ts: reference.build(ts, kwargs), STEPS, clip_norm=clip_norm, sign=sign)
     ours, updates, record = run_ours(
-        lambda cost, params: fn(cost, params, clip_norm=clip_norm, **kwargs), STEPS, sign=sign, outputs=["grad_norm"]
+        lambda cost, params: case.fn(cost, params, clip_norm=clip_norm, **kwargs), STEPS, sign=sign, outputs=["grad_norm"]
     )
     assert max_relative_error(ours, theirs) <= 1e-10
     if clip_norm is not None:  # clipping really acted on many of the steps compared
@@ -45,26 +44,18 @@ def test_parity_with_torch_given_gradients():
     assert max_relative_error(ours, theirs) <= 1e-10
 
 
-_TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps", "rho": "rho"}
-
-
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_defaults_match_torch(rule):
-    """Each hyperparameter default equals torch's (momentum's 0.9 and SGD's lr aside)."""
-    fn, torch_name, _ = RULES[rule]
-    ours = {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty}
-    theirs = {k: p.default for k, p in inspect.signature(getattr(torch.optim, torch_name)).parameters.items()}
-    for key, value in ours.items():
-        if key in ("clip_norm", "skip_nonfinite") or (rule in ("sgd", "momentum", "nesterov_momentum") and key in ("learning_rate", "momentum")):
-            continue
-        if key in ("beta1", "beta2"):
-            assert value == theirs["betas"][key == "beta2"], key
-        elif key == "rho" and rule == "rmsprop":
-            assert value == theirs["alpha"]
-        else:
-            assert value == theirs[_TORCH_NAMES.get(key, key)], key
-    if rule in ("momentum", "nesterov_momentum"):  # ours, where torch's is 0
-        assert ours["momentum"] == 0.9
+@pytest.mark.parametrize("case", each_rule())
+def test_defaults_match_torch(case):
+    """Each hyperparameter default equals torch's, except the ones the row lists as ours (momentum's 0.9)."""
+    reference = torch_twin(case)
+    ours = {k: p.default for k, p in inspect.signature(case.fn).parameters.items() if p.default is not inspect.Parameter.empty}
+    for key, value in reference.our_defaults.items():
+        assert ours.pop(key) == value, key
+    theirs = reference.defaults()
+    translated = reference.translate({k: v for k, v in ours.items() if k not in HARNESS_ARGS})
+    assert translated, "no default compared"
+    for key, value in translated.items():
+        assert value == theirs[key], key
 
 
 def test_parity_is_against_the_pinned_torch():
@@ -75,10 +66,10 @@ def test_parity_is_against_the_pinned_torch():
 _SECTIONS = ("Parameters", "Returns", "Notes", "References", "Examples")
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_docstring_follows_the_numpydoc_conventions(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_docstring_follows_the_numpydoc_conventions(case):
     """Summary, ``.. math::``, then the sections of DESIGN.md in order; epsilon placement in Notes."""
-    doc = inspect.getdoc(RULES[rule][0])
+    doc = inspect.getdoc(case.fn)
     assert ".. math::" in doc.split("Parameters\n")[0], "the math comes before Parameters"
     positions = []
     for section in _SECTIONS:
@@ -87,44 +78,28 @@ def test_docstring_follows_the_numpydoc_conventions(rule):
         positions.append(found[0])
     assert positions == sorted(positions)
     notes = doc[positions[2] : positions[3]]
-    has_epsilon = "epsilon" in inspect.signature(RULES[rule][0]).parameters
+    has_epsilon = "epsilon" in inspect.signature(case.fn).parameters
     assert ("psilon" if has_epsilon else "no epsilon") in notes, "Notes say where epsilon goes"
     assert ">>> " in doc[positions[4] :]
 
 
-def _manual_chain(rule, kw):
-    """The documented composition of each rule, written out by hand."""
-    lr = su.scale_by_learning_rate(kw["learning_rate"])
-    clip = [su.clip_by_global_norm(kw["clip_norm"])]
-    return {
-        "sgd": [*clip, su.add_decayed_weights(0.1), lr],
-        "momentum": [*clip, su.add_decayed_weights(0.1), su.trace(0.9), lr],
-        "nesterov_momentum": [*clip, su.add_decayed_weights(0.1), su.trace(0.9, nesterov=True), lr],
-        "adagrad": [*clip, su.add_decayed_weights(0.1), su.scale_by_adagrad(), lr],
-        "adadelta": [*clip, su.add_decayed_weights(0.1), su.scale_by_adadelta(), lr],
-        "rmsprop": [*clip, su.add_decayed_weights(0.1), su.scale_by_rms(), lr],
-        "adam": [*clip, su.add_decayed_weights(0.1), su.scale_by_adam(), lr],
-        "adamw": [*clip, su.scale_by_adam(), su.add_decayed_weights(0.1), lr],
-        "adamax": [*clip, su.add_decayed_weights(0.1), su.scale_by_adamax(), lr],
-    }[rule]
-
-
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_named_optimizer_equals_its_manual_chain(rule):
-    fn = RULES[rule][0]
-    kw = {"learning_rate": LR[rule], "clip_norm": 0.5}
-    named, named_updates, _ = run_ours(lambda c, p: fn(c, p, weight_decay=0.1, **kw), 20)
-    chained, chained_updates, _ = run_ours(lambda c, p: su.get_updates(su.chain(*_manual_chain(rule, kw)), c, p, name=rule), 20)
+@pytest.mark.parametrize("case", each_rule())
+def test_named_optimizer_equals_its_manual_chain(case):
+    """The rule equals the chain its row documents, written out by hand."""
+    kw = {"learning_rate": case.lr, "clip_norm": 0.5}
+    named, named_updates, _ = run_ours(lambda c, p: case.fn(c, p, weight_decay=0.1, **kw), 20)
+    transforms = case.chain(kw["learning_rate"], kw["clip_norm"], 0.1)
+    chained, chained_updates, _ = run_ours(lambda c, p: su.get_updates(su.chain(*transforms), c, p, name=case.name), 20)
     for a, b in zip(named, chained, strict=True):
         np.testing.assert_array_equal(a, b)
     assert list(named_updates.state) == list(chained_updates.state)
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_state_names_are_stable(rule):
-    _, updates, _ = run_ours(lambda c, p: RULES[rule][0](c, p), 0)
+@pytest.mark.parametrize("case", each_rule())
+def test_state_names_are_stable(case):
+    _, updates, _ = run_ours(lambda c, p: case.fn(c, p), 0)
     names = list(updates.state)
-    assert names[0] == f"{rule}/step"
+    assert names[0] == f"{case.name}/step"
     assert all(n.split("/")[0] in ("W1", "b1", "W2", "s") for n in names[1:])
     assert len(set(names)) == len(names)
     for name, var in updates.state.items():
@@ -134,29 +109,29 @@ def test_state_names_are_stable(rule):
 # --- convergence --------------------------------------------------------------------
 
 
-def _descend(rule, cost_fn, x0, steps, settings):
+def _descend(case, cost_fn, x0, steps, settings):
     x = pytensor.shared(np.asarray(x0, dtype="float64"), name="x")
-    updates = RULES[rule][0](cost_fn(x), [x], **settings[rule])
+    updates = case.fn(cost_fn(x), [x], **settings)
     f = pytensor.function([], cost_fn(x), updates=updates)
     costs = [float(f()) for _ in range(steps)]
     return x.get_value(), costs
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_converges_on_quadratic(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_converges_on_quadratic(case):
     target = np.array([1.0, -2.0, 0.5])
     scales = np.array([1.0, 3.0, 0.5])
-    x, costs = _descend(rule, lambda x: pt.sum(scales * pt.sqr(x - target)), np.zeros(3), 3000, SENSIBLE)
+    x, costs = _descend(case, lambda x: pt.sum(scales * pt.sqr(x - target)), np.zeros(3), 3000, case.sensible)
     np.testing.assert_allclose(x, target, atol=2e-2)
     assert costs[-1] < 1e-3 * costs[0]
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_progresses_on_rosenbrock(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_progresses_on_rosenbrock(case):
     def rosenbrock(x):
         return pt.sqr(1 - x[0]) + 100 * pt.sqr(x[1] - pt.sqr(x[0]))
 
-    x, costs = _descend(rule, rosenbrock, [-1.2, 1.0], 3000, SENSIBLE_ROSENBROCK)
+    x, costs = _descend(case, rosenbrock, [-1.2, 1.0], 3000, case.sensible_rosenbrock)
     assert np.all(np.isfinite(x))
     assert costs[-1] < 0.25 * costs[0]
     assert np.mean(costs[-100:]) < np.mean(costs[100:200])
@@ -172,3 +147,19 @@ def test_hyperparams_and_info_are_exposed():
     assert float(lr) == 0.1
     assert isinstance(updates, list) and all(len(pair) == 2 for pair in updates)
     assert updates.step.dtype == "int64"
+
+
+# --- the registry itself ----------------------------------------------------------------
+
+
+def test_every_registry_row_is_a_public_named_rule():
+    """Each row's function is exported by symupdates.optimizers and by symupdates, under its name."""
+    for name, case in RULES.items():
+        assert name in su.optimizers.__all__, name
+        assert name in su.__all__, name
+        assert getattr(su.optimizers, name) is case.fn
+        assert getattr(su, name) is case.fn
+
+
+def test_every_named_rule_has_a_registry_row():
+    assert sorted(su.optimizers.__all__) == sorted(RULES)

@@ -1,0 +1,517 @@
+"""The registry of named rules: one :class:`RuleCase` row per optimizer drives every shared test.
+
+Modelled on torch's ``OptimizerInfo`` (``torch/testing/_internal/common_optimizers.py``).
+Parity with the reference, dtype, convergence, naming, live hyperparameters, no
+recompile, reset, save/load, bad input, properties, backends and state all iterate
+:data:`REGISTRY`; no test file keeps a table of rules of its own.
+
+Adding a rule
+-------------
+Add one ``RuleCase(...)`` to :data:`REGISTRY` (and the name to ``optimizers.__all__``;
+``tests/core/test_optimizers.py`` and ``tests/lab/test_registry.py`` check that both
+lists agree). The fields:
+
+``fn``
+    The symupdates function. The row's ``name`` is ``fn.__name__``, which is also the
+    prefix of the rule's state names (``"adam/step"``).
+``reference``
+    What the parity tests compare with: a :class:`Reference` (``kind="torch"`` for a
+    ``torch.optim`` class, ``"optax"`` for an optax function), or ``None``. A
+    ``Reference`` holds the class or function name, the reference arguments the rule
+    implies (``nesterov=True``), renamed arguments beyond the common ones
+    (learning_rate -> lr, epsilon -> eps, beta1/beta2 -> betas), and our defaults that
+    deliberately differ from the reference's (momentum 0.9 where torch has 0). Its
+    ``translate`` is the one translation of our arguments into the reference's. Tests
+    against torch skip, naming the reference used instead, for a rule whose reference is
+    not torch (use :func:`torch_twin`).
+``lr``
+    The learning rate of the parity runs (60 steps on tests/reference.py's problem, to
+    1e-10): large enough that the trajectory moves, small enough to stay stable.
+``flag_cases``
+    Keyword arguments beyond the learning rate, one dict per case: every flag and
+    hyperparameter at a non-default value at least once. Each case runs against the
+    reference with and without clipping, in float32 graphs, through skip/reset and so on.
+    The case with the most keys is the rule's "richest" case (checkpoints, state).
+``sensible``, ``sensible_rosenbrock``
+    Settings that reach the minimum of a 3-d quadratic in 3000 steps, and that progress
+    on Rosenbrock (default: ``sensible``; plain SGD needs smaller steps there).
+``live``
+    A :class:`Live`: every float hyperparameter (other than clip_norm) at a start value
+    and the value it changes to mid-training, plus other (boolean) flags. Each change
+    alone must move the reference's trajectory. Its keys are the rule's float arguments
+    (:attr:`RuleCase.float_args`, used by the dtype test): the live test checks that
+    ``updates.hyperparams`` holds exactly these.
+``in_graph``
+    Nonzero values at build time that keep every live hyperparameter in the graph (a
+    zero weight decay adds nothing); the property test builds with these, then draws any
+    value.
+``flags``
+    Boolean options that change the graph (amsgrad, centered); the property test draws
+    each on or off.
+``ranges``
+    :class:`Range` s the property test draws this rule's hyperparameters from, where
+    they differ from the shared :data:`RANGES` or are the rule's own names.
+``state_ranges``
+    ``{state-name suffix: Range}``: state that does not start at zero (adagrad's
+    accumulator), drawn by the property test.
+``backend_flags``
+    Options on in the backend test's graph (Numba, C VM, JAX), beyond the learning rate,
+    clip_norm=0.5 and weight_decay=0.01.
+``chain``
+    ``chain(learning_rate, clip_norm, weight_decay)`` -> the list of transforms the rule
+    is documented to be; the named rule must equal ``su.chain(*those)`` bit for bit.
+``bad_args``
+    :class:`BadArg` s: bad values of the rule's own hyperparameters, the error and the
+    message fragments expected (the arguments every rule shares are in
+    tests/core/test_errors.py). Shared ones are defined below (``NEGATIVE_EPSILON``, ...).
+``transforms``
+    The rule's own transforms: ``{test id: (constructor, {hyperparameter: (start, new)})}``;
+    each float hyperparameter must be live and take a schedule
+    (tests/core/test_live_hyperparams.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import pytest
+
+import symupdates as su
+
+#: Arguments every rule takes that no reference optimizer does: the harness clips (torch's
+#: ``clip_grad_norm_``) and skipping non-finite steps has no counterpart.
+HARNESS_ARGS = ("clip_norm", "skip_nonfinite")
+
+#: Our names of torch.optim's arguments, where they differ (beta1/beta2 become ``betas``).
+TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps"}
+
+
+def _frozen(mapping):
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """The implementation a rule is compared with, and the translation of its arguments."""
+
+    kind: str  # "torch" (a torch.optim class) or "optax" (an optax function)
+    name: str  # torch.optim.<name> or optax.<name>
+    implied: Mapping[str, object] = field(default_factory=dict)  # reference arguments the rule implies
+    renames: Mapping[str, str] = field(default_factory=dict)  # our name -> theirs, beyond the common ones
+    our_defaults: Mapping[str, object] = field(default_factory=dict)  # our defaults that differ from theirs
+
+    def __post_init__(self):
+        if self.kind not in ("torch", "optax"):
+            raise ValueError(f"Reference kind must be 'torch' or 'optax', got {self.kind!r}")
+        for name in ("implied", "renames", "our_defaults"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+    def __str__(self):
+        return f"torch.optim.{self.name}" if self.kind == "torch" else f"optax.{self.name}"
+
+    def target(self):
+        """The reference class or function itself (imports torch or optax)."""
+        if self.kind == "torch":
+            import torch
+
+            return getattr(torch.optim, self.name)
+        import optax
+
+        return getattr(optax, self.name)
+
+    def defaults(self):
+        """The reference's own defaults, by its argument names."""
+        return {k: p.default for k, p in inspect.signature(self.target()).parameters.items() if p.default is not p.empty}
+
+    def translate(self, ours, current=None):
+        """Our keyword arguments (no harness arguments) as the reference's keyword arguments.
+
+        ``current`` holds the reference's values now (a torch param group); an argument
+        that is half of a pair (beta1 alone) is completed from it, else from the
+        reference's defaults. Implied arguments and our differing defaults are not added:
+        see :meth:`kwargs`.
+        """
+        if self.kind != "torch":
+            raise NotImplementedError(f"no translation of arguments for {self.kind} references yet: add it here")
+        names = {**TORCH_NAMES, **self.renames}
+        out = {}
+        for key, value in ours.items():
+            if key in HARNESS_ARGS:
+                raise ValueError(f"{key} is applied by the test harness, not passed to {self}")
+            if key in ("beta1", "beta2"):
+                betas = list(out.get("betas") or (current if current is not None else self.defaults())["betas"])
+                betas[key == "beta2"] = value
+                out["betas"] = tuple(betas)
+            else:
+                out[names.get(key, key)] = value
+        return out
+
+    def kwargs(self, ours):
+        """The reference's constructor arguments for a rule called with ``ours``."""
+        return {**self.implied, **self.translate({**self.our_defaults, **ours})}
+
+    def build(self, tensors, ours):
+        """The reference optimizer over ``tensors``, set up as the rule called with ``ours``."""
+        if self.kind != "torch":
+            raise NotImplementedError(f"no builder for {self.kind} references yet: add it here")
+        return self.target()(tensors, **self.kwargs(ours))
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed (or half-open) real interval the property test draws a value from."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+
+#: What the property test draws each shared hyperparameter from (documented ranges, with
+#: magnitudes bounded so the exact result is representable; epsilon >= 1e-10 since 0/0 is
+#: NaN at epsilon = 0, as in torch).
+RANGES = {
+    "learning_rate": Range(0.0, 10.0),
+    "momentum": Range(0.0, 1.0),
+    "dampening": Range(0.0, 1.0),
+    "rho": Range(0.0, 1.0),
+    "beta1": Range(0.0, 1.0, high_open=True),
+    "beta2": Range(0.0, 1.0, high_open=True),
+    "epsilon": Range(1e-10, 1.0),
+    "weight_decay": Range(0.0, 1.0),
+    "clip_norm": Range(0.0, 1000.0, low_open=True),
+}
+
+
+@dataclass(frozen=True)
+class Live:
+    """Every float hyperparameter at its start value and the value it changes to; other flags."""
+
+    start: Mapping[str, float]
+    new: Mapping[str, float]
+    flags: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if set(self.start) != set(self.new):
+            raise ValueError(f"Live start and new name different hyperparameters: {sorted(self.start)} != {sorted(self.new)}")
+        for name in ("start", "new", "flags"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class BadArg:
+    """One bad value of a rule's own argument: the error and the fragments its message holds."""
+
+    what: str  # for the test id, "<rule>:<what>"
+    kwargs: Mapping[str, object]
+    error: type[Exception]
+    match: tuple[str, ...]
+
+
+NEGATIVE_EPSILON = BadArg("negative-epsilon", {"epsilon": -1e-8}, ValueError, ("epsilon", "-1e-08", "[0.0, inf]"))
+BETA1_IS_1 = BadArg("beta1-is-1", {"beta1": 1.0}, ValueError, ("beta1", "[0.0, 1.0)", "1.0"))
+NEGATIVE_BETA2 = BadArg("negative-beta2", {"beta2": -0.1}, ValueError, ("beta2", "-0.1"))
+RHO_ABOVE_1 = BadArg("rho-above-1", {"rho": 1.5}, ValueError, ("rho", "[0.0, 1.0]", "1.5"))
+AMSGRAD_NOT_BOOL = BadArg("amsgrad-not-bool", {"amsgrad": "no"}, TypeError, ("amsgrad", "True or False"))
+ADAM_FAMILY_BAD_ARGS = (NEGATIVE_EPSILON, BETA1_IS_1, NEGATIVE_BETA2)
+
+#: The live-transform test's row for scale_by_adam (shared by adam and adamw, listed once).
+_SCALE_BY_ADAM = {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 1e-2)}
+
+
+@dataclass(frozen=True, eq=False)
+class RuleCase:
+    """One named rule and everything the shared tests need to know about it (module docstring)."""
+
+    fn: Callable
+    reference: Reference | None
+    lr: float
+    flag_cases: tuple[Mapping[str, object], ...]
+    sensible: Mapping[str, object]
+    live: Live
+    chain: Callable[[float, float, float], list]
+    sensible_rosenbrock: Mapping[str, object] | None = None
+    in_graph: Mapping[str, float] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    ranges: Mapping[str, Range] = field(default_factory=dict)
+    state_ranges: Mapping[str, Range] = field(default_factory=dict)
+    backend_flags: Mapping[str, object] = field(default_factory=dict)
+    bad_args: tuple[BadArg, ...] = ()
+    transforms: Mapping[str, tuple[Callable, Mapping[str, tuple[float, float]]]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "flag_cases", tuple(_frozen(kw) for kw in self.flag_cases))
+        if self.sensible_rosenbrock is None:
+            object.__setattr__(self, "sensible_rosenbrock", self.sensible)
+        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+    def __repr__(self):
+        return f"RuleCase({self.name})"
+
+    @property
+    def name(self):
+        return self.fn.__name__
+
+    @property
+    def float_args(self):
+        """The float arguments: every live hyperparameter, and clip_norm."""
+        return frozenset(self.live.start) | {"clip_norm"}
+
+    @property
+    def richest(self):
+        """The flag case with the most keys (the first, on a tie)."""
+        return max(self.flag_cases, key=len)
+
+    def range_of(self, hyperparameter):
+        """The range the property test draws ``hyperparameter`` from."""
+        if hyperparameter in self.ranges:
+            return self.ranges[hyperparameter]
+        if hyperparameter in RANGES:
+            return RANGES[hyperparameter]
+        raise KeyError(f"{self.name}: no range for {hyperparameter!r}; add it to the row's ranges in tests/rules.py")
+
+    def case_id(self, kwargs):
+        return case_id(self.name, kwargs)
+
+
+def case_id(rule, kwargs):
+    """A readable test id: ``adam-amsgrad=True-weight_decay=0.1``."""
+    return rule + "".join(f"-{k}={v}" for k, v in kwargs.items())
+
+
+# --- the registry ---------------------------------------------------------------------
+
+REGISTRY = (
+    RuleCase(
+        fn=su.sgd,
+        reference=Reference("torch", "SGD"),
+        lr=0.1,
+        flag_cases=({}, {"weight_decay": 0.1}, {"maximize": True}),
+        sensible={"learning_rate": 0.01},
+        # Rosenbrock's curvature (about 1000 near the valley) needs smaller plain-SGD steps.
+        sensible_rosenbrock={"learning_rate": 1e-3},
+        live=Live({"learning_rate": 0.1, "weight_decay": 0.1}, {"learning_rate": 0.03, "weight_decay": 0.3}),
+        in_graph={"weight_decay": 0.1},
+        chain=lambda lr, clip, wd: [su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_learning_rate(lr)],
+    ),
+    RuleCase(
+        fn=su.momentum,
+        reference=Reference("torch", "SGD", our_defaults={"momentum": 0.9}),
+        lr=0.05,
+        flag_cases=({}, {"momentum": 0.5, "dampening": 0.3}, {"weight_decay": 0.1}, {"maximize": True}),
+        sensible={"learning_rate": 0.002, "momentum": 0.9},
+        sensible_rosenbrock={"learning_rate": 2e-4, "momentum": 0.9},
+        live=Live(
+            {"learning_rate": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.1},
+            {"learning_rate": 0.02, "momentum": 0.5, "dampening": 0.4, "weight_decay": 0.0},
+        ),
+        in_graph={"weight_decay": 0.1, "dampening": 0.1},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.trace(0.9), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            BadArg("above-1", {"momentum": 1.5}, ValueError, ("momentum", "[0.0, 1.0]", "1.5")),
+            BadArg("negative", {"momentum": -0.5}, ValueError, ("momentum", "-0.5")),
+            BadArg("dampening", {"dampening": 2.0}, ValueError, ("dampening", "2.0")),
+        ),
+        transforms={"trace": (su.trace, {"momentum": (0.9, 0.5), "dampening": (0.1, 0.3)})},
+    ),
+    RuleCase(
+        fn=su.nesterov_momentum,
+        reference=Reference("torch", "SGD", implied={"nesterov": True}, our_defaults={"momentum": 0.9}),
+        lr=0.05,
+        flag_cases=({}, {"momentum": 0.7, "weight_decay": 0.1}, {"maximize": True}),
+        sensible={"learning_rate": 0.002, "momentum": 0.9},
+        sensible_rosenbrock={"learning_rate": 2e-4, "momentum": 0.9},
+        live=Live(
+            {"learning_rate": 0.05, "momentum": 0.7, "weight_decay": 0.1},
+            {"learning_rate": 0.02, "momentum": 0.95, "weight_decay": 0.2},
+        ),
+        in_graph={"weight_decay": 0.1},
+        ranges={"momentum": Range(0.0, 1.0, low_open=True)},  # Nesterov's momentum is in (0, 1]
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.trace(0.9, nesterov=True), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            BadArg("zero-momentum", {"momentum": 0.0}, ValueError, ("momentum", "(0.0, 1.0]", "0.0")),
+            BadArg("with-dampening", {"dampening": 0.1}, TypeError, ("dampening",)),
+        ),
+        transforms={"trace-nesterov": (lambda momentum: su.trace(momentum, nesterov=True), {"momentum": (0.9, 0.5)})},
+    ),
+    RuleCase(
+        fn=su.adagrad,
+        reference=Reference("torch", "Adagrad"),
+        lr=0.1,
+        flag_cases=(
+            {},
+            {"lr_decay": 0.05},
+            {"initial_accumulator_value": 0.2, "epsilon": 1e-3},
+            {"weight_decay": 0.1, "maximize": True},
+        ),
+        sensible={"learning_rate": 0.5},
+        live=Live(
+            {"learning_rate": 0.1, "epsilon": 1e-10, "lr_decay": 0.05, "weight_decay": 0.1},
+            {"learning_rate": 0.3, "epsilon": 1e-2, "lr_decay": 0.2, "weight_decay": 0.0},
+        ),
+        in_graph={"weight_decay": 0.1, "lr_decay": 0.1},
+        ranges={"lr_decay": Range(0.0, 10.0)},
+        state_ranges={"/adagrad/sum": Range(0.0, 10.0)},  # initial_accumulator_value
+        backend_flags={"lr_decay": 0.01},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_adagrad(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            NEGATIVE_EPSILON,
+            BadArg("negative-lr-decay", {"lr_decay": -1.0}, ValueError, ("lr_decay", "-1.0")),
+            BadArg("negative-accumulator", {"initial_accumulator_value": -1.0}, ValueError, ("initial_accumulator_value", "-1.0")),
+            BadArg("accumulator-not-a-number", {"initial_accumulator_value": "0"}, TypeError, ("initial_accumulator_value", "number")),
+        ),
+        transforms={"scale_by_adagrad": (lambda epsilon: su.scale_by_adagrad(0.1, epsilon), {"epsilon": (1e-10, 1e-1)})},
+    ),
+    RuleCase(
+        fn=su.adadelta,
+        reference=Reference("torch", "Adadelta"),
+        lr=1.0,
+        flag_cases=({}, {"rho": 0.5, "epsilon": 1e-3}, {"weight_decay": 0.1}, {"maximize": True}),
+        sensible={"learning_rate": 10.0, "rho": 0.95},
+        live=Live(
+            {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6, "weight_decay": 0.1},
+            {"learning_rate": 0.5, "rho": 0.5, "epsilon": 1e-3, "weight_decay": 0.2},
+        ),
+        in_graph={"weight_decay": 0.1},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_adadelta(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(NEGATIVE_EPSILON, RHO_ABOVE_1),
+        transforms={"scale_by_adadelta": (su.scale_by_adadelta, {"rho": (0.9, 0.5), "epsilon": (1e-6, 1e-2)})},
+    ),
+    RuleCase(
+        fn=su.rmsprop,
+        reference=Reference("torch", "RMSprop", renames={"rho": "alpha"}),
+        lr=0.01,
+        flag_cases=(
+            {},
+            {"rho": 0.9, "epsilon": 1e-4},
+            {"momentum": 0.5},
+            {"centered": True},
+            {"centered": True, "momentum": 0.5, "weight_decay": 0.1},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.01},
+        live=Live(
+            {"learning_rate": 0.01, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.5, "weight_decay": 0.1},
+            {"learning_rate": 0.003, "rho": 0.9, "epsilon": 1e-3, "momentum": 0.8, "weight_decay": 0.2},
+            flags={"centered": True},
+        ),
+        in_graph={"weight_decay": 0.1, "momentum": 0.5},
+        flags=("centered",),
+        backend_flags={"centered": True, "momentum": 0.5},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_rms(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            NEGATIVE_EPSILON,
+            RHO_ABOVE_1,
+            BadArg("momentum-above-1", {"momentum": 2.0}, ValueError, ("momentum", "2.0")),
+            BadArg("centered-not-bool", {"centered": 1}, TypeError, ("centered", "True or False")),
+        ),
+        transforms={
+            "scale_by_rms": (
+                lambda rho, epsilon: su.scale_by_rms(rho, epsilon, centered=True),
+                {"rho": (0.99, 0.9), "epsilon": (1e-8, 1e-2)},
+            )
+        },
+    ),
+    RuleCase(
+        fn=su.adam,
+        reference=Reference("torch", "Adam"),
+        lr=0.02,
+        flag_cases=(
+            {},
+            {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3},
+            {"amsgrad": True},
+            {"weight_decay": 0.1},
+            {"amsgrad": True, "weight_decay": 0.1, "maximize": True},
+        ),
+        sensible={"learning_rate": 0.05},
+        live=Live(
+            {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
+            {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.0},
+            flags={"amsgrad": True},
+        ),
+        in_graph={"weight_decay": 0.1},
+        flags=("amsgrad",),
+        backend_flags={"amsgrad": True},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_adam(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(*ADAM_FAMILY_BAD_ARGS, AMSGRAD_NOT_BOOL),
+        transforms={"scale_by_adam": (su.scale_by_adam, _SCALE_BY_ADAM)},
+    ),
+    RuleCase(
+        fn=su.adamw,
+        reference=Reference("torch", "AdamW"),
+        lr=0.02,
+        flag_cases=({}, {"weight_decay": 0.3}, {"amsgrad": True, "weight_decay": 0.1}, {"maximize": True}),
+        sensible={"learning_rate": 0.05, "weight_decay": 0.0},
+        live=Live(
+            {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.3},
+            {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.1},
+        ),
+        in_graph={"weight_decay": 0.1},
+        flags=("amsgrad",),
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.scale_by_adam(), su.add_decayed_weights(wd), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(*ADAM_FAMILY_BAD_ARGS, AMSGRAD_NOT_BOOL),
+    ),
+    RuleCase(
+        fn=su.adamax,
+        reference=Reference("torch", "Adamax"),
+        lr=0.02,
+        flag_cases=({}, {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3}, {"weight_decay": 0.1}, {"maximize": True}),
+        sensible={"learning_rate": 0.05},
+        live=Live(
+            {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
+            {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 0.5, "weight_decay": 0.2},
+        ),
+        in_graph={"weight_decay": 0.1},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_adamax(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=ADAM_FAMILY_BAD_ARGS,
+        transforms={"scale_by_adamax": (su.scale_by_adamax, {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 0.5)})},
+    ),
+)
+
+#: name -> row, in name order (the order the tests run in).
+RULES = {case.name: case for case in sorted(REGISTRY, key=lambda c: c.name)}
+
+
+# --- parametrization helpers ------------------------------------------------------------
+
+
+def each_rule():
+    """``pytest.param(case, id=name)`` for every row: ``@pytest.mark.parametrize("case", each_rule())``."""
+    return [pytest.param(case, id=name) for name, case in RULES.items()]
+
+
+def each_flag_case():
+    """``pytest.param(case, kwargs, id="adam-amsgrad=True")`` for every flag case of every row."""
+    return [pytest.param(case, kwargs, id=case.case_id(kwargs)) for case in REGISTRY for kwargs in case.flag_cases]
+
+
+def each_transform():
+    """``pytest.param(id, constructor, values, id=id)`` for every row's own transforms."""
+    return [pytest.param(name, make, values, id=name) for case in REGISTRY for name, (make, values) in case.transforms.items()]
+
+
+def torch_twin(case):
+    """The rule's torch.optim reference; skips the calling test for a rule compared with something else."""
+    if case.reference is None or case.reference.kind != "torch":
+        pytest.skip(f"{case.name} has no torch.optim twin; its reference is {case.reference or 'none'}")
+    return case.reference
