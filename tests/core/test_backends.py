@@ -1,8 +1,8 @@
 """The same updates under every backend: Numba (PyTensor's default), the C VM and JAX.
 
-One graph holds all nine rules (each on its own copy of the test problem, with clipping
-and weight decay on), so each backend compiles once. Results must equal the
-FAST_COMPILE (Python) reference to 1e-12 in float64.
+One graph holds every rule of the registry (each on its own copy of the test problem, with
+clipping, weight decay and the row's ``backend_flags`` on), so each backend compiles once.
+Results must equal the FAST_COMPILE (Python) reference to 1e-12 in float64.
 """
 
 from __future__ import annotations
@@ -11,19 +11,18 @@ import numpy as np
 import pytensor
 import pytest
 
-from tests.cases import LR, RULES
 from tests.reference import pytensor_problem
+from tests.rules import RULES
 
 STEPS = 5
-EXTRA = {"adam": {"amsgrad": True}, "rmsprop": {"centered": True, "momentum": 0.5}, "adagrad": {"lr_decay": 0.01}}
 BACKENDS = ["NUMBA", "CVM", "JAX"]
 
 
 def _run_all_rules(mode):
     params, pairs, outputs = [], [], []
-    for rule, (fn, _, _) in sorted(RULES.items()):
+    for case in RULES.values():
         ps, cost = pytensor_problem()
-        updates = fn(cost, ps, learning_rate=LR[rule], clip_norm=0.5, weight_decay=0.01, **EXTRA.get(rule, {}))
+        updates = case.fn(cost, ps, learning_rate=case.lr, clip_norm=0.5, weight_decay=0.01, **case.backend_flags)
         params += ps
         pairs += updates
         outputs.append(updates.info["learning_rate"])

@@ -18,8 +18,8 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from tests.cases import FLAG_CASES, LR, RULES
 from tests.reference import pytensor_problem
+from tests.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 N_STEPS, M_STEPS = 5, 4  # N_STEPS >= 2
@@ -28,9 +28,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:Runtim
 
 
 def richest_case(rule):
-    """The FLAG_CASES entry of a rule with the most flags, plus clipping and skip_nonfinite."""
-    kwargs = max((kw for r, kw in FLAG_CASES if r == rule), key=len)
-    return {"learning_rate": LR[rule], **kwargs, "clip_norm": 0.5, "skip_nonfinite": True}
+    """The registry's flag case of a rule with the most flags, plus clipping and skip_nonfinite."""
+    case = RULES[rule]
+    return {"learning_rate": case.lr, **case.richest, "clip_norm": 0.5, "skip_nonfinite": True}
 
 
 def build(rule):
@@ -38,14 +38,14 @@ def build(rule):
     kwargs = richest_case(rule)
     params, loss = pytensor_problem(sign=-1.0 if kwargs.get("maximize") else 1.0)
     scale = pt.scalar("scale", dtype="float64")
-    updates = RULES[rule][0](loss * scale, params, **kwargs)
+    updates = RULES[rule].fn(loss * scale, params, **kwargs)
     return params, updates, pytensor.function([scale], [], updates=updates, mode="FAST_COMPILE")
 
 
 def resume_all(folder):
     """In a new process: for each rule, load the checkpoint into a fresh build, run M steps, save."""
     folder = Path(folder)
-    for rule in sorted(RULES):
+    for rule in RULES:
         params, updates, train = build(rule)
         guard = su.NonFiniteGuard(updates, max_consecutive=3)
         su.load(folder / f"{rule}.npz", params, updates, extra={"guard": guard})
@@ -58,10 +58,10 @@ def resume_all(folder):
 def test_resume_in_a_new_process_is_bit_identical(tmp_path):
     """Save after N steps, load in a new process, run M more: the same bits as N+M steps in one go."""
     expected = {}
-    for rule in sorted(RULES):
+    for rule in RULES:
         params, updates, train = build(rule)
         guard = su.NonFiniteGuard(updates, max_consecutive=3)
-        updates.hyperparams["learning_rate"].set_value(np.float64(0.5 * LR[rule]))  # must be restored
+        updates.hyperparams["learning_rate"].set_value(np.float64(0.5 * RULES[rule].lr))  # must be restored
         for scale in [1.0, 1.0, np.nan] + [1.0] * (N_STEPS - 2):  # N steps and one skipped call
             train(scale)
             guard.check()
@@ -141,7 +141,7 @@ def test_a_plateau_controller_is_saved_with_the_run(tmp_path):
     for metric in [1.0, 0.9, 0.9, 0.9, 0.95]:
         plateau.step(metric)
     lowered = float(updates.hyperparams["learning_rate"].get_value())
-    assert lowered < LR["sgd"]
+    assert lowered < RULES["sgd"].lr
     su.save(tmp_path / "run.npz", params, updates, extra={"plateau": plateau})
     params2, updates2, _ = build("sgd")
     plateau2 = su.ReduceLROnPlateau(updates2, factor=0.5, patience=1, cooldown=1)

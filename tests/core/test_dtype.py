@@ -1,7 +1,8 @@
 """dtype faithfulness: float32 parameters give float32 graphs, whatever the hyperparameters.
 
-Hyperparameters are tried as Python floats, NumPy float64 scalars, float64 shared
-variables, float64 symbolic scalars and schedules returning float64, under both floatX.
+Hyperparameters (each rule's ``float_args`` in tests/rules.py) are tried as Python floats,
+NumPy float64 scalars, float64 shared variables, float64 symbolic scalars and schedules
+returning float64, under both floatX.
 
 The check walks every update expression's whole graph: no tensor (ndim > 0) may be
 float64 when the parameters are float32, so a silent upcast-then-downcast fails too.
@@ -16,11 +17,10 @@ import pytest
 from pytensor.graph.traversal import ancestors
 
 import symupdates as su
-from tests.cases import FLAG_CASES, LR, RULES, case_id
 from tests.reference import pytensor_problem
+from tests.rules import each_flag_case, each_rule
 
 KINDS = ["python_float", "numpy_float64", "shared_float64", "symbolic_float64", "schedule_float64"]
-FLOAT_ARGS = {"learning_rate", "momentum", "dampening", "rho", "beta1", "beta2", "epsilon", "weight_decay", "lr_decay", "clip_norm"}
 
 
 def _as_kind(value, kind):
@@ -40,12 +40,12 @@ def _float64_tensors(exprs):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(("rule", "kwargs"), FLAG_CASES, ids=[case_id(*c) for c in FLAG_CASES])
-def test_float32_params_give_float32_graphs(floatX, rule, kwargs, kind):
+@pytest.mark.parametrize(("case", "kwargs"), each_flag_case())
+def test_float32_params_give_float32_graphs(floatX, case, kwargs, kind):
     params, cost = pytensor_problem(dtype="float32")
-    kwargs = {"learning_rate": LR[rule], "clip_norm": 0.5, **kwargs}
-    kwargs = {k: _as_kind(v, kind) if k in FLOAT_ARGS else v for k, v in kwargs.items()}
-    updates = RULES[rule][0](cost, params, **kwargs)
+    kwargs = {"learning_rate": case.lr, "clip_norm": 0.5, **kwargs}
+    kwargs = {k: _as_kind(v, kind) if k in case.float_args else v for k, v in kwargs.items()}
+    updates = case.fn(cost, params, **kwargs)
     for var, new in updates:
         assert new.dtype == var.dtype, var.name
     assert _float64_tensors([new for _, new in updates]) == []
@@ -55,16 +55,16 @@ def test_float32_params_give_float32_graphs(floatX, rule, kwargs, kind):
         else:
             assert var.dtype == "float32", name
     if kind == "schedule_float64":  # the schedule really entered the graph, in float64
-        scheduled = [k for k in kwargs if k in FLOAT_ARGS]
+        scheduled = [k for k in kwargs if k in case.float_args]
         assert all(updates.info[k].dtype == "float64" for k in scheduled), scheduled
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_state_has_the_params_static_shape(floatX, rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_state_has_the_params_static_shape(floatX, case):
     values = {"W": np.ones((3, 2), "float32"), "b": np.ones(2, "float32"), "s": np.array(1.0, "float32")}
     params = [pytensor.shared(v, name=k, shape=np.shape(v)) for k, v in values.items()]
     cost = pt.sum(params[0] * params[1]) * params[2]
-    updates = RULES[rule][0](cost, params)
+    updates = case.fn(cost, params)
     for name, var in updates.state.items():
         owner = name.split("/")[0]
         if owner in values:
@@ -72,13 +72,13 @@ def test_state_has_the_params_static_shape(floatX, rule):
             assert var.get_value().shape == np.shape(values[owner])
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_float32_run_matches_float64_run(floatX, rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_float32_run_matches_float64_run(floatX, case):
     """A float32 run stays close to the float64 run of the same problem (sanity, not parity)."""
     results = {}
     for dtype in ("float32", "float64"):
         params, cost = pytensor_problem(dtype=dtype)
-        f = pytensor.function([], cost, updates=RULES[rule][0](cost, params, learning_rate=LR[rule], clip_norm=1.0))
+        f = pytensor.function([], cost, updates=case.fn(cost, params, learning_rate=case.lr, clip_norm=1.0))
         for _ in range(10):
             f()
         results[dtype] = [p.get_value() for p in params]

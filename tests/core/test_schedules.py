@@ -19,8 +19,8 @@ from torch.optim import lr_scheduler as L
 
 import symupdates as su
 from symupdates import schedules as S
-from tests.cases import LR, RULES, to_torch
 from tests.reference import max_relative_error, run_ours, run_torch
+from tests.rules import RULES, torch_twin
 
 torch.set_default_dtype(torch.float64)
 
@@ -99,8 +99,8 @@ VARIANTS = {
 
 
 def _torch_optimizer(rule, **kwargs):
-    _, torch_name, _ = RULES[rule]
-    return lambda tensors: getattr(torch.optim, torch_name)(tensors, **to_torch(rule, kwargs))
+    reference = torch_twin(RULES[rule])
+    return lambda tensors: reference.build(tensors, kwargs)
 
 
 def _column(record, i=0):
@@ -112,12 +112,12 @@ def _column(record, i=0):
 def test_schedule_matches_torch_scheduler(case, rule):
     """The lr applied at each of 300 steps, and the parameters, equal torch's with its scheduler."""
     ours, theirs = SCHEDULES[case]
-    v = LR[rule]
+    v = RULES[rule].lr
     make_scheduler = None if theirs is None else (lambda opt: theirs(opt, v))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # SequentialLR's deprecation notes on step(0)
         their_params, their_lrs = run_torch(_torch_optimizer(rule, learning_rate=v), STEPS, make_scheduler=make_scheduler)
-    fn = RULES[rule][0]
+    fn = RULES[rule].fn
     our_params, _, record = run_ours(lambda c, p: fn(c, p, learning_rate=ours(v)), STEPS, outputs=["learning_rate"])
     our_lrs = _column(record)
     np.testing.assert_allclose(our_lrs, their_lrs, rtol=1e-12, atol=0)
@@ -185,7 +185,7 @@ _MOMENTUM_OF = {"momentum": "momentum", "nesterov_momentum": "momentum", "adam":
 )
 def test_one_cycle_cycles_momentum_like_torch(rule, three_phase):
     """OneCycleLR(cycle_momentum=True) drives SGD's momentum and Adam's beta1; so does ours."""
-    name, v = _MOMENTUM_OF[rule], LR[rule]
+    name, v = _MOMENTUM_OF[rule], RULES[rule].lr
     recorders = []
 
     def make_scheduler(opt):
@@ -196,7 +196,7 @@ def test_one_cycle_cycles_momentum_like_torch(rule, three_phase):
 
     their_params, their_lrs = run_torch(_torch_optimizer(rule, learning_rate=v), STEPS, make_scheduler=make_scheduler)
     cycle = S.one_cycle(v, STEPS, pct_start=0.2, three_phase=three_phase)
-    fn = RULES[rule][0]
+    fn = RULES[rule].fn
     our_params, _, record = run_ours(
         lambda c, p: fn(c, p, learning_rate=cycle.learning_rate, **{name: cycle.momentum}),
         STEPS,
@@ -241,7 +241,7 @@ def test_momentum_annealing_matches_torch(rule, annealing):
         _torch_optimizer(rule, learning_rate=v), STEPS, make_scheduler=lambda opt: _SetEachStep(opt, "momentum", formula)
     )
     our_params, _, record = run_ours(
-        lambda c, p: RULES[rule][0](c, p, learning_rate=v, momentum=ours), STEPS, outputs=["momentum"]
+        lambda c, p: RULES[rule].fn(c, p, learning_rate=v, momentum=ours), STEPS, outputs=["momentum"]
     )
     momenta = _column(record)
     np.testing.assert_allclose(momenta, [formula(k) for k in range(STEPS)], rtol=1e-12, atol=0)

@@ -1,6 +1,6 @@
 """Training state: skipping non-finite steps, reset, state_dict, merge_updates, float16.
 
-Every property runs over the optimizer table of tests/cases.py and is checked bit for
+Every property runs over the registry of rules (tests/rules.py) and is checked bit for
 bit (``tobytes``), not to a tolerance: skipping a step, resetting or reloading state
 must be exact.
 """
@@ -13,8 +13,8 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from tests.cases import FLAG_CASES, LR, RULES, case_id
 from tests.reference import SHAPES, initial_values, pytensor_problem
+from tests.rules import RULES, each_flag_case, each_rule
 
 # Injected NaN/Inf make NumPy warn inside the (discarded) branch of the update.
 pytestmark = [
@@ -39,12 +39,14 @@ def assert_state_dicts_equal(a, b, ignore=()):
             assert_bitwise_equal(a[key], b[key], key)
 
 
-def build_case(rule, kwargs, **more):
+def build_case(case, kwargs, **more):
     """The shared problem with its cost scaled by an input (1.0, or NaN/Inf to inject a bad step)."""
+    if isinstance(case, str):
+        case = RULES[case]
     sign = -1.0 if kwargs.get("maximize") else 1.0
     params, loss = pytensor_problem(sign=sign)
     scale = pt.scalar("scale", dtype="float64")
-    updates = RULES[rule][0](loss * scale, params, **{"learning_rate": LR[rule], **kwargs, **more})
+    updates = case.fn(loss * scale, params, **{"learning_rate": case.lr, **kwargs, **more})
     train = pytensor.function([scale], [], updates=updates)
     return params, updates, train
 
@@ -65,16 +67,16 @@ def run(params, updates, train, scales):
     return trajectory
 
 
-CASES = pytest.mark.parametrize(("rule", "kwargs"), FLAG_CASES, ids=[case_id(*c) for c in FLAG_CASES])
+CASES = pytest.mark.parametrize(("case", "kwargs"), each_flag_case())
 
 
 # --- skip_nonfinite -----------------------------------------------------------------
 
 
 @CASES
-def test_a_nonfinite_step_equals_the_run_without_it(rule, kwargs):
+def test_a_nonfinite_step_equals_the_run_without_it(case, kwargs):
     """NaN and, separately, +Inf at one call: bit-identical to the run without that call."""
-    params, updates, train = build_case(rule, kwargs, clip_norm=0.5, skip_nonfinite=True)
+    params, updates, train = build_case(case, kwargs, clip_norm=0.5, skip_nonfinite=True)
     restart(params, updates)
     clean = run(params, updates, train, [1.0] * (STEPS - 1))[-1]
     clean_state = updates.state_dict()
@@ -88,19 +90,19 @@ def test_a_nonfinite_step_equals_the_run_without_it(rule, kwargs):
         for a, b, name in zip(trajectory[-1], clean, SHAPES, strict=True):
             assert_bitwise_equal(a, b, name)
         state = updates.state_dict()
-        assert_state_dicts_equal(state, clean_state, ignore=[f"{rule}/skipped"])
+        assert_state_dicts_equal(state, clean_state, ignore=[f"{case.name}/skipped"])
         assert int(updates.step.get_value()) == STEPS - 1
         assert int(updates.skipped.get_value()) == 1
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_one_nonfinite_gradient_skips_every_update(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_one_nonfinite_gradient_skips_every_update(case):
     """Only W2's gradient is bad: all parameters, all state and the step counter keep their values."""
     params, loss = pytensor_problem()
     bad = pt.scalar("bad", dtype="float64")
     grads = pytensor.grad(loss, params)
     grads[2] = grads[2] + bad
-    updates = RULES[rule][0](grads, params, learning_rate=LR[rule], skip_nonfinite=True)
+    updates = case.fn(grads, params, learning_rate=case.lr, skip_nonfinite=True)
     train = pytensor.function([bad], updates.info["finite"], updates=updates)
     for _ in range(2):
         assert bool(train(0.0))
@@ -110,7 +112,7 @@ def test_one_nonfinite_gradient_skips_every_update(rule):
         assert not bool(train(value))
     for a, b in zip([p.get_value() for p in params], before_params, strict=True):
         assert_bitwise_equal(a, b)
-    assert_state_dicts_equal(updates.state_dict(), before_state, ignore=[f"{rule}/skipped"])
+    assert_state_dicts_equal(updates.state_dict(), before_state, ignore=[f"{case.name}/skipped"])
     assert int(updates.skipped.get_value()) == 3
     assert bool(train(0.0)) and int(updates.step.get_value()) == 3
 
@@ -200,18 +202,18 @@ def test_nonfinite_guard_raises_after_consecutive_skips():
 
 
 @CASES
-def test_reset_and_reinitialised_params_reproduce_the_first_run(rule, kwargs):
-    params, updates, train = build_case(rule, kwargs, clip_norm=0.5, skip_nonfinite=True)
+def test_reset_and_reinitialised_params_reproduce_the_first_run(case, kwargs):
+    params, updates, train = build_case(case, kwargs, clip_norm=0.5, skip_nonfinite=True)
     initial_state = updates.state_dict()
     live = updates.hyperparams["learning_rate"]
-    live.set_value(np.float64(0.5 * LR[rule]))  # a live change survives reset()
+    live.set_value(np.float64(0.5 * case.lr))  # a live change survives reset()
     scales = [1.0] * BAD_STEP + [np.nan] + [1.0] * (STEPS - 1 - BAD_STEP)
     restart(params, updates)
     first = run(params, updates, train, scales)
     first_state = updates.state_dict()
     assert int(updates.step.get_value()) == STEPS - 1 and int(updates.skipped.get_value()) == 1
     updates.reset()
-    assert float(live.get_value()) == 0.5 * LR[rule]
+    assert float(live.get_value()) == 0.5 * case.lr
     reset_state = updates.state_dict()
     assert_state_dicts_equal(reset_state, initial_state, ignore=["hyperparams/learning_rate"])
     restart(params, updates)
@@ -253,14 +255,14 @@ def test_state_dict_holds_counters_hyperparams_and_copies():
     assert not np.array_equal(updates.state_dict()["W1/rms/square_avg"], before["W1/rms/square_avg"])
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_load_state_dict_resumes_bit_for_bit(rule):
-    params, updates, train = build_case(rule, {}, skip_nonfinite=True)
+@pytest.mark.parametrize("case", each_rule())
+def test_load_state_dict_resumes_bit_for_bit(case):
+    params, updates, train = build_case(case, {}, skip_nonfinite=True)
     restart(params, updates)
     run(params, updates, train, [1.0, np.nan, 1.0, 1.0])
     saved_params = [p.get_value() for p in params]
     saved = updates.state_dict()
-    updates.hyperparams["learning_rate"].set_value(np.float64(0.5 * LR[rule]))
+    updates.hyperparams["learning_rate"].set_value(np.float64(0.5 * case.lr))
     saved_lr = updates.state_dict()
     expected = run(params, updates, train, [1.0] * 4)[-1]
     expected_state = updates.state_dict()
@@ -273,7 +275,7 @@ def test_load_state_dict_resumes_bit_for_bit(rule):
         assert_bitwise_equal(a, b)
     assert_state_dicts_equal(updates.state_dict(), expected_state)
     updates.load_state_dict(saved)  # the live learning rate comes back with the state
-    assert float(updates.hyperparams["learning_rate"].get_value()) == LR[rule]
+    assert float(updates.hyperparams["learning_rate"].get_value()) == case.lr
 
 
 def test_load_state_dict_lists_every_mismatch_and_changes_nothing():
@@ -369,17 +371,17 @@ def test_merge_updates_without_an_optimizer():
 # --- float16 --------------------------------------------------------------------------
 
 
-def _float16_problem(rule, kwargs, dtype):
+def _float16_problem(case, kwargs, dtype):
     values = {k: v.astype(dtype) for k, v in initial_values().items()}
     params = [pytensor.shared(v, name=k) for k, v in values.items()]
     grads = [pt.tensor(f"g_{k}", dtype="float32", shape=(None,) * len(SHAPES[k])) for k in SHAPES]
-    updates = RULES[rule][0](grads, params, **{"learning_rate": LR[rule], **kwargs})
+    updates = case.fn(grads, params, **{"learning_rate": case.lr, **kwargs})
     return params, updates, pytensor.function(grads, [], updates=updates)
 
 
 @CASES
-def test_float16_state_is_float32_and_a_zero_gradient_step_is_finite(rule, kwargs):
-    params, updates, train = _float16_problem(rule, kwargs, "float16")
+def test_float16_state_is_float32_and_a_zero_gradient_step_is_finite(case, kwargs):
+    params, updates, train = _float16_problem(case, kwargs, "float16")
     for var, new in updates:
         assert new.dtype == var.dtype
     for name, var in updates.state.items():
@@ -391,18 +393,18 @@ def test_float16_state_is_float32_and_a_zero_gradient_step_is_finite(rule, kwarg
     for p, b in zip(params, before, strict=True):
         value = p.get_value()
         assert value.dtype == np.float16 and np.all(np.isfinite(value))
-        if not kwargs.get("weight_decay") and rule != "adamw":  # zero gradient, no decay: no move
+        if not kwargs.get("weight_decay") and case.name != "adamw":  # zero gradient, no decay: no move
             assert_bitwise_equal(value, b)
     for name, var in updates.state.items():
         assert np.all(np.isfinite(var.get_value())), name
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_float16_step_is_the_float32_step_cast_back(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_float16_step_is_the_float32_step_cast_back(case):
     """float16 parameters: the same float32 computation as float32 parameters, rounded once per step."""
     kwargs = {"weight_decay": 0.1}
-    half, half_updates, half_train = _float16_problem(rule, kwargs, "float16")
-    single, single_updates, single_train = _float16_problem(rule, kwargs, "float32")
+    half, half_updates, half_train = _float16_problem(case, kwargs, "float16")
+    single, single_updates, single_train = _float16_problem(case, kwargs, "float32")
     for p, q in zip(single, half, strict=True):
         p.set_value(q.get_value().astype("float32"))
     rng = np.random.default_rng(0)
@@ -440,17 +442,16 @@ def _refused_values(var):
     return bad
 
 
-def _richest(rule):
-    kwargs = max((kw for r, kw in FLAG_CASES if r == rule), key=len)
-    return {"learning_rate": LR[rule], **kwargs, "clip_norm": 1.0}
+def _richest(case):
+    return {"learning_rate": case.lr, **case.richest, "clip_norm": 1.0}
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_a_live_hyperparameter_refuses_what_the_optimizer_refuses(rule, tmp_path):
+@pytest.mark.parametrize("case", each_rule())
+def test_a_live_hyperparameter_refuses_what_the_optimizer_refuses(case, tmp_path):
     """set_value, load_state_dict and load apply the builder's rule; a refused value changes nothing."""
     params, loss = pytensor_problem()
-    kwargs = _richest(rule)
-    updates = RULES[rule][0](loss, params, **kwargs)
+    kwargs = _richest(case)
+    updates = case.fn(loss, params, **kwargs)
     su.save(tmp_path / "good.npz", params, updates)
     assert updates.hyperparams
     for key, var in updates.hyperparams.items():
@@ -461,7 +462,7 @@ def test_a_live_hyperparameter_refuses_what_the_optimizer_refuses(rule, tmp_path
                 var.set_value(value)
             if var.argument in kwargs:  # the optimizer refuses the same value
                 with pytest.raises(ValueError, match=var.argument):
-                    RULES[rule][0](loss, params, **{**kwargs, var.argument: value})
+                    case.fn(loss, params, **{**kwargs, var.argument: value})
             with pytest.raises(ValueError, match=f"hyperparams/{key}"):
                 updates.load_state_dict({**before, f"hyperparams/{key}": np.float64(value)})
             with np.load(tmp_path / "good.npz") as f:
@@ -473,12 +474,12 @@ def test_a_live_hyperparameter_refuses_what_the_optimizer_refuses(rule, tmp_path
             var.set_value("0.1")
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_a_nonfinite_hyperparameter_is_skipped_like_a_nonfinite_gradient(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_a_nonfinite_hyperparameter_is_skipped_like_a_nonfinite_gradient(case):
     """A user's shared learning rate (its set_value is not ours to check) turned NaN: the call is skipped."""
-    lr = pytensor.shared(np.float64(LR[rule]), name="lr")
+    lr = pytensor.shared(np.float64(case.lr), name="lr")
     params, loss = pytensor_problem()
-    updates = RULES[rule][0](loss, params, learning_rate=lr, skip_nonfinite=True)
+    updates = case.fn(loss, params, learning_rate=lr, skip_nonfinite=True)
     train = pytensor.function([], updates.info["finite"], updates=updates, mode="FAST_COMPILE")
     values, state = [p.get_value() for p in params], updates.state_dict()
     for bad in (np.nan, np.inf):
@@ -486,9 +487,9 @@ def test_a_nonfinite_hyperparameter_is_skipped_like_a_nonfinite_gradient(rule):
         assert not bool(train())
         for p, v in zip(params, values, strict=True):
             assert_bitwise_equal(p.get_value(), v, p.name)
-        assert_state_dicts_equal(updates.state_dict(), state, ignore=(f"{rule}/skipped", "hyperparams/learning_rate"))
+        assert_state_dicts_equal(updates.state_dict(), state, ignore=(f"{case.name}/skipped", "hyperparams/learning_rate"))
     assert (int(updates.step.get_value()), int(updates.skipped.get_value())) == (0, 2)
-    lr.set_value(np.float64(LR[rule]))
+    lr.set_value(np.float64(case.lr))
     assert bool(train())
     assert int(updates.step.get_value()) == 1
 
@@ -506,13 +507,13 @@ def test_a_schedule_whose_value_is_not_finite_is_skipped():
     assert int(updates.step.get_value()) == 1
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_forty_parameter_tensors_in_fast_compile(rule):
+@pytest.mark.parametrize("case", each_rule())
+def test_forty_parameter_tensors_in_fast_compile(case):
     """Sums over 32+ tensors (global norm, the skip check) run under FAST_COMPILE's Python implementations."""
     rng = np.random.default_rng(0)
     params = [pytensor.shared(rng.standard_normal(3), name=f"w{i}") for i in range(40)]
     grads = [pt.vector(f"g{i}", dtype="float64") for i in range(40)]
-    updates = RULES[rule][0](grads, params, **_richest(rule), skip_nonfinite=True)
+    updates = case.fn(grads, params, **_richest(case), skip_nonfinite=True)
     train = pytensor.function(grads, [updates.info["grad_norm"], updates.info["finite"]], updates=updates, mode="FAST_COMPILE")
     values = [rng.standard_normal(3) for _ in range(40)]
     norm, finite = train(*values)
