@@ -1,73 +1,71 @@
-"""The registry of named rules: one :class:`RuleCase` row per optimizer drives every shared test.
+"""The registry of named rules: one :class:`RuleCase` row per rule drives every shared test.
 
 Modelled on torch's ``OptimizerInfo`` (``torch/testing/_internal/common_optimizers.py``).
-Parity with the reference, dtype, convergence, naming, live hyperparameters, no
-recompile, reset, save/load, bad input, properties, backends and state all iterate
-:data:`REGISTRY`; no test file keeps a table of rules of its own.
+Parity with the reference, defaults, dtype, convergence, naming, live hyperparameters,
+no recompile, reset, skip, save/load, bad input, properties, backends and graph
+structure all iterate :data:`REGISTRY`; no test file keeps a table of rules of its own.
 
-Adding a rule
--------------
-Add one ``RuleCase(...)`` to :data:`REGISTRY` (and the name to ``optimizers.__all__``;
-``tests/core/test_optimizers.py`` and ``tests/lab/test_registry.py`` check that both
-lists agree). The fields:
+Adding a rule: append one ``RuleCase(...)`` to :data:`REGISTRY` and put the name in
+``optimizers.__all__`` (tests/core/test_optimizers.py and tests/lab/test_registry.py
+check that the registry, ``__all__`` and the CLI's list agree). Required fields:
 
 ``fn``
-    The symupdates function. The row's ``name`` is ``fn.__name__``, which is also the
-    prefix of the rule's state names (``"adam/step"``).
+    The symupdates function; the row's name is ``fn.__name__`` (also the prefix of the
+    state names, ``"adam/step"``).
 ``reference``
-    What the parity tests compare with: a :class:`Reference` (``kind="torch"`` for a
-    ``torch.optim`` class, ``"optax"`` for an optax function), or ``None``. A
-    ``Reference`` holds the class or function name, the reference arguments the rule
-    implies (``nesterov=True``), renamed arguments beyond the common ones
-    (learning_rate -> lr, epsilon -> eps, beta1/beta2 -> betas), and our defaults that
-    deliberately differ from the reference's (momentum 0.9 where torch has 0). Its
-    ``translate`` is the one translation of our arguments into the reference's. Tests
-    against torch skip, naming the reference used instead, for a rule whose reference is
-    not torch (use :func:`torch_twin`).
+    A :class:`Reference`, or ``None`` when nothing is compared: ``kind`` ("torch" or
+    "optax"), the class or function ``name``, the reference arguments the rule
+    ``implied`` (SGD's ``nesterov=True``), ``renames`` beyond the common ones
+    (learning_rate -> lr, epsilon -> eps, beta1/beta2 -> betas), and ``our_defaults``
+    that deliberately differ from the reference's (momentum 0.9, where torch has 0).
+    ``Reference.translate`` is the one translation of our arguments into the
+    reference's. Tests against torch call :func:`torch_twin`, which skips them, naming
+    the reference, for a rule compared with something else. (Only torch is implemented:
+    the first optax row adds its branch to ``translate`` and ``build``.)
 ``lr``
-    The learning rate of the parity runs (60 steps on tests/reference.py's problem, to
-    1e-10): large enough that the trajectory moves, small enough to stay stable.
+    The learning rate of the parity runs (60 steps to 1e-10 on tests/reference.py's
+    problem): the trajectory must move, and stay stable.
 ``flag_cases``
-    Keyword arguments beyond the learning rate, one dict per case: every flag and
-    hyperparameter at a non-default value at least once. Each case runs against the
-    reference with and without clipping, in float32 graphs, through skip/reset and so on.
-    The case with the most keys is the rule's "richest" case (checkpoints, state).
-``sensible``, ``sensible_rosenbrock``
-    Settings that reach the minimum of a 3-d quadratic in 3000 steps, and that progress
-    on Rosenbrock (default: ``sensible``; plain SGD needs smaller steps there).
+    Keyword arguments beyond the learning rate, one dict per case: every flag away from
+    its default at least once, and hyperparameter values (the live test moves every
+    hyperparameter against the reference too). Each case runs against the reference
+    with and without clipping, in float32, through skip and reset; the first longest is
+    the rule's ``richest`` case (checkpoints, state tests).
+``sensible``
+    Settings that reach the minimum of a 3-d quadratic in 3000 steps
+    (``sensible_rosenbrock``, optional: those that progress on Rosenbrock, if different).
 ``live``
-    A :class:`Live`: every float hyperparameter (other than clip_norm) at a start value
-    and the value it changes to mid-training, plus other (boolean) flags. Each change
-    alone must move the reference's trajectory. Its keys are the rule's float arguments
-    (:attr:`RuleCase.float_args`, used by the dtype test): the live test checks that
+    A :class:`Live`: every float hyperparameter but clip_norm at a ``start`` value and
+    the ``new`` value it takes mid-training (each change alone must move the
+    reference's trajectory), plus boolean ``flags``. Its names are the rule's
+    ``float_args`` (the dtype test tries each in every form); the live test checks that
     ``updates.hyperparams`` holds exactly these.
+``chain``
+    ``chain(learning_rate, clip_norm, weight_decay)`` -> the transforms the rule is
+    documented to be; the rule must equal ``su.chain(*those)`` bit for bit.
+
+Optional fields (empty by default):
+
 ``in_graph``
-    Nonzero values at build time that keep every live hyperparameter in the graph (a
-    zero weight decay adds nothing); the property test builds with these, then draws any
-    value.
+    Nonzero build-time values that keep every live hyperparameter in the graph (a zero
+    weight decay adds nothing); the property test builds with them, then draws any value.
 ``flags``
     Boolean options that change the graph (amsgrad, centered); the property test draws
     each on or off.
-``ranges``
-    :class:`Range` s the property test draws this rule's hyperparameters from, where
-    they differ from the shared :data:`RANGES` or are the rule's own names.
-``state_ranges``
-    ``{state-name suffix: Range}``: state that does not start at zero (adagrad's
-    accumulator), drawn by the property test.
+``ranges``, ``state_ranges``
+    :class:`Range` s the property test draws from: hyperparameters whose range is not
+    the shared one in :data:`RANGES` (or that are the rule's own names), and
+    ``{state-name suffix: Range}`` for state that does not start at zero (adagrad's sum).
 ``backend_flags``
-    Options on in the backend test's graph (Numba, C VM, JAX), beyond the learning rate,
-    clip_norm=0.5 and weight_decay=0.01.
-``chain``
-    ``chain(learning_rate, clip_norm, weight_decay)`` -> the list of transforms the rule
-    is documented to be; the named rule must equal ``su.chain(*those)`` bit for bit.
+    Options on in the backend test's one graph (Numba, C VM, JAX), beyond the learning
+    rate, clip_norm=0.5 and weight_decay=0.01.
 ``bad_args``
-    :class:`BadArg` s: bad values of the rule's own hyperparameters, the error and the
-    message fragments expected (the arguments every rule shares are in
-    tests/core/test_errors.py). Shared ones are defined below (``NEGATIVE_EPSILON``, ...).
+    :class:`BadArg` s: bad values of the rule's own arguments, the error and the message
+    fragments expected. The arguments every rule shares are tested in
+    tests/core/test_errors.py; shared rows are defined below (``NEGATIVE_EPSILON``, ...).
 ``transforms``
-    The rule's own transforms: ``{test id: (constructor, {hyperparameter: (start, new)})}``;
-    each float hyperparameter must be live and take a schedule
-    (tests/core/test_live_hyperparams.py).
+    The rule's own transforms, ``{test id: (constructor, {hyperparameter: (start, new)})}``:
+    each float hyperparameter must be live and take a schedule.
 """
 
 from __future__ import annotations

@@ -163,3 +163,28 @@ def test_every_registry_row_is_a_public_named_rule():
 
 def test_every_named_rule_has_a_registry_row():
     assert sorted(su.optimizers.__all__) == sorted(RULES)
+
+
+@pytest.mark.parametrize("case", each_rule())
+def test_the_registry_row_names_real_arguments_and_state(case):
+    """Fields read by name only (ranges, state_ranges, our_defaults) would silently do nothing on a typo."""
+    arguments = set(inspect.signature(case.fn).parameters) - {"loss_or_grads", "params"}
+    used = {*case.sensible, *case.sensible_rosenbrock, *case.live.flags, *case.in_graph, *case.flags, *case.backend_flags}
+    used |= {key for kwargs in case.flag_cases for key in kwargs}
+    if case.reference is not None:
+        used |= set(case.reference.our_defaults)
+    assert used <= arguments, sorted(used - arguments)
+    assert set(case.ranges) <= case.float_args, sorted(set(case.ranges) - case.float_args)
+    assert case.float_args <= arguments
+    _, updates, _ = run_ours(lambda c, p: case.fn(c, p, **case.in_graph, **dict.fromkeys(case.flags, True)), 0)
+    for suffix in case.state_ranges:
+        assert any(name.endswith(suffix) for name in updates.state), suffix
+
+
+@pytest.mark.parametrize("case", each_rule())
+def test_every_flag_of_the_rule_is_on_in_a_flag_case(case):
+    """Each boolean option (skip_nonfinite aside: tests/core/test_state.py) meets the reference switched."""
+    flags = [k for k, p in inspect.signature(case.fn).parameters.items() if isinstance(p.default, bool) and k not in HARNESS_ARGS]
+    for flag in flags:
+        default = inspect.signature(case.fn).parameters[flag].default
+        assert any(flag in kwargs and kwargs[flag] != default for kwargs in case.flag_cases), flag
