@@ -18,7 +18,17 @@ the ``symupdates`` command) is :mod:`symupdates.lab`, installed with
 
 from symupdates import monitor, schedules
 from symupdates.base import chain, get_updates
-from symupdates.build import Hyperparameter, Transform, add_info, building, hyperparam, new_scope, new_state, step_count
+from symupdates.build import (
+    Hyperparameter,
+    Transform,
+    add_info,
+    building,
+    hyperparam,
+    hyperparam_off,
+    new_scope,
+    new_state,
+    step_count,
+)
 from symupdates.checkpoint import load, save
 from symupdates.checks import check_hyperparam
 from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
@@ -29,11 +39,14 @@ from symupdates.optimizers import adadelta, adagrad, adam, adamax, adamw, moment
 from symupdates.plateau import ReduceLROnPlateau
 from symupdates.transforms import (
     add_decayed_weights,
+    negate,
+    off,
     scale,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
+    scale_by_decayed_learning_rate,
     scale_by_learning_rate,
     scale_by_rms,
     trace,
@@ -68,13 +81,16 @@ __all__ = [
     "get_updates",
     "global_norm",
     "hyperparam",
+    "hyperparam_off",
     "load",
     "merge_updates",
     "monitor",
     "momentum",
+    "negate",
     "nesterov_momentum",
     "new_scope",
     "new_state",
+    "off",
     "rmsprop",
     "save",
     "scale",
@@ -82,6 +98,7 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
     "scale_by_rms",
     "schedules",

@@ -59,6 +59,7 @@ __all__ = [
     "current_build",
     "directions_norm",
     "hyperparam",
+    "hyperparam_off",
     "new_scope",
     "new_state",
     "param_names",
@@ -273,6 +274,13 @@ class Hyperparameter(TensorSharedVariable):
     interval raises ``ValueError`` and leaves the value unchanged, exactly as the same
     value passed to the optimizer would have.
 
+    A hyperparameter given as 0 where 0 switches a term off (``weight_decay=0.0``, an
+    RMSprop ``momentum`` of 0, ...) adds nothing to the graph; it is still listed, as a
+    *frozen* :class:`Hyperparameter` that refuses any other value with a message saying
+    how to keep it live (pass a shared variable). A schedule or a symbolic value is
+    listed as a live *multiplier* of it, starting at 1.0 (what
+    :class:`~symupdates.ReduceLROnPlateau` lowers).
+
     Attributes
     ----------
     argument : str
@@ -280,6 +288,8 @@ class Hyperparameter(TensorSharedVariable):
     bounds : dict
         The interval of :func:`check_hyperparam` (``low``, ``high``, ``low_open``,
         ``high_open``).
+    frozen : bool
+        True for a value that switched its term off when the updates were built.
 
     Examples
     --------
@@ -296,14 +306,17 @@ class Hyperparameter(TensorSharedVariable):
     0.999
     """
 
-    def __init__(self, name, type, value, strict, allow_downcast=None, container=None, *, argument=None, bounds=None):
+    def __init__(
+        self, name, type, value, strict, allow_downcast=None, container=None, *, argument=None, bounds=None, frozen=False
+    ):
         super().__init__(name=name, type=type, value=value, strict=strict, allow_downcast=allow_downcast, container=container)
         self.argument = argument or name
         self.bounds = dict(bounds or {})
+        self.frozen = frozen
 
     def clone(self, **kwargs):
         cp = super().clone(**kwargs)
-        cp.argument, cp.bounds = self.argument, dict(self.bounds)
+        cp.argument, cp.bounds, cp.frozen = self.argument, dict(self.bounds), self.frozen
         return cp
 
     def check(self, value) -> None:
@@ -313,6 +326,12 @@ class Hyperparameter(TensorSharedVariable):
         if not is_scalar_number(value):
             raise TypeError(f"{self.argument} must be a real number, got {value!r} of type {type(value).__name__}")
         check_hyperparam(self.argument, value, **self.bounds)
+        if self.frozen and float(value) != float(self.get_value()):
+            raise ValueError(
+                f"{self.argument} was {float(self.get_value())!r} when these updates were built, so its term is not "
+                f"in the graph and {value!r} would change nothing; to change it while training, build the updates "
+                f"with {self.argument}=pytensor.shared(np.float64({float(self.get_value())!r}))"
+            )
 
     def problem(self, value) -> str | None:
         """What is wrong with ``value`` for this hyperparameter, or ``None``."""
@@ -335,9 +354,16 @@ def hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_op
       listed in :attr:`Updates.hyperparams` (live: change it with ``set_value``, which
       checks the new value against the interval given here);
     * a shared scalar is used as it is and listed under ``name`` too;
-    * a symbolic scalar is used as it is;
-    * a schedule (a callable) is called with :func:`step_count` and must return a scalar;
-      its value is published as ``info[name]``.
+    * a symbolic scalar, or a schedule (a callable, called with :func:`step_count`, that
+      must return a scalar), is multiplied by a live :class:`Hyperparameter` listed under
+      ``name`` that starts at 1.0 (a scale :class:`~symupdates.ReduceLROnPlateau` can
+      lower).
+
+    Whatever the form, the value applied by each call is published as ``info[name]``.
+
+    So :attr:`Updates.hyperparams` has a key for every hyperparameter a rule takes,
+    whatever form it was given in (and :func:`hyperparam_off` lists those that switched
+    their term off).
 
     ``low``, ``high``, ``low_open`` and ``high_open`` are the interval of
     :func:`check_hyperparam`, checked here and by the :class:`Hyperparameter`'s setter.
@@ -351,40 +377,61 @@ def hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_op
     bounds = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
     check_hyperparam(name, value, **bounds)
     if is_scalar_number(value):
-        key = unique_name(name, build.hyperparams)
-        var = Hyperparameter(
-            name=key,
-            type=pt.TensorType("float64", shape=()),
-            value=np.float64(value),
-            strict=False,
-            argument=name,
-            bounds=bounds,
-        )
-        build.hyperparams[key] = var
+        var = _register(build, name, value, bounds)
+        add_info(name, var)
         build.values.append(var)
         return var
     if isinstance(value, SharedVariable):
         if not any(v is value for v in build.hyperparams.values()):
             build.hyperparams[unique_name(name, build.hyperparams)] = value
+        add_info(name, value)
         build.values.append(value)
         return value
     if isinstance(value, Variable):
-        build.values.append(value)
-        return value
-    result = value(build.step)
-    if is_scalar_number(result):  # a bare Python float would become a floatX (float32) constant
-        result = np.float64(result)
-    try:
-        result = pt.as_tensor_variable(result)
-    except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
-        raise TypeError(f"the schedule given as {name} returned {result!r}, not a scalar") from err
-    if result.type.ndim != 0:
-        raise ValueError(f"the schedule given as {name} must return a scalar, got type {result.type}")
-    if result.dtype not in FLOAT_DTYPES and result.dtype not in INT_DTYPES:
-        raise TypeError(f"the schedule given as {name} must return a number, got dtype {result.dtype}")
+        result = value
+    else:
+        result = value(build.step)
+        if is_scalar_number(result):  # a bare Python float would become a floatX (float32) constant
+            result = np.float64(result)
+        try:
+            result = pt.as_tensor_variable(result)
+        except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
+            raise TypeError(f"the schedule given as {name} returned {result!r}, not a scalar") from err
+        if result.type.ndim != 0:
+            raise ValueError(f"the schedule given as {name} must return a scalar, got type {result.type}")
+        if result.dtype not in FLOAT_DTYPES and result.dtype not in INT_DTYPES:
+            raise TypeError(f"the schedule given as {name} must return a number, got dtype {result.dtype}")
+    scale = _register(build, name, 1.0, {"low": 0.0})
+    result = scale * result  # float64; 1.0 * x is x, bit for bit
     add_info(name, result)
     build.values.append(result)
     return result
+
+
+def _register(build: Build, name: str, value, bounds: dict, frozen: bool = False) -> Hyperparameter:
+    key = unique_name(name, build.hyperparams)
+    var = Hyperparameter(
+        name=key,
+        type=pt.TensorType("float64", shape=()),
+        value=np.float64(value),
+        strict=False,
+        argument=name,
+        bounds=bounds,
+        frozen=frozen,
+    )
+    build.hyperparams[key] = var
+    return var
+
+
+def hyperparam_off(name: str, value=0.0) -> None:
+    """List a hyperparameter whose value switched its term off, for the build in progress.
+
+    A transform calls it instead of :func:`hyperparam` when ``value`` is off
+    (:func:`~symupdates.checks.is_off`) and it adds nothing to the graph: the key
+    ``name`` still appears in :attr:`Updates.hyperparams`, as a frozen
+    :class:`Hyperparameter` whose ``set_value`` refuses any other value.
+    """
+    _register(current_build(), name, float(value), {}, frozen=True)
 
 
 def directions_norm(directions):

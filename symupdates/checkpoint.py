@@ -35,6 +35,7 @@ Layout of the archive (plain arrays, readable with :func:`numpy.load`)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import secrets
@@ -53,7 +54,7 @@ from symupdates.base import check_params
 from symupdates.build import param_names
 from symupdates.updates import ArraySpec, Updates
 
-__all__ = ["load", "remove_stale_temporaries", "save"]
+__all__ = ["atomic_write", "load", "remove_stale_temporaries", "save"]
 
 FORMAT = "symupdates-checkpoint/1"
 _FORMAT_KEY = "symupdates/format"
@@ -108,7 +109,8 @@ def save(path, params, updates, *, extra=None) -> None:
     >>> sorted(np.load(path))  # doctest: +NORMALIZE_WHITESPACE
     ['params/w', 'symupdates/format', 'updates/adam/step', 'updates/hyperparams/beta1',
      'updates/hyperparams/beta2', 'updates/hyperparams/epsilon',
-     'updates/hyperparams/learning_rate', 'updates/w/adam/m', 'updates/w/adam/v']
+     'updates/hyperparams/learning_rate', 'updates/hyperparams/weight_decay',
+     'updates/w/adam/m', 'updates/w/adam/v']
     """
     path = _check_path(path)
     params = check_params(params)
@@ -139,8 +141,8 @@ def save(path, params, updates, *, extra=None) -> None:
                     f"strings and arrays of them (no None or objects)"
                 )
             arrays[f"extra/{name}/{key}"] = value
-    remove_stale_temporaries(target)
-    _write_atomically(target, folder, arrays)
+    with atomic_write(target) as f:
+        np.savez(f, allow_pickle=False, **arrays)
 
 
 def load(path, params, updates, *, extra=None) -> None:
@@ -343,25 +345,71 @@ def _open_temporary(path: str, folder: str) -> tuple[int, str]:
         os.close(fd)
 
 
-def _write_atomically(path: str, folder: str, arrays: dict) -> None:
-    """Write ``arrays`` as an .npz to a locked temporary file beside ``path``, sync it, rename it over ``path``."""
-    fd, tmp = _open_temporary(path, folder)
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", **open_kwargs):
+    """Write a file so that it is either entirely the old one or entirely the new one.
+
+    Yields a file object for a temporary file beside ``path`` (``.<name>.<random>.tmp``,
+    locked while it is written); when the block ends without an error the data is
+    flushed and synced to disk, the temporary file is renamed over ``path`` and the
+    folder is synced, so a crash at any point leaves either the previous file or the
+    complete new one. On an error the temporary file is removed and ``path`` is
+    untouched. A symbolic link is written through (its target is replaced). Stale
+    temporaries of earlier interrupted writes of ``path`` are removed first (see
+    :func:`remove_stale_temporaries`). Every file the package writes goes through here.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist.
+    mode : str
+        ``"wb"`` (default) or ``"w"`` for text.
+    **open_kwargs
+        Passed to :func:`open` for text (``encoding``, ``newline``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from symupdates.checkpoint import atomic_write
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+    >>> with atomic_write(path, "w", encoding="utf-8") as f:
+    ...     _ = f.write("all or nothing\\n")
+    >>> open(path).read(), os.listdir(os.path.dirname(path))
+    ('all or nothing\\n', ['notes.txt'])
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    target = os.path.realpath(_check_path(path))
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: its folder {folder!r} does not exist")
+    remove_stale_temporaries(target)
+    fd, tmp = _open_temporary(target, folder)
     try:
-        with os.fdopen(fd, "wb") as f:  # closing it releases the lock, after the rename
-            np.savez(f, allow_pickle=False, **arrays)
+        with os.fdopen(fd, mode, **open_kwargs) as f:  # closing it releases the lock, after the rename
+            yield f
             f.flush()
             os.fsync(f.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    _fsync_folder(folder)  # make the rename itself durable
+
+
+def _fsync_folder(folder: str) -> None:
+    """Flush a folder's entries (a rename in it) to disk."""
+    if os.name != "posix":  # pragma: no cover - a folder cannot be opened for fsync on Windows
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as err:  # some file systems cannot sync a folder; the rename has still happened
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 #: The largest ``.npy`` header accepted (numpy's own default limit).

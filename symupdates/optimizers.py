@@ -29,11 +29,13 @@ the graph; to change such a value while training, pass a shared variable.
 from __future__ import annotations
 
 from symupdates.base import chain, get_updates
-from symupdates.build import hyperparam
-from symupdates.checks import NON_NEGATIVE, check_hyperparam
+from symupdates.checks import NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
 from symupdates.clipping import clip_by_global_norm
 from symupdates.transforms import (
     add_decayed_weights,
+    negate,
+    off,
+    scale_by_decayed_learning_rate,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
@@ -43,7 +45,8 @@ from symupdates.transforms import (
     trace,
 )
 
-__all__ = ["adadelta", "adagrad", "adam", "adamax", "adamw", "momentum", "nesterov_momentum", "rmsprop", "sgd"]
+#: The named rules, in the order of the tour (and of ``symupdates compare``).
+__all__ = ["sgd", "momentum", "nesterov_momentum", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax"]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
         A scalar cost, or one gradient expression per parameter.
@@ -80,30 +83,16 @@ def _doc(func):
     return func
 
 
-def _is_zero(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
-
-
-def _negate(directions, params):
-    return [-d for d in directions], []
-
-
-def _check_flag(name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
-def _prelude(clip_norm, maximize, weight_decay=0.0, skip_nonfinite=False):
-    """The transforms every rule starts with: clip, negate, coupled weight decay."""
-    _check_flag("maximize", maximize)
-    _check_flag("skip_nonfinite", skip_nonfinite)
+def _prelude(clip_norm, maximize, weight_decay=None, skip_nonfinite=False):
+    """The transforms every rule starts with: clip, negate, coupled weight decay (``None``: the rule has none)."""
     steps = []
     if clip_norm is not None:
         steps.append(clip_by_global_norm(clip_norm))
-    if maximize:
-        steps.append(_negate)
-    if not _is_zero(weight_decay):
-        steps.append(add_decayed_weights(weight_decay))
+    if check_flag("maximize", maximize):
+        steps.append(negate())
+    check_flag("skip_nonfinite", skip_nonfinite)
+    if weight_decay is not None:
+        steps.append(off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay))
     return steps
 
 
@@ -151,7 +140,7 @@ def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_nor
     >>> w.get_value()
     array([ 0.5, -1. ])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     return _build("sgd", [*transforms, scale_by_learning_rate(learning_rate)], loss_or_grads, params, skip_nonfinite)
 
@@ -215,9 +204,9 @@ def momentum(
     >>> w.get_value().round(4)
     array([0.46])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
-    rule = [trace(momentum, dampening), scale_by_learning_rate(learning_rate)]
+    rule = [trace(momentum, dampening), *([off("dampening", dampening)] if is_off(dampening) else []), scale_by_learning_rate(learning_rate)]
     return _build("momentum", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
@@ -264,8 +253,8 @@ def nesterov_momentum(
     >>> w.get_value().round(4)
     array([0.62])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-    check_hyperparam("momentum", momentum, low=0.0, low_open=True, high=1.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("momentum", momentum, **UNIT, low_open=True)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     rule = [trace(momentum, nesterov=True), scale_by_learning_rate(learning_rate)]
     return _build("nesterov_momentum", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
@@ -330,17 +319,13 @@ def adagrad(
     >>> w.get_value()
     array([ 0.5, -1.5])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-    check_hyperparam("lr_decay", lr_decay, low=0.0)
-    lr = learning_rate
-    if not _is_zero(lr_decay):
-
-        def lr(k):
-            base = hyperparam("base_learning_rate" if callable(learning_rate) else "learning_rate", learning_rate, **NON_NEGATIVE)
-            return base / (1.0 + k.astype("float64") * hyperparam("lr_decay", lr_decay, **NON_NEGATIVE))
-
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("lr_decay", lr_decay, **NON_NEGATIVE)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
-    rule = [scale_by_adagrad(initial_accumulator_value, epsilon), scale_by_learning_rate(lr)]
+    if is_off(lr_decay):
+        rule = [scale_by_adagrad(initial_accumulator_value, epsilon), off("lr_decay", lr_decay), scale_by_learning_rate(learning_rate)]
+    else:
+        rule = [scale_by_adagrad(initial_accumulator_value, epsilon), scale_by_decayed_learning_rate(learning_rate, lr_decay)]
     return _build("adagrad", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
@@ -387,7 +372,7 @@ def adadelta(
     >>> w.get_value().round(6)
     array([0.996838])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     rule = [scale_by_adadelta(rho, epsilon), scale_by_learning_rate(learning_rate)]
     return _build("adadelta", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
@@ -459,12 +444,10 @@ def rmsprop(
     >>> w.get_value().round(6)
     array([0.9])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-    check_hyperparam("momentum", momentum, low=0.0, high=1.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("momentum", momentum, **UNIT)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
-    rule = [scale_by_rms(rho, epsilon, centered)]
-    if not _is_zero(momentum):
-        rule.append(trace(momentum))
+    rule = [scale_by_rms(rho, epsilon, centered), off("momentum", momentum) if is_off(momentum) else trace(momentum)]
     rule.append(scale_by_learning_rate(learning_rate))
     return _build("rmsprop", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
@@ -541,7 +524,7 @@ def adam(
     >>> w.get_value().round(4)
     array([ 0.9, -1.9])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)]
     return _build("adam", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
@@ -611,13 +594,11 @@ def adamw(
     >>> w.get_value().round(6)
     array([0.85])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-    check_hyperparam("weight_decay", weight_decay, low=0.0)
-    transforms = _prelude(clip_norm, maximize, 0.0, skip_nonfinite)
-    rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad)]
-    if not _is_zero(weight_decay):
-        rule.append(add_decayed_weights(weight_decay))
-    rule.append(scale_by_learning_rate(learning_rate))
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    transforms = _prelude(clip_norm, maximize, None, skip_nonfinite)
+    decay = off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay)
+    rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad), decay, scale_by_learning_rate(learning_rate)]
     return _build("adamw", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
@@ -678,7 +659,7 @@ def adamax(
     >>> w.get_value().round(6)
     array([0.9])
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     rule = [scale_by_adamax(beta1, beta2, epsilon), scale_by_learning_rate(learning_rate)]
     return _build("adamax", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)

@@ -17,17 +17,20 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from symupdates.build import add_info, hyperparam, new_scope, new_state, step_count
-from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_hyperparam, check_flag
+from symupdates.build import hyperparam, hyperparam_off, new_scope, new_state, step_count
+from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
 from symupdates.numerics import coef, scaled
 
 __all__ = [
     "add_decayed_weights",
+    "negate",
+    "off",
     "scale",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
     "scale_by_rms",
     "trace",
@@ -84,9 +87,76 @@ def scale_by_learning_rate(learning_rate):
 
     def update(directions, params):
         lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-        if not callable(learning_rate):  # a schedule's value is published by hyperparam()
-            add_info("learning_rate", lr)
         return [scaled(d, -lr) for d in directions], []
+
+    return update
+
+
+def scale_by_decayed_learning_rate(learning_rate, lr_decay):
+    r"""Descent steps with an inverse-time decayed learning rate (Adagrad's ``lr_decay``).
+
+    .. math:: g \leftarrow -\frac{\eta}{1 + k\,d}\, g
+
+    with :math:`k` the number of updates applied before this one, the rate computed
+    first in float64 and applied in one multiplication, as ``torch.optim.Adagrad``
+    computes its ``clr``.
+
+    Parameters
+    ----------
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`. Live hyperparameter ``"learning_rate"``.
+    lr_decay : float, shared or symbolic scalar, or schedule
+        :math:`d \ge 0`. Live hyperparameter ``"lr_decay"``.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> decayed = su.scale_by_decayed_learning_rate(0.1, lr_decay=0.01)
+    """
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("lr_decay", lr_decay, **NON_NEGATIVE)
+
+    def update(directions, params):
+        lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+        decay = hyperparam("lr_decay", lr_decay, **NON_NEGATIVE)
+        rate = lr / (1.0 + step_count().astype("float64") * decay)
+        return [scaled(d, -rate) for d in directions], []
+
+    return update
+
+
+def negate():
+    r"""Flip the sign of every direction: :math:`g \leftarrow -g` (torch's ``maximize=True``).
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> ascend = su.chain(su.negate(), su.scale_by_learning_rate(0.1))
+    """
+
+    def update(directions, params):
+        return [-d for d in directions], []
+
+    return update
+
+
+def off(name, value=0.0):
+    """List hyperparameter ``name`` as switched off; change nothing.
+
+    A rule whose argument ``name`` was given a value that switches its term off (see
+    :func:`~symupdates.checks.is_off`) puts ``off(name, value)`` in its chain instead
+    of the transform, so :attr:`~symupdates.Updates.hyperparams` still has the key, as
+    a frozen :class:`~symupdates.Hyperparameter` (see :func:`~symupdates.hyperparam_off`).
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> no_decay = su.off("weight_decay")
+    """
+
+    def update(directions, params):
+        hyperparam_off(name, value)
+        return directions, []
 
     return update
 
@@ -159,10 +229,9 @@ def trace(momentum=0.9, dampening=0.0, nesterov=False):
     momentum_bounds = {**UNIT, "low_open": bool(nesterov)}  # torch: Nesterov needs a momentum
     check_hyperparam("momentum", momentum, **momentum_bounds)
     check_hyperparam("dampening", dampening, **UNIT)
-    if nesterov and not (isinstance(dampening, int | float) and dampening == 0):
+    dampened = not is_off(dampening)
+    if nesterov and dampened:
         raise ValueError(f"nesterov momentum requires dampening=0, got dampening={dampening!r}")
-
-    dampened = not (isinstance(dampening, int | float) and dampening == 0)
 
     def update(directions, params):
         scope = new_scope("momentum")

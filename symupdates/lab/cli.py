@@ -60,14 +60,12 @@ from pathlib import Path
 import numpy as np
 
 from symupdates import optimizers
+from symupdates.checkpoint import atomic_write
 
 __all__ = ["OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
 
-#: The optimizers ``--optimizers`` accepts, in the order of the default set.
-OPTIMIZERS = {
-    name: getattr(optimizers, name)
-    for name in ("sgd", "momentum", "nesterov_momentum", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax")
-}
+#: The optimizers ``--optimizers`` accepts: every named rule of :mod:`symupdates.optimizers`.
+OPTIMIZERS = {name: getattr(optimizers, name) for name in optimizers.__all__}
 
 #: The default ``--optimizers``: every optimizer, with settings that suit the small MLPs.
 DEFAULT_OPTIMIZERS = (
@@ -549,11 +547,12 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
             # 0 and the decades beyond the linear part; a decade inside it would print on top of the 0
             decades = 10.0 ** np.arange(math.ceil(math.log10(s.validate_every)), math.log10(right) + 1)
             ax.set_xticks([0.0, *decades])
-    figure.savefig(paths["curves.png"], dpi=100)
+    with atomic_write(paths["curves.png"]) as f:
+        figure.savefig(f, dpi=100, format="png")
     lines = {ax.get_title(): len(run_lines(ax)) for ax in figure.axes}
 
     for table, columns in (("valid", VALID_COLUMNS), ("train", TRAIN_COLUMNS)):
-        with open(paths[f"{table}.csv"], "w", encoding="utf-8", newline="") as f:
+        with atomic_write(paths[f"{table}.csv"], "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["optimizer", *columns])
             for run in runs:
@@ -562,7 +561,7 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
 
     summary_columns = ["optimizer", "steps_to_target", "steps", "best_accuracy", "best_step", "final_accuracy", "final_loss",
                        "train_loss", "stopped", "diverged", "time", "compile_seconds"]  # fmt: skip
-    with open(paths["summary.csv"], "w", encoding="utf-8", newline="") as f:
+    with atomic_write(paths["summary.csv"], "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(summary_columns)
         for run in runs:
@@ -584,7 +583,8 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
         ],
         "figure": {"path": paths["curves.png"].name, "lines": lines},
     }
-    paths["histories.json"].write_text(json.dumps(_json_safe(document), allow_nan=False, indent=1), encoding="utf-8")
+    with atomic_write(paths["histories.json"], "w", encoding="utf-8") as f:
+        f.write(json.dumps(_json_safe(document), allow_nan=False, indent=1))
     return paths
 
 

@@ -25,8 +25,6 @@ Every loader returns a :class:`Dataset`: ``X`` matrices with one row per image i
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import gzip
 import hashlib
 import numbers
@@ -46,6 +44,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pytensor
+
+from symupdates.checkpoint import atomic_write
 
 __all__ = ["Dataset", "load_digits", "load_mnist", "minibatches", "read_idx"]
 
@@ -516,44 +516,11 @@ def _prepare_cache_folder(folder: Path) -> list[Path]:
     return created
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Flush a folder's entries (a rename in it) to disk."""
-    if os.name == "nt":  # pragma: no cover - a folder cannot be opened for fsync on Windows
-        return
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as err:
-        # some file systems cannot fsync a folder; the rename has still happened
-        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
 def _save_atomic(path: Path, arrays) -> None:
-    """Write an ``.npz`` atomically and durably.
-
-    The arrays go to a temporary file in the same folder, which is flushed and fsynced
-    before it is renamed over ``path``; then the folder is fsynced so that the rename
-    survives a crash too. If writing fails, the temporary file is removed and ``path`` is
-    untouched.
-    """
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # honours the umask
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(folder)
+    """Write an ``.npz`` atomically and durably (:func:`symupdates.checkpoint.atomic_write`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def _as_dataset(arrays, dtype, name) -> Dataset:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from symupdates.checkpoint import atomic_write
+
 __all__ = ["TRAIN_COLUMNS", "VALID_COLUMNS", "History"]
 
 #: The columns of ``History.train`` (one row per training step).
@@ -176,7 +178,7 @@ class History:
             d[table] = {k: [_json_value(v) for v in vs] for k, vs in d[table].items()}
         text = json.dumps(d, allow_nan=False)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
+            with atomic_write(path, "w", encoding="utf-8") as f:
                 f.write(text)
         return text
 
@@ -204,6 +206,6 @@ class History:
         writer.writerows(zip(*columns.values(), strict=True))
         text = out.getvalue()
         if path is not None:
-            with open(path, "w", encoding="utf-8", newline="") as f:
+            with atomic_write(path, "w", encoding="utf-8", newline="") as f:
                 f.write(text)
         return text

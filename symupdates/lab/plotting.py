@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from symupdates.checkpoint import atomic_write
 from symupdates.lab.history import History
 
 __all__ = ["plot_histories", "run_lines"]
@@ -181,5 +182,14 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     if title is not None:
         fig.suptitle(str(title))
     if path is not None:
-        fig.savefig(path, dpi=dpi)
+        with atomic_write(path) as f:
+            fig.savefig(f, dpi=dpi, format=_image_format(path))
     return fig
+
+
+def _image_format(path) -> str:
+    """The image format a file name asks for (its suffix), as ``savefig`` would infer it."""
+    suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if not suffix:
+        raise ValueError(f"path {os.fspath(path)!r} has no suffix; name the image file, e.g. 'curves.png' (or .svg, .pdf)")
+    return suffix
