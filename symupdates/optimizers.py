@@ -24,6 +24,9 @@ as ``clip_grad_norm_`` before ``step()``), then negation (``maximize``), then co
 weight decay :math:`g \leftarrow g + \lambda p` (``weight_decay``; AdamW instead
 decouples it). A flag left at its default of ``None``/``0``/``False`` adds nothing to
 the graph; to change such a value while training, pass a shared variable.
+
+The math of each rule is written once, in its transforms' docstrings; each function here
+shows its chain as one line.
 """
 
 from __future__ import annotations
@@ -60,26 +63,30 @@ _FLAGS = """clip_norm : float, shared or symbolic scalar, or schedule, optional
     maximize : bool
         Ascend the cost instead: :math:`g \\leftarrow -g` after clipping.
     skip_nonfinite : bool
-        If true, a call whose cost or gradients hold NaN or ±Inf leaves parameters, state
-        and step counter untouched and counts the skip (see :func:`~symupdates.get_updates`).
+        If true, a call whose cost, gradients or hyperparameters hold NaN or ±Inf leaves
+        parameters, state and step counter untouched and counts the skip (see
+        :func:`~symupdates.skip_nonfinite`).
 
     Returns
     -------
     Updates
         The ``(shared_variable, new_expression)`` pairs, with ``.state``, ``.step``,
-        ``.hyperparams`` (every float hyperparameter as a live shared scalar) and ``.info``
-        (``"grad_norm"``, ``"learning_rate"``)."""
+        ``.hyperparams`` (a key per hyperparameter: see :class:`~symupdates.Hyperparameter`)
+        and ``.info`` (``"grad_norm"`` and each hyperparameter's value as applied)."""
 
 _LR = """learning_rate : float, shared or symbolic scalar, or schedule
         :math:`\\eta \\ge 0`. Live hyperparameter ``"learning_rate"``."""
 
 _WD = """weight_decay : float, shared or symbolic scalar, or schedule
         :math:`\\lambda \\ge 0`, coupled L2 decay :math:`g \\leftarrow g + \\lambda p` applied
-        after clipping. Live hyperparameter ``"weight_decay"`` unless it is 0."""
+        after clipping. Live hyperparameter ``"weight_decay"``; a real 0 adds no term and is
+        listed frozen (pass a shared variable to change it from 0 while training)."""
 
 
 def _doc(func):
-    func.__doc__ = func.__doc__.format(common=_COMMON, flags=_FLAGS, lr=_LR, wd=_WD)
+    """Fill the shared parameter texts into a rule's docstring (its LaTeX is left as written)."""
+    for key, text in (("{common}", _COMMON), ("{flags}", _FLAGS), ("{lr}", _LR), ("{wd}", _WD)):
+        func.__doc__ = func.__doc__.replace(key, text)
     return func
 
 
@@ -107,6 +114,8 @@ def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_nor
     .. math::
 
         p \leftarrow p - \eta\,(g + \lambda p)
+
+    with :math:`g` the gradient after clipping and negation.
 
     Parameters
     ----------
@@ -162,8 +171,11 @@ def momentum(
 
     .. math::
 
-        b \leftarrow \begin{{cases}} g & \text{{first update}} \\ \mu b + (1-\tau) g & \text{{after}} \end{{cases}}
-        \qquad p \leftarrow p - \eta\, b
+        p \leftarrow p - \eta\, \mathrm{trace}_{\mu,\tau}(g + \lambda p)
+
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.trace`.
 
     Parameters
     ----------
@@ -218,8 +230,11 @@ def nesterov_momentum(
 
     .. math::
 
-        b \leftarrow \mu b + g \ (b = g \text{{ at the first update}}), \qquad
-        p \leftarrow p - \eta\,(g + \mu b)
+        p \leftarrow p - \eta\, \mathrm{trace}^{\text{Nesterov}_{\mu}(g + \lambda p) \;=\; p - \eta\,(g + \mu b)
+
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.trace`.
 
     Parameters
     ----------
@@ -278,11 +293,12 @@ def adagrad(
 
     .. math::
 
-        \eta_k = \frac{{\eta}}{{1 + k\,\delta}}, \qquad G \leftarrow G + g^2, \qquad
-        p \leftarrow p - \eta_k \frac{{g}}{{\sqrt{{G}} + \epsilon}}
+        p \leftarrow p - \frac{\eta}{1 + k\,\delta}\, \mathrm{adagrad}_{\epsilon}(g + \lambda p),
+        \qquad k = \text{updates applied before this one}
 
-    with :math:`k = 0, 1, \dots` the number of updates applied before this one and
-    :math:`G` starting at ``initial_accumulator_value``.
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.scale_by_adagrad` and :func:`~symupdates.scale_by_decayed_learning_rate`.
 
     Parameters
     ----------
@@ -300,7 +316,7 @@ def adagrad(
 
     Notes
     -----
-    Lasagne and PyMC use :math:`g / \sqrt{{G + \epsilon}}` (epsilon inside the root).
+    Lasagne and PyMC use :math:`g / \sqrt{G + \epsilon}` (epsilon inside the root).
     ``info["learning_rate"]`` is the decayed :math:`\eta_k`.
 
     References
@@ -337,10 +353,11 @@ def adadelta(
 
     .. math::
 
-        E \leftarrow \rho E + (1-\rho) g^2, \qquad
-        \Delta = \frac{{\sqrt{{D + \epsilon}}}}{{\sqrt{{E + \epsilon}}}}\, g, \qquad
-        D \leftarrow \rho D + (1-\rho) \Delta^2, \qquad
-        p \leftarrow p - \eta\,\Delta
+        p \leftarrow p - \eta\, \mathrm{adadelta}_{\rho,\epsilon}(g + \lambda p)
+
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.scale_by_adadelta`.
 
     Parameters
     ----------
@@ -397,13 +414,11 @@ def rmsprop(
 
     .. math::
 
-        S \leftarrow \rho S + (1-\rho) g^2, \qquad
-        \bar g = \frac{{g}}{{\sqrt{{S - A^2}} + \epsilon}} \ \text{{(centered, with }}
-        A \leftarrow \rho A + (1-\rho) g), \qquad
-        \bar g = \frac{{g}}{{\sqrt{{S}} + \epsilon}} \ \text{{(otherwise)}},
+        p \leftarrow p - \eta\, \mathrm{trace}_{\mu}\big(\mathrm{rms}_{\rho,\epsilon}(g + \lambda p)\big) \quad (\text{no trace when } \mu = 0)
 
-        B \leftarrow \mu B + \bar g, \ p \leftarrow p - \eta B \ (\mu > 0), \qquad
-        p \leftarrow p - \eta \bar g \ (\mu = 0)
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.scale_by_rms` and :func:`~symupdates.trace`.
 
     Parameters
     ----------
@@ -424,7 +439,7 @@ def rmsprop(
 
     Notes
     -----
-    Lasagne and PyMC use :math:`g / \sqrt{{S + \epsilon}}` (epsilon inside the root) and a
+    Lasagne and PyMC use :math:`g / \sqrt{S + \epsilon}` (epsilon inside the root) and a
     default :math:`\rho = 0.9`, learning rate 1.0.
 
     References
@@ -471,14 +486,11 @@ def adam(
 
     .. math::
 
-        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
-        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
-        \hat v \leftarrow \max(\hat v, v) \ \text{{(amsgrad; else }} \hat v = v),
+        p \leftarrow p - \eta\, \mathrm{adam}_{\beta_1,\beta_2,\epsilon}(g + \lambda p)
 
-        p \leftarrow p - \frac{{\eta}}{{1-\beta_1^t}} \cdot
-        \frac{{m}}{{\sqrt{{\hat v}} / \sqrt{{1-\beta_2^t}} + \epsilon}}
-
-    with :math:`t = 1, 2, \dots` the number of this update.
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.scale_by_adam`.
 
     Parameters
     ----------
@@ -499,7 +511,7 @@ def adam(
     -----
     Weight decay here is coupled L2 (added to the gradient before the moments); use
     :func:`adamw` for decoupled decay. Lasagne and PyMC use the paper's "epsilon hat"
-    form, :math:`\eta\sqrt{{1-\beta_2^t}}/(1-\beta_1^t) \cdot m / (\sqrt v + \hat\epsilon)`,
+    form, :math:`\eta\sqrt{1-\beta_2^t}/(1-\beta_1^t) \cdot m / (\sqrt v + \hat\epsilon)`,
     which differs from this one while :math:`\sqrt v` is near epsilon.
 
     References
@@ -549,11 +561,11 @@ def adamw(
 
     .. math::
 
-        p \leftarrow p\,(1 - \eta\lambda) - \frac{{\eta}}{{1-\beta_1^t}} \cdot
-        \frac{{m}}{{\sqrt{{\hat v}} / \sqrt{{1-\beta_2^t}} + \epsilon}}
+        p \leftarrow p - \eta\,\big(\mathrm{adam}_{\beta_1,\beta_2,\epsilon}(g) + \lambda p\big)
 
-    with :math:`m, v, \hat v` updated from the (clipped) gradient exactly as in
-    :func:`adam`, with no L2 term, and the decay using the parameter before this update.
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.scale_by_adam`.
 
     Parameters
     ----------
@@ -576,7 +588,7 @@ def adamw(
     The chain is ``scale_by_adam``, then ``add_decayed_weights``, then
     ``scale_by_learning_rate``: decay added after the rule is decoupled. Epsilon goes
     where :func:`adam` puts it, outside the root after the bias correction
-    (:math:`\sqrt{{\hat v}} / \sqrt{{1-\beta_2^t}} + \epsilon`); Lasagne-style "epsilon hat"
+    (:math:`\sqrt{\hat v} / \sqrt{1-\beta_2^t} + \epsilon`); Lasagne-style "epsilon hat"
     implementations differ while :math:`\sqrt v` is near epsilon.
 
     References
@@ -620,9 +632,11 @@ def adamax(
 
     .. math::
 
-        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
-        u \leftarrow \max(\beta_2 u, |g| + \epsilon), \qquad
-        p \leftarrow p - \frac{{\eta}}{{1-\beta_1^t}} \cdot \frac{{m}}{{u}}
+        p \leftarrow p - \eta\, \mathrm{adamax}_{\beta_1,\beta_2,\epsilon}(g + \lambda p)
+
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (where epsilon goes, the first step):
+    :func:`~symupdates.scale_by_adamax`.
 
     Parameters
     ----------
