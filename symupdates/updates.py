@@ -15,6 +15,7 @@ import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
 
 from symupdates.build import Hyperparameter, unique_name
+from symupdates.checks import check_named_arrays
 
 __all__ = ["ArraySpec", "Updates", "check_unique_targets", "merge_updates"]
 
@@ -156,33 +157,30 @@ class Updates(list):
                 f"Updates.state_dict()), got {type(state_dict).__name__}"
             )
         targets = self.state_variables()
-        problems = []
+        arrays, unreadable = {}, []
+        for name, value in state_dict.items():
+            try:
+                arrays[name] = value if isinstance(value, np.ndarray | ArraySpec) else np.asarray(value)
+            except (TypeError, ValueError) as err:
+                unreadable.append(f"{name!r} is not an array ({err})")
         # A frozen hyperparameter (a term switched off at build time) has one possible value:
         # a state dict saved before such keys were listed may leave it out.
-        missing = [k for k in targets if k not in state_dict and not getattr(targets[k], "frozen", False)]
-        unexpected = [k for k in state_dict if k not in targets]
-        if missing:
-            problems.append(f"missing keys {missing}")
-        if unexpected:
-            problems.append(f"unexpected keys {unexpected}")
+        expected = {
+            name: var.get_value(borrow=True)
+            for name, var in targets.items()
+            if name in state_dict or not getattr(var, "frozen", False)
+        }
+        unreadable_keys = set(state_dict) - set(arrays)
+        problems = check_named_arrays(arrays, {k: v for k, v in expected.items() if k not in unreadable_keys}, "keys")
+        problems += unreadable
         values = {}
-        for name, var in targets.items():
-            if name not in state_dict:
+        for name, value in arrays.items():
+            if name not in expected or value.shape != expected[name].shape or value.dtype != expected[name].dtype:
                 continue
-            value = state_dict[name]
-            try:
-                value = value if isinstance(value, np.ndarray | ArraySpec) else np.asarray(value)
-            except (TypeError, ValueError) as err:
-                problems.append(f"{name!r} is not an array ({err})")
+            var = targets[name]
+            if isinstance(value, ArraySpec):
                 continue
-            current = var.get_value(borrow=True)
-            if value.shape != current.shape:
-                problems.append(f"{name!r} has shape {value.shape}, expected {current.shape}")
-            elif value.dtype != current.dtype:
-                problems.append(f"{name!r} has dtype {value.dtype}, expected {current.dtype}")
-            elif isinstance(value, ArraySpec):
-                continue
-            elif value.dtype.kind in "iu" and np.any(value < 0):
+            if value.dtype.kind in "iu" and np.any(value < 0):
                 problems.append(f"{name!r} is a counter and must not be negative, got {value.tolist()}")
             elif isinstance(var, Hyperparameter) and (problem := var.problem(value)):
                 problems.append(f"{name!r}: {problem}")
