@@ -197,9 +197,9 @@ def _plateau_target(target) -> SharedVariable:
     if isinstance(target, Updates):
         if "learning_rate" not in target.hyperparams:
             raise ValueError(
-                "these updates have no live learning rate to reduce: it was given as a schedule or a "
-                "symbolic expression, not a float or shared variable. Pass a float learning rate, or "
-                "multiply the schedule by a pytensor.shared scale and give that scale to ReduceLROnPlateau"
+                f"these updates have no live learning rate to reduce (their hyperparams are "
+                f"{sorted(target.hyperparams)}): build them with a rule or a scale_by_learning_rate "
+                f"transform, or give ReduceLROnPlateau the shared scalar to lower"
             )
         return target.hyperparams["learning_rate"]
     if isinstance(target, SharedVariable):

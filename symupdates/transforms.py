@@ -50,7 +50,7 @@ def scale(factor):
     Parameters
     ----------
     factor : float, shared or symbolic scalar, or schedule
-        :math:`s`. Live hyperparameter ``"scale"``.
+        :math:`s`. Live hyperparameter ``"factor"``.
 
     Examples
     --------
@@ -60,7 +60,7 @@ def scale(factor):
     check_hyperparam("factor", factor)
 
     def update(directions, params):
-        s = hyperparam("scale", factor)
+        s = hyperparam("factor", factor)
         return [scaled(d, s) for d in directions], []
 
     return update
@@ -153,6 +153,13 @@ def off(name, value=0.0):
     >>> import symupdates as su
     >>> no_decay = su.off("weight_decay")
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a hyperparameter's name (a non-empty string), got {name!r}")
+    if not is_off(value):
+        raise ValueError(
+            f"off({name!r}, {value!r}): {value!r} does not switch {name} off (only a real 0 does); "
+            f"use the transform that applies {name} instead"
+        )
 
     def update(directions, params):
         hyperparam_off(name, value)

@@ -222,6 +222,10 @@ CASES += [
     Bad("hyperparam", "returns-string", lambda e: su.sgd(e.cost, e.params, learning_rate=lambda k: "fast"), TypeError, ("schedule given as learning_rate", "'fast'")),
     # Transforms and clipping.
     Bad("scale", "not-a-number", lambda e: su.scale("2"), TypeError, ("factor", "'2'")),
+    Bad("off", "not-off", lambda e: su.off("weight_decay", 0.1), ValueError, ("0.1 does not switch weight_decay off",)),
+    Bad("off", "no-name", lambda e: su.off(""), TypeError, ("name must be a hyperparameter's name",)),
+    Bad("scale_by_decayed_learning_rate", "negative-decay", lambda e: su.scale_by_decayed_learning_rate(0.1, -0.5), ValueError, ("lr_decay", "-0.5")),
+    Bad("scale_by_decayed_learning_rate", "nan-rate", lambda e: su.scale_by_decayed_learning_rate(np.nan, 0.1), ValueError, ("learning_rate", "finite")),
     Bad("scale_by_learning_rate", "negative", lambda e: su.scale_by_learning_rate(-1.0), ValueError, ("learning_rate", "-1.0")),
     Bad("add_decayed_weights", "negative", lambda e: su.add_decayed_weights(-1.0), ValueError, ("weight_decay", "-1.0")),
     Bad("scale_by_adam", "beta1", lambda e: su.scale_by_adam(beta1=1.2), ValueError, ("beta1", "1.2")),
@@ -356,7 +360,7 @@ def test_bad_input_raises_a_clear_error_and_changes_nothing(env, case):
 def test_the_table_covers_every_public_function():
     """Each public callable of the core and checkpoint API has at least one row."""
     public = {n for n in su.__all__ if _module_of(n) in CORE_MODULES and callable(getattr(su, n))}
-    takes_no_arguments = {"skip_nonfinite"}
+    takes_no_arguments = {"skip_nonfinite", "negate"}
     covered = {c.target.split(".")[0] for c in CASES}
     assert sorted(public - takes_no_arguments - covered) == []
     assert {"Updates.load_state_dict", "NonFiniteGuard.load_state_dict", "save", "load"} <= {c.target for c in CASES}

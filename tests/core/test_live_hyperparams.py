@@ -105,15 +105,16 @@ def test_every_hyperparameter_accepts_a_schedule(case):
     pairs = {name: _linear(start[name], new[name]) for name in start}
     params, cost = pytensor_problem()
     updates = case.fn(cost, params, **{name: ours for name, (ours, _) in pairs.items()}, **flags)
-    assert set(updates.hyperparams) == set()  # nothing was given as a float
+    # Given as schedules, each is listed as a live scale of its schedule, at 1.0.
+    assert set(updates.hyperparams) == set(pairs)
+    assert all(float(v.get_value()) == 1.0 and not v.frozen for v in updates.hyperparams.values())
     assert set(pairs) <= set(updates.info)
     names = sorted(pairs)
     train = pytensor.function([], [updates.info[n] for n in names], updates=updates)
     record = np.array([[float(x) for x in train()] for _ in range(STEPS)])
     python = {name: py for name, (_, py) in pairs.items()}
     for j, name in enumerate(names):
-        if not (case.name == "adagrad" and name == "learning_rate"):  # there info holds the decayed lr
-            np.testing.assert_allclose(record[:, j], [python[name](k) for k in range(STEPS)], rtol=1e-14, err_msg=name)
+        np.testing.assert_allclose(record[:, j], [python[name](k) for k in range(STEPS)], rtol=1e-14, err_msg=name)
 
     theirs = _torch_run(case, lambda k: {name: py(k) for name, py in python.items()}, flags)
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
@@ -126,13 +127,14 @@ def _forms():
     """form -> (learning_rate, momentum, the symbolic inputs to feed, expected hyperparams keys)."""
     lr_in, mu_in = pt.dscalar("lr"), pt.dscalar("mu")
     lr_shared, mu_shared = pytensor.shared(np.float64(0.05), name="my_lr"), pytensor.shared(np.float64(0.9), name="my_mu")
+    keys = {"learning_rate", "momentum", "dampening", "weight_decay"}  # every form lists every hyperparameter
     return {
-        "float": (0.05, 0.9, [], {"learning_rate", "momentum"}),
-        "numpy": (np.float64(0.05), np.float32(0.75), [], {"learning_rate", "momentum"}),
-        "shared": (lr_shared, mu_shared, [], {"learning_rate", "momentum"}),
-        "symbolic": (lr_in, mu_in, [(lr_in, 0.05), (mu_in, 0.9)], set()),
-        "schedule": (S.constant(0.05), S.constant(0.9), [], set()),
-        "lambda": (lambda k: 0.05 + 0 * k, lambda k: pt.constant(np.float32(0.75)), [], set()),
+        "float": (0.05, 0.9, [], keys),
+        "numpy": (np.float64(0.05), np.float32(0.75), [], keys),
+        "shared": (lr_shared, mu_shared, [], keys),
+        "symbolic": (lr_in, mu_in, [(lr_in, 0.05), (mu_in, 0.9)], keys),
+        "schedule": (S.constant(0.05), S.constant(0.9), [], keys),
+        "lambda": (lambda k: 0.05 + 0 * k, lambda k: pt.constant(np.float32(0.75)), [], keys),
     }
 
 
@@ -273,7 +275,6 @@ SHARED_TRANSFORMS = {
 TRANSFORMS = [pytest.param(name, make, values, id=name) for name, (make, values) in SHARED_TRANSFORMS.items()]
 TRANSFORMS += each_transform()
 _HALF = 4  # calls before the change, and after it
-_LIVE_NAME = {"factor": "scale"}  # scale(factor) publishes its hyperparameter as "scale" (documented)
 
 
 def _descend(directions, params):
@@ -303,7 +304,7 @@ def _transform_run(train, params, updates, before=None, after=None):
 @pytest.mark.parametrize(("transform", "make", "arguments"), TRANSFORMS)
 def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, make, arguments, compiles):
     args = {name: a for name, (a, _) in arguments.items()}
-    values = {_LIVE_NAME.get(name, name): pair for name, pair in arguments.items()}
+    values = dict(arguments)  # every hyperparameter is listed under its argument's name
     start = {name: a for name, (a, _) in values.items()}
     new = {name: b for name, (_, b) in values.items()}
 
@@ -325,7 +326,7 @@ def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, 
         for arg, (a, b) in arguments.items()
     }
     scheduled = su.get_updates(_with_descent(transform, make(**switches)), cost, params, name="t")
-    assert set(scheduled.hyperparams) == set() and set(values) <= set(scheduled.info)
+    assert set(scheduled.hyperparams) == set(values) and set(values) <= set(scheduled.info)  # live scales, at 1.0
     train = pytensor.function([], [scheduled.info[name] for name in values], updates=scheduled)
     record = [train() for _ in range(2 * _HALF)]
     for j, name in enumerate(values):

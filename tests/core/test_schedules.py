@@ -466,8 +466,12 @@ def test_bad_plateau_arguments_raise_clear_errors(kwargs, error, match):
 
 
 def test_bad_plateau_targets_and_metrics_raise_clear_errors():
-    with pytest.raises(ValueError, match="no live learning rate"):
-        su.ReduceLROnPlateau(_sgd_with(S.cosine_decay(0.1, 10)))
+    w = pytensor.shared(np.ones(2), name="w")
+    no_rate = su.get_updates(su.scale(-0.1), (w**2).sum(), [w])
+    with pytest.raises(ValueError, match=r"no live learning rate to reduce \(their hyperparams are \['factor'\]\)"):
+        su.ReduceLROnPlateau(no_rate)
+    scheduled = _sgd_with(S.cosine_decay(0.1, 10))  # a schedule's live scale is what it lowers
+    assert su.ReduceLROnPlateau(scheduled).learning_rate is scheduled.hyperparams["learning_rate"]
     with pytest.raises(TypeError, match="target must be an Updates"):
         su.ReduceLROnPlateau(0.1)
     with pytest.raises(TypeError, match="float shared scalar"):

@@ -133,6 +133,7 @@ def test_skip_nonfinite_transform_equals_the_flag():
     transform = su.chain(
         su.skip_nonfinite(),
         su.clip_by_global_norm(kwargs["clip_norm"]),
+        su.off("weight_decay"),
         su.scale_by_adam(amsgrad=True),
         su.scale_by_learning_rate(kwargs["learning_rate"]),
     )
@@ -244,8 +245,9 @@ def test_state_dict_holds_counters_hyperparams_and_copies():
     assert state["rmsprop/step"] == 1 and state["rmsprop/step"].dtype == np.int64
     assert state["rmsprop/skipped"] == 1 and state["rmsprop/skipped"].dtype == np.int64
     assert {k for k in state if k.startswith("hyperparams/")} == {
-        f"hyperparams/{n}" for n in ("clip_norm", "rho", "epsilon", "momentum", "learning_rate")
+        f"hyperparams/{n}" for n in ("clip_norm", "rho", "epsilon", "momentum", "learning_rate", "weight_decay")
     }
+    assert updates.hyperparams["weight_decay"].frozen  # 0: no term in the graph, listed all the same
     assert {"W1/rms/square_avg", "W1/rms/grad_avg", "W1/momentum/buffer", "s/momentum/buffer"} <= set(state)
     before = {k: v.copy() for k, v in state.items()}
     state["W1/rms/square_avg"][...] = 7.0  # the dict is a copy: writing to it changes nothing
