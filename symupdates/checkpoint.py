@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 from symupdates.base import check_params
+from symupdates.checks import check_named_arrays
 from symupdates.build import param_names
 from symupdates.updates import ArraySpec, Updates
 
@@ -539,21 +540,9 @@ class _Archive:
 
 def _compare_params(archive: _Archive, saved: dict, expected: dict, problems: list) -> None:
     """Compare the headers of saved parameters with the parameters they would fill; no data is read."""
-    missing = [n for n in expected if n not in saved]
-    unexpected = [n for n in saved if n not in expected]
-    if missing:
-        problems.append(f"parameters {missing} are not in the file")
-    if unexpected:
-        problems.append(f"the file holds parameters {unexpected} that were not given")
-    for name, var in expected.items():
-        if name not in saved:
-            continue
-        shape, dtype = archive.shape_and_dtype(saved[name])
-        current = var.get_value(borrow=True)
-        if shape != current.shape:
-            problems.append(f"parameter {name!r} has shape {shape} in the file, expected {current.shape}")
-        elif dtype != current.dtype:
-            problems.append(f"parameter {name!r} has dtype {dtype} in the file, expected {current.dtype}")
+    specs = {name: ArraySpec(*archive.shape_and_dtype(key)) for name, key in saved.items()}
+    found = check_named_arrays(specs, {name: var.get_value(borrow=True) for name, var in expected.items()}, "parameters")
+    problems.extend(f"parameter {p}" if p.startswith("'") else p for p in found)
 
 
 def _load_extra(path: str, extra: dict, saved: dict) -> None:

@@ -452,7 +452,7 @@ def test_an_entry_of_the_wrong_shape_is_rejected_from_its_header_without_reading
     assert path.stat().st_size < 100_000
 
     monkeypatch.setattr(np.lib.format, "read_array", _format_entry_only(np.lib.format.read_array))
-    with pytest.raises(ValueError, match=r"parameter 'w' has shape \(2000000,\) in the file, expected \(3,\)"):
+    with pytest.raises(ValueError, match=r"parameter 'w' has shape \(2000000,\), expected \(3,\)"):
         su.load(path, [w], None)
 
 

@@ -318,9 +318,9 @@ CASES += [
     Bad("load", "path-int", lambda e: su.load(7, e.params, e.updates), TypeError, ("path", "7")),
     Bad("load", "updates-dict", lambda e: su.load(e.checkpoint, e.params, {}), TypeError, ("updates", "Updates", "dict")),
     # load: a checkpoint that does not match the arguments.
-    Bad("load", "param-shape", lambda e: su.load(e.checkpoint, _other_b(e), None), ValueError, ("parameter 'b' has shape (3,) in the file, expected (4,)",)),
-    Bad("load", "param-names", lambda e: su.load(e.checkpoint, [e.W, pytensor.shared(np.zeros(3), name="c")], None), ValueError, ("parameters ['c'] are not in the file", "holds parameters ['b']")),
-    Bad("load", "param-dtype", lambda e: su.load(e.checkpoint, [e.W, pytensor.shared(np.zeros(3, "float32"), name="b")], None), ValueError, ("parameter 'b' has dtype float64 in the file, expected float32",)),
+    Bad("load", "param-shape", lambda e: su.load(e.checkpoint, _other_b(e), None), ValueError, ("parameter 'b' has shape (3,), expected (4,)",)),
+    Bad("load", "param-names", lambda e: su.load(e.checkpoint, [e.W, pytensor.shared(np.zeros(3), name="c")], None), ValueError, ("missing parameters ['c']", "unexpected parameters ['b']")),
+    Bad("load", "param-dtype", lambda e: su.load(e.checkpoint, [e.W, pytensor.shared(np.zeros(3, "float32"), name="b")], None), ValueError, ("parameter 'b' has dtype float64, expected float32",)),
     Bad("load", "partial-params", lambda e: su.load(e.checkpoint_of("other.npz", _another_model(e)), e.params, e.updates), ValueError, ("parameter 'b' has shape (5,)", "missing keys")),
     Bad("load", "other-optimizer", lambda e: su.load(e.checkpoint_of("sgd.npz", e.params, su.sgd(e.cost, e.params), {"guard": e.guard}), e.params, e.updates, extra={"guard": e.guard}), ValueError, ("optimizer state in the file does not match", "'adam/step'", "sgd/step")),
     Bad("load", "missing-extra", lambda e: su.load(e.checkpoint, e.params, e.updates, extra={"guard": e.guard, "plateau": e.guard}), ValueError, ("extra objects ['plateau'] are not in the file",)),
