@@ -50,6 +50,7 @@ import pytensor.tensor as pt
 
 from symupdates.base import check_params
 from symupdates.build import param_names
+from symupdates.checks import check_flag
 from symupdates.numerics import global_norm, sum_of_squares
 
 __all__ = [
@@ -338,8 +339,7 @@ def standard(updates, params, grads=None, *, per_param=False) -> dict:
     (0, True)
     """
     params = check_params(params)
-    if not isinstance(per_param, bool):
-        raise TypeError(f"per_param must be True or False, got {per_param!r}")
+    per_param = check_flag("per_param", per_param)
     parts = {}
     if grads is not None:
         grads = _check_grads(grads, params)

@@ -7,13 +7,13 @@ With ``skip_nonfinite`` a call whose cost, gradients or hyperparameters hold a N
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import pytensor.tensor as pt
 
 from symupdates.build import Transform, current_build, new_state
+from symupdates.checks import check_count
 from symupdates.numerics import FLOAT_DTYPES, all_finite, all_true
 from symupdates.updates import Updates
 
@@ -68,10 +68,7 @@ class NonFiniteGuard:
             raise ValueError(
                 "updates has no skip counter: build it with skip_nonfinite=True (or a skip_nonfinite() transform)"
             )
-        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, numbers.Integral):
-            raise TypeError(f"max_consecutive must be an integer, got {max_consecutive!r}")
-        if max_consecutive < 1:
-            raise ValueError(f"max_consecutive must be at least 1, got {max_consecutive!r}")
+        max_consecutive = check_count("max_consecutive", max_consecutive)
         self.updates = updates
         self.max_consecutive = int(max_consecutive)
         self.consecutive = 0

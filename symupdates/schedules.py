@@ -70,7 +70,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from symupdates.checks import check_count, check_real
+from symupdates.checks import check_count, check_flag, check_real
 from symupdates.numerics import INT_DTYPES
 
 __all__ = [
@@ -636,8 +636,7 @@ def one_cycle(
         raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
     start = peak / _number("div_factor", div_factor, low=0.0, low_open=True)
     final = start / _number("final_div_factor", final_div_factor, low=0.0, low_open=True)
-    if not isinstance(three_phase, bool | np.bool_):
-        raise TypeError(f"three_phase must be True or False, got {three_phase!r}")
+    three_phase = check_flag("three_phase", three_phase)
     m_low = _number("base_momentum", base_momentum, low=0.0, high=1.0)
     m_high = _number("max_momentum", max_momentum, low=0.0, high=1.0)
 
