@@ -11,7 +11,7 @@ direction)`` pairs; what a transform may call while it runs is in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pytensor
 import pytensor.tensor as pt
@@ -55,8 +55,9 @@ def chain(*transforms: Transform) -> Transform:
 
 
 def check_params(params) -> list:
-    """Validate a parameter list: non-empty, float shared variables, no repeats."""
-    if isinstance(params, SharedVariable) or not isinstance(params, Sequence) or isinstance(params, str):
+    """Validate the parameters: a non-empty iterable (a list, a generator such as a model's
+    ``parameters()``) of distinct float shared variables; returns them as a list."""
+    if isinstance(params, SharedVariable | str | bytes | Mapping) or not isinstance(params, Iterable):
         raise TypeError(f"params must be a list of shared variables, got {type(params).__name__}; wrap a single one as [param]")
     params = list(params)
     if not params:

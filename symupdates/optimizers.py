@@ -27,9 +27,21 @@ the graph; to change such a value while training, pass a shared variable.
 
 The math of each rule is written once, in its transforms' docstrings; each function here
 shows its chain as one line.
+
+Called with hyperparameters only, a rule returns a callable of ``(loss_or_grads, params)``
+(PyMC and Lasagne style; the values are checked at once): ``su.adam(learning_rate=0.01)``
+is what ``pm.fit(obj_optimizer=...)`` takes, as is ``functools.partial(su.adam, ...)``.
+Another library's spelling of an argument (``lr=``, ``betas=``, ``eps=``, RMSprop's
+``alpha=``) raises a ``TypeError`` that names ours.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+import pytensor
 
 from symupdates.base import chain, get_updates
 from symupdates.checks import NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
@@ -90,6 +102,51 @@ def _doc(func):
     return func
 
 
+#: Other libraries' names of our arguments: the pointer a ``TypeError`` gives.
+_SPELLINGS = {
+    "lr": "learning_rate",
+    "eps": "epsilon",
+    "betas": "beta1 and beta2",
+    "b1": "beta1",
+    "b2": "beta2",
+    "alpha": "rho",
+    "decay": "rho (or weight_decay)",
+    "eps_root": "epsilon",
+}
+
+
+def _spelling_error(name: str, parameters, key: str) -> TypeError:
+    """The error for an argument another library spells ``key``: what we call it, or which rule to use."""
+    if key == "nesterov" and name in ("sgd", "momentum"):
+        return TypeError(f"{name}() has no argument 'nesterov'; Nesterov momentum is its own rule: su.nesterov_momentum(...)")
+    if key == "momentum" and name == "sgd":
+        return TypeError("sgd() has no argument 'momentum'; SGD with momentum is its own rule: su.momentum(..., momentum=0.9)")
+    ours = _SPELLINGS.get(key)
+    if ours is not None and all(part in parameters for part in ours.split(" (")[0].split(" and ")):
+        return TypeError(f"{name}() has no argument {key!r}; symupdates calls it {ours}")
+    return TypeError(f"{name}() got an unexpected keyword argument {key!r}; its arguments are {', '.join(parameters)}")
+
+
+def _rule(fn):
+    """Make a rule callable with its hyperparameters only, PyMC/Lasagne style, and point
+    other libraries' spellings (``lr=``, ``betas=``, ``eps=``) to ours."""
+    name = fn.__name__
+    parameters = list(inspect.signature(fn).parameters)
+
+    @functools.wraps(fn)
+    def rule(*args, **kwargs):
+        for key in kwargs:
+            if key not in parameters:
+                raise _spelling_error(name, parameters, key)
+        if not args and "loss_or_grads" not in kwargs and "params" not in kwargs:
+            probe = pytensor.shared(np.zeros(1), name="probe")  # check every value now, before any use
+            fn((probe**2).sum(), [probe], **kwargs)
+            return functools.partial(rule, **kwargs)
+        return fn(*args, **kwargs)
+
+    return rule
+
+
 def _prelude(clip_norm, maximize, weight_decay=None, skip_nonfinite=False):
     """The transforms every rule starts with: clip, negate, coupled weight decay (``None``: the rule has none)."""
     steps = []
@@ -107,6 +164,7 @@ def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
     return get_updates(chain(*transforms), loss_or_grads, params, name=name, skip_nonfinite=skip_nonfinite)
 
 
+@_rule
 @_doc
 def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False):
     r"""Stochastic gradient descent, as ``torch.optim.SGD(momentum=0)``.
@@ -154,6 +212,7 @@ def sgd(loss_or_grads, params, learning_rate=1e-3, *, weight_decay=0.0, clip_nor
     return _build("sgd", [*transforms, scale_by_learning_rate(learning_rate)], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def momentum(
     loss_or_grads,
@@ -222,6 +281,7 @@ def momentum(
     return _build("momentum", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def nesterov_momentum(
     loss_or_grads, params, learning_rate=1e-3, momentum=0.9, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False
@@ -275,6 +335,7 @@ def nesterov_momentum(
     return _build("nesterov_momentum", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def adagrad(
     loss_or_grads,
@@ -345,6 +406,7 @@ def adagrad(
     return _build("adagrad", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def adadelta(
     loss_or_grads, params, learning_rate=1.0, rho=0.9, epsilon=1e-6, *, weight_decay=0.0, clip_norm=None, maximize=False, skip_nonfinite=False
@@ -395,6 +457,7 @@ def adadelta(
     return _build("adadelta", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def rmsprop(
     loss_or_grads,
@@ -467,6 +530,7 @@ def rmsprop(
     return _build("rmsprop", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def adam(
     loss_or_grads,
@@ -542,6 +606,7 @@ def adam(
     return _build("adam", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def adamw(
     loss_or_grads,
@@ -614,6 +679,7 @@ def adamw(
     return _build("adamw", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
+@_rule
 @_doc
 def adamax(
     loss_or_grads,

@@ -8,6 +8,7 @@ its Python type, and ``updates.hyperparams`` keys that changed with the argument
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pytensor
@@ -155,3 +156,50 @@ def test_check_named_arrays_lists_every_problem():
 def test_checks_name_the_argument_and_the_value(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# --- other libraries' spellings, and rules called PyMC/Lasagne style --------------------
+
+
+SPELLINGS = [
+    ("adam", {"lr": 0.1}, "adam() has no argument 'lr'; symupdates calls it learning_rate"),
+    ("adam", {"betas": (0.9, 0.99)}, "adam() has no argument 'betas'; symupdates calls it beta1 and beta2"),
+    ("adamw", {"eps": 1e-8}, "adamw() has no argument 'eps'; symupdates calls it epsilon"),
+    ("rmsprop", {"alpha": 0.9}, "rmsprop() has no argument 'alpha'; symupdates calls it rho"),
+    ("adam", {"b1": 0.9}, "adam() has no argument 'b1'; symupdates calls it beta1"),
+    ("adamax", {"b2": 0.9}, "adamax() has no argument 'b2'; symupdates calls it beta2"),
+    ("momentum", {"nesterov": True}, "Nesterov momentum is its own rule: su.nesterov_momentum"),
+    ("sgd", {"nesterov": True}, "Nesterov momentum is its own rule: su.nesterov_momentum"),
+    ("sgd", {"momentum": 0.9}, "SGD with momentum is its own rule: su.momentum"),
+]
+
+
+@pytest.mark.parametrize(("rule", "kwargs", "message"), SPELLINGS, ids=[f"{r}-{next(iter(k))}" for r, k, _ in SPELLINGS])
+def test_a_torch_or_optax_spelling_gets_a_pointer_to_ours(rule, kwargs, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        RULES[rule](**kwargs)
+    params, loss = pytensor_problem()
+    with pytest.raises(TypeError, match=re.escape(message)):  # with a cost and params too
+        RULES[rule](loss, params, **kwargs)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_a_rule_called_with_hyperparameters_only_is_a_callable_of_loss_and_params(rule):
+    """``su.adam(learning_rate=0.01)`` is what ``pm.fit(obj_optimizer=...)`` takes."""
+    optimizer = RULES[rule](learning_rate=0.05, clip_norm=1.0)
+    assert callable(optimizer)
+    params, loss = pytensor_problem()
+    later = optimizer(loss, params)
+    params2, loss2 = pytensor_problem()
+    keyword = optimizer(loss_or_grads=loss2, params=params2)
+    assert list(later.state) == list(keyword.state) and float(later.hyperparams["learning_rate"].get_value()) == 0.05
+    with pytest.raises(ValueError, match="learning_rate"):  # values are checked at once, not at the later call
+        RULES[rule](learning_rate=-1.0)
+
+
+def test_params_may_be_any_iterable_of_shared_variables():
+    params, loss = pytensor_problem()
+    updates = su.adam(loss, (p for p in params), learning_rate=0.1)
+    assert [var for var, _ in updates][: len(params)] == params
+    with pytest.raises(TypeError, match="params must be a list of shared variables, got dict"):
+        su.adam(loss, {p.name: p for p in params})
