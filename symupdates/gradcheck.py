@@ -78,7 +78,10 @@ import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
-from pytensor.graph.traversal import ancestors, graph_inputs, io_toposort
+try:  # PyTensor 3
+    from pytensor.graph.traversal import ancestors, graph_inputs, io_toposort
+except ImportError:  # PyTensor 2.38 (PyMC 5)
+    from pytensor.graph.basic import ancestors, graph_inputs, io_toposort
 from pytensor.tensor.elemwise import CAReduce, Elemwise
 from pytensor.tensor.math import Argmax
 

@@ -51,7 +51,7 @@ import pytensor.tensor as pt
 from symupdates.base import check_params
 from symupdates.build import param_names
 from symupdates.checks import check_flag
-from symupdates.numerics import global_norm, sum_of_squares
+from symupdates.numerics import global_norm, isfinite, sum_of_squares
 
 __all__ = [
     "count_nonfinite",
@@ -283,7 +283,7 @@ def count_nonfinite(tensors):
     tensors = [pt.as_tensor_variable(t) for t in tensors]
     if not tensors:
         raise ValueError("count_nonfinite needs at least one tensor")
-    counts = [pt.sum(pt.invert(pt.isfinite(t)), dtype="int64") for t in tensors]
+    counts = [pt.sum(pt.invert(isfinite(t)), dtype="int64") for t in tensors]
     return pt.add(*counts) if len(counts) > 1 else counts[0]
 
 

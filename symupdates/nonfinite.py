@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import pytensor.tensor as pt
 
 from symupdates.build import Transform, current_build, new_state
 from symupdates.checks import check_count
-from symupdates.numerics import FLOAT_DTYPES, all_finite, all_true
+from symupdates.numerics import FLOAT_DTYPES, all_finite, all_true, isfinite
 from symupdates.updates import Updates
 
 __all__ = ["NonFiniteGuard", "finite_condition", "guard_nonfinite", "skip_nonfinite"]
@@ -147,10 +146,10 @@ def finite_condition(build):
     checks = []
     for tensors in build.guarded:
         raw = len(tensors) == len(build.grads) and all(t is g for t, g in zip(tensors, build.grads, strict=True))
-        checks.append(pt.isfinite(build.grad_norm) if raw and build.grad_norm_used else all_finite(tensors))
+        checks.append(isfinite(build.grad_norm) if raw and build.grad_norm_used else all_finite(tensors))
     if build.cost is not None:
-        checks.append(pt.isfinite(build.cost))
-    checks.extend(pt.isfinite(v) for v in build.values if v.dtype in FLOAT_DTYPES)
+        checks.append(isfinite(build.cost))
+    checks.extend(isfinite(v) for v in build.values if v.dtype in FLOAT_DTYPES)
     return all_true(checks)
 
 

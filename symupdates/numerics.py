@@ -30,6 +30,7 @@ __all__ = [
     "coef",
     "compute_dtype",
     "global_norm",
+    "isfinite",
     "scaled",
     "sum_of_squares",
     "total",
@@ -151,6 +152,13 @@ def global_norm(tensors):
     return pt.sqrt(total(sum_of_squares(t) for t in tensors))
 
 
+def isfinite(x):
+    """Elementwise "not NaN and not ±Inf" (``pt.isfinite`` where PyTensor has it: 3.0 and later)."""
+    if hasattr(pt, "isfinite"):
+        return pt.isfinite(x)
+    return pt.invert(pt.or_(pt.isnan(x), pt.isinf(x)))  # PyTensor 2.38 (PyMC 5)
+
+
 def all_finite(tensors):
     r"""A boolean scalar: true when no element of any tensor is NaN or :math:`\pm\infty`.
 
@@ -163,4 +171,4 @@ def all_finite(tensors):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("all_finite needs at least one tensor")
-    return all_true(pt.isfinite(pt.sum(t, dtype="float64", acc_dtype="float64")) for t in tensors)
+    return all_true(isfinite(pt.sum(t, dtype="float64", acc_dtype="float64")) for t in tensors)
