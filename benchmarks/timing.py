@@ -36,14 +36,21 @@ def interleaved(contenders, rounds, block, warmup=3):
     return times
 
 
-def summary(times, reference):
-    """Min, median and their ratios to ``reference`` for each contender, in seconds."""
+def summary(times, reference, block=None):
+    """Min, median and their ratios to ``reference`` for each contender, in seconds.
+
+    With ``block`` (the calls per contender per round of :func:`interleaved`), each row
+    also holds ``"paired"``: the :func:`paired_ratio` of the contender to ``reference``,
+    the ratio the claims are made on.
+    """
     ref_min = min(times[reference])
     ref_med = statistics.median(times[reference])
     rows = {}
     for name, ts in times.items():
         lo, med = min(ts), statistics.median(ts)
         rows[name] = {"min": lo, "median": med, "min_ratio": lo / ref_min, "median_ratio": med / ref_med, "calls": len(ts)}
+        if block is not None:
+            rows[name]["paired"] = paired_ratio(times, name, reference, block)
     return rows
 
 

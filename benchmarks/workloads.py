@@ -66,7 +66,7 @@ def w1(quick, threads):
     losses = {name: [float(step()) for _ in range(3)] for name, step in steps.items()}
     ref = np.array(losses[REFERENCE])
     agree = {name: float(np.max(np.abs(np.array(ls) - ref) / np.abs(ref))) for name, ls in losses.items()}
-    groups["adam"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE), "loss_rel_diff": agree}
+    groups["adam"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE, block), "loss_rel_diff": agree}
     del steps
     gc.collect()
 
@@ -76,7 +76,7 @@ def w1(quick, threads):
     for per_param, name in ((False, MONITORED), (True, MONITORED + ", per tensor")):
         f, _ = monitored_train_step("adam", per_param=per_param)
         steps[name] = (lambda f=f: f(X, y)[0])
-    groups["adam, monitored"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE)}
+    groups["adam, monitored"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE, block)}
     del steps
     gc.collect()
 
@@ -93,7 +93,7 @@ def w1(quick, threads):
                 # np.asarray waits for the result: under JAX a call returns before the step has run
                 steps[name] = (lambda f=f: np.asarray(f(X, y)))
             label = rule if mode == "NUMBA" else f"{rule}, {backend[mode]}"
-            groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE)}
+            groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE, block)}
     return {"groups": groups, "rounds": rounds, "block": block}
 
 
@@ -173,7 +173,7 @@ def w2(quick, threads):
         per_call = 28 * n / 5e9  # a guess at 5 GB/s, to size the rounds
         rounds = int(min(30, max(5, budget / (block * max(per_call, 1e-5)))))
         times = interleaved(steps, rounds, block, warmup=2)
-        rows = summary(times, REFERENCE)
+        rows = summary(times, REFERENCE, block)
         for row in rows.values():
             row["gbps_min"] = ADAM_BYTES * n / row["min"] / 1e9
             row["gbps_median"] = ADAM_BYTES * n / row["median"] / 1e9
