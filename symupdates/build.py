@@ -343,8 +343,10 @@ class Hyperparameter(TensorSharedVariable):
 
     def set_value(self, new_value, borrow=False):
         """Set the value after :meth:`check`-ing it; a bad value changes nothing."""
+        if isinstance(new_value, np.ndarray) and new_value.dtype.kind not in "iuf":
+            raise TypeError(f"{self.argument} must be a real number, got an array of dtype {new_value.dtype}")
         self.check(new_value)
-        super().set_value(new_value, borrow=borrow)
+        super().set_value(np.asarray(new_value, dtype=self.dtype), borrow=borrow)
 
 
 def hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_open=False):

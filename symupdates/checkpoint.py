@@ -37,8 +37,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import math
 import os
 import secrets
+import stat
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -133,8 +135,8 @@ def save(path, params, updates, *, extra=None) -> None:
         if not isinstance(state, Mapping):
             raise TypeError(f"extra[{name!r}].state_dict() must return a dict, got {type(state).__name__}")
         for key, value in state.items():
-            if not isinstance(key, str):
-                raise TypeError(f"extra[{name!r}].state_dict() has a key {key!r} that is not a string")
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"extra[{name!r}].state_dict() has a key {key!r} that is not a non-empty string")
             value = np.asarray(value)
             if value.dtype.hasobject:
                 raise TypeError(
@@ -143,7 +145,7 @@ def save(path, params, updates, *, extra=None) -> None:
                 )
             arrays[f"extra/{name}/{key}"] = value
     with atomic_write(target) as f:
-        np.savez(f, allow_pickle=False, **arrays)
+        np.savez(f, **arrays)  # plain arrays only (objects are refused above); numpy < 2.2 has no allow_pickle here
 
 
 def load(path, params, updates, *, extra=None) -> None:
@@ -279,7 +281,7 @@ def _check_extra(extra) -> dict:
 
 def _temporary_pattern(path: str) -> str:
     folder, base = os.path.split(path)
-    return os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.tmp")
+    return os.path.join(glob.escape(folder), f".{glob.escape(base)}.{'[0-9a-f]' * 12}.tmp")
 
 
 def remove_stale_temporaries(path) -> list[str]:
@@ -306,9 +308,12 @@ def remove_stale_temporaries(path) -> list[str]:
     if fcntl is None:
         return removed
     for tmp in glob.glob(_temporary_pattern(path)):
-        try:
-            fd = os.open(tmp, os.O_RDONLY)
-        except OSError:  # removed meanwhile, or not ours to read
+        try:  # never block on a FIFO, never follow a link
+            fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # removed meanwhile, a link, or not ours to read
+            continue
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -337,7 +342,11 @@ def _open_temporary(path: str, folder: str) -> tuple[int, str]:
             continue
         if fcntl is None:
             return fd, tmp
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
         try:  # a cleaner may have removed the file between its creation and the lock
             if os.path.samestat(os.fstat(fd), os.stat(tmp)):
                 return fd, tmp
@@ -387,7 +396,12 @@ def atomic_write(path, mode: str = "wb", **open_kwargs):
     remove_stale_temporaries(target)
     fd, tmp = _open_temporary(target, folder)
     try:
-        with os.fdopen(fd, mode, **open_kwargs) as f:  # closing it releases the lock, after the rename
+        try:
+            file = os.fdopen(fd, mode, **open_kwargs)
+        except BaseException:
+            os.close(fd)
+            raise
+        with file as f:  # closing it releases the lock, after the rename
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -441,7 +455,8 @@ class _Archive:
                 self._fail(f" ({err})")
             self.headers = {}
             for info in self._zip.infolist():
-                self.headers[self._key(info)] = (info, *self._header(info))
+                key = self._key(info)  # first: a foreign entry is named as such
+                self.headers[key] = (info, *self._header(info))
             self.parts = self._split()
         except BaseException:
             self.close()
@@ -470,7 +485,16 @@ class _Archive:
         return info.filename[: -len(".npy")]
 
     def _header(self, info) -> tuple:
-        """Shape and dtype from the entry's header, checked against the stored size."""
+        """Shape and dtype from the entry's header, checked against the stored size.
+
+        Only uncompressed, unencrypted entries are read (:func:`save` writes nothing else),
+        so what an entry can make us allocate is bounded by the file's real size.
+        """
+        if info.flag_bits & 0x1 or info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            self._fail(
+                f" (entry {info.filename!r} is compressed or encrypted; a symupdates checkpoint stores its arrays "
+                f"uncompressed)"
+            )
         try:
             with self._zip.open(info) as f:
                 version = np.lib.format.read_magic(f)
@@ -479,11 +503,11 @@ class _Archive:
                 else:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_MAX_HEADER)
                 offset = f.tell()
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, RuntimeError, NotImplementedError) as err:
             self._fail(f" ({err})")
         if dtype.hasobject:
             self._fail(f" (entry {info.filename!r} holds Python objects, which a checkpoint never does)")
-        size = dtype.itemsize * int(np.prod(shape, dtype=np.float64))
+        size = dtype.itemsize * math.prod(shape)  # exact integers: no overflow for absurd shapes
         if size != info.file_size - offset:
             self._fail(
                 f" (entry {info.filename!r} declares shape {shape} of {dtype}, {size} bytes, but stores "

@@ -128,7 +128,10 @@ def check_hyperparam(name: str, value, *, low=None, high=None, low_open=False, h
     if value is None and allow_none:
         return value
     if is_scalar_number(value):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} must be finite, got {value!r}") from None
     elif isinstance(value, SharedVariable):
         if not isinstance(value.type, pt.TensorType) or value.type.ndim != 0 or value.dtype[:3] not in ("flo", "int", "uin"):
             raise TypeError(

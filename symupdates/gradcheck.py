@@ -580,7 +580,7 @@ def check_grad(
     givens : dict[Variable, array_like], optional
         A value for every symbolic input of the cost (``{X: X_data, y: y_data}``).
         Float inputs are evaluated in float64. Labels bound to a vector that a model's
-        ``loss`` marked as class indices (:meth:`~symupdates.MLP.loss`) must be in
+        ``loss`` marked as class indices (:meth:`~symupdates.lab.MLP.loss`) must be in
         ``[0, n_out)``.
     grads : list of Variable, optional
         The gradient expressions to check; default ``pytensor.grad(cost, params)``.

@@ -57,7 +57,7 @@ class NonFiniteGuard:
     >>> _ = step(np.inf); guard.check()
     Traceback (most recent call last):
     ...
-    FloatingPointError: 2 calls in a row were skipped because the cost or a gradient was NaN or ±Inf (counter 'sgd/skipped', max_consecutive=2); look for the cause (bad data, a too large learning rate) before going on
+    FloatingPointError: 2 calls in a row were skipped because the cost, a gradient or a hyperparameter was NaN or ±Inf (counter 'sgd/skipped', max_consecutive=2); look for the cause (bad data, a too large learning rate) before going on
     """
 
     def __init__(self, updates, max_consecutive: int = 10):
@@ -92,7 +92,7 @@ class NonFiniteGuard:
         self._last = (step, skipped)
         if self.consecutive >= self.max_consecutive:
             raise FloatingPointError(
-                f"{self.consecutive} calls in a row were skipped because the cost or a gradient was NaN or "
+                f"{self.consecutive} calls in a row were skipped because the cost, a gradient or a hyperparameter was NaN or "
                 f"±Inf (counter {self.updates.skipped.name!r}, max_consecutive={self.max_consecutive}); look "
                 f"for the cause (bad data, a too large learning rate) before going on"
             )

@@ -9,7 +9,7 @@ Symbols: :math:`g` is the incoming direction (the gradient, after clipping and w
 decay when those come first), :math:`p` the parameter, :math:`k = 0, 1, \dots` the
 number of updates applied before this one and :math:`t = k + 1` torch's step count.
 Scalar coefficients are computed in float64 and cast to the parameter's compute dtype
-(:func:`~symupdates.base.coef`), so float32 parameters give float32 graphs.
+(:func:`~symupdates.numerics.coef`), so float32 parameters give float32 graphs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from symupdates.build import hyperparam, hyperparam_off, new_scope, new_state, step_count
+from symupdates.build import current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
 from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
 from symupdates.numerics import coef, scaled
 
@@ -120,6 +120,7 @@ def scale_by_decayed_learning_rate(learning_rate, lr_decay):
         lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
         decay = hyperparam("lr_decay", lr_decay, **NON_NEGATIVE)
         rate = lr / (1.0 + step_count().astype("float64") * decay)
+        current_build().info["learning_rate"] = rate  # the rate this call applies, as for every rule
         return [scaled(d, -rate) for d in directions], []
 
     return update

@@ -41,7 +41,7 @@ class Updates(list):
     step : SharedVariable
         The integer count of applied updates (``0`` before the first one).
     skipped : SharedVariable or None
-        The integer count of calls skipped because the cost or a gradient was not finite
+        The integer count of calls skipped because the cost, a gradient or a hyperparameter was not finite
         (``"{name}/skipped"``); ``None`` unless ``skip_nonfinite`` is on.
     hyperparams : dict[str, SharedVariable]
         The live hyperparameters: every float given to the optimizer became a named shared

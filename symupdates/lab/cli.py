@@ -1,6 +1,6 @@
 r"""The command line: ``symupdates compare`` (also ``python -m symupdates compare``).
 
-``compare`` is the optimizer study: it trains one model (:func:`~symupdates.mlp`) with
+``compare`` is the optimizer study: it trains one model (:func:`~symupdates.lab.mlp`) with
 each optimizer, every run from the **same initial weights** and with a **fresh
 optimizer state**, on the same seeded minibatches, and shows which learns fastest and
 which diverges. It prints a table (steps to the target accuracy, best and final
@@ -186,7 +186,7 @@ class OptimizerSpec:
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.raw)
 
     def optimizer(self):
-        """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.fit` takes it."""
+        """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.lab.fit` takes it."""
         return functools.partial(OPTIMIZERS[self.name], **self.hyperparams)
 
 

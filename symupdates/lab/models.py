@@ -179,7 +179,7 @@ class MLP:
         y : Variable or array_like
             Integer class indices in ``[0, n_out)``, ``(batch,)``. Values known now (an
             array, a constant, a shared variable's current value) are checked now; a free
-            symbolic vector is marked so that :func:`~symupdates.compile_step` (its
+            symbolic vector is marked so that :func:`~symupdates.lab.compile_step` (its
             ``data=`` and the arrays each call gets) and
             :func:`~symupdates.gradcheck.check_grad` check the values bound to it.
             Labels computed by an expression, or given to a hand-made

@@ -7,7 +7,7 @@ Two levels, both plain PyTensor underneath:
   function takes only a vector of row indices: the minibatch is gathered inside the
   graph (through ``givens``), so a step copies no data from Python.
 * :func:`fit` trains a model (anything with ``params``, ``loss(X, y)`` and
-  ``accuracy(X, y)``, such as :func:`~symupdates.mlp`) with an optimizer: epochs of
+  ``accuracy(X, y)``, such as :func:`~symupdates.lab.mlp`) with an optimizer: epochs of
   seeded shuffled minibatches, validation every ``validate_every`` steps, stop rules
   (:class:`Patience`, :class:`TargetAccuracy`), divergence detection, callbacks, a tqdm
   progress bar, periodic resumable checkpoints, and a :class:`History` of every step
@@ -76,7 +76,7 @@ class Step:
         set that way are not checked: keep labels in ``[0, n_out)``.
 
     Without ``data``, each call first checks the arrays given for the inputs a model
-    marked as class labels (see :meth:`symupdates.MLP.loss`), on the host.
+    marked as class labels (see :meth:`symupdates.lab.MLP.loss`), on the host.
     """
 
     def __init__(self, function, names, data, labels=None):
@@ -161,7 +161,7 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
         variables (without a copy when the dtype already matches), and the compiled
         function takes a single ``int64`` vector of row indices instead of the inputs:
         ``givens`` substitute ``data[i][index]`` for ``inputs[i]``. Labels bound to an
-        input that a model's loss marked as class indices (:meth:`symupdates.MLP.loss`)
+        input that a model's loss marked as class indices (:meth:`symupdates.lab.MLP.loss`)
         must be in ``[0, n_out)``; without ``data=`` the step checks them at each call.
     mode : str or Mode, optional
         PyTensor compile mode (``"FAST_COMPILE"``, ``"NUMBA"``, ``"CVM"``, ``"JAX"``);
@@ -492,7 +492,7 @@ def fit(
     ----------
     model : object
         Anything with ``params`` (the shared variables to train), ``loss(X, y)`` and
-        ``accuracy(X, y)`` (symbolic scalars), such as :func:`~symupdates.mlp`. Its current
+        ``accuracy(X, y)`` (symbolic scalars), such as :func:`~symupdates.lab.mlp`. Its current
         parameter values are the starting point (``model.set_values(model.initial_values())``
         restarts from the initial weights).
     optimizer : callable
@@ -565,7 +565,7 @@ def fit(
         checkpoint path that is empty, a folder, or in a folder that is missing or not
         writable, or a checkpoint written with other settings. All but the last are
         raised before the graph is built; the labels of a model without ``n_out`` that
-        its loss marks (:meth:`symupdates.MLP.loss`) are checked once the graph is
+        its loss marks (:meth:`symupdates.lab.MLP.loss`) are checked once the graph is
         built, before compiling.
 
     Notes

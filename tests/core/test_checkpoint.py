@@ -390,13 +390,26 @@ def test_the_next_save_removes_the_temporaries_of_killed_saves(tmp_path):
     assert _temporaries(folder) == [other.name]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="needs os.mkfifo")
+def test_only_our_own_temporaries_are_ever_removed(tmp_path):
+    """Other files that look alike stay, and a FIFO of the same shape neither blocks nor goes."""
+    params, _ = pytensor_problem()
+    path = tmp_path / "run.npz"
+    other = tmp_path / ".run.npz.notmine.tmp"
+    other.write_bytes(b"someone else's")
+    fifo = tmp_path / ".run.npz.0123456789ab.tmp"
+    os.mkfifo(fifo)
+    su.save(path, params, None)  # would hang on opening the FIFO for reading without O_NONBLOCK
+    assert sorted(os.listdir(tmp_path)) == sorted([".run.npz.0123456789ab.tmp", ".run.npz.notmine.tmp", "run.npz"])
+
+
 @pytest.mark.skipif(os.name != "posix", reason="stale temporaries are told by flock, POSIX only")
 def test_a_live_writers_temporary_file_is_never_removed(tmp_path):
     import fcntl
 
     params, _ = pytensor_problem()
     path = tmp_path / "ckpt.npz"
-    live = tmp_path / ".ckpt.npz.live0writer0.tmp"
+    live = tmp_path / ".ckpt.npz.0123456789ab.tmp"
     with open(live, "wb") as f:  # another writer, holding its lock
         f.write(b"PK half written")
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
@@ -443,13 +456,39 @@ def test_a_header_claiming_a_huge_array_is_rejected_before_any_allocation(tmp_pa
     assert np.all(w.get_value() == 0.0)
 
 
+def test_a_compressed_entry_is_rejected_before_it_is_read(tmp_path, monkeypatch):
+    """A small compressed file that would expand to a large array: refused from the zip directory alone.
+
+    save() writes uncompressed entries only, so what a load can allocate is bounded by the
+    file's real size; this holds for the extra objects' entries too.
+    """
+    w = pytensor.shared(np.zeros(3), name="w")
+    n = 2_000_000  # 16 MB of zeros, about 16 kB compressed
+    for key in ("params/w", "extra/guard/consecutive"):
+        path = tmp_path / "bomb.npz"
+        _npz_with_header(path, key, {"descr": "<f8", "fortran_order": False, "shape": (n,)}, bytes(8 * n), compress=True)
+        assert path.stat().st_size < 100_000
+        monkeypatch.setattr(np.lib.format, "read_array", _format_entry_only(np.lib.format.read_array))
+        with pytest.raises(ValueError, match=r"bomb.npz.*is compressed or encrypted"):
+            su.load(path, [w], None)
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("shape", [(10**400,), (10**200, 10**200)], ids=["1d", "2d"])
+def test_an_absurd_header_shape_is_a_clear_error(tmp_path, shape):
+    w = pytensor.shared(np.zeros(3), name="w")
+    path = tmp_path / "absurd.npz"
+    _npz_with_header(path, "params/w", {"descr": "<f8", "fortran_order": False, "shape": shape}, bytes(24))
+    with pytest.raises(ValueError, match="absurd.npz.*declares shape"):
+        su.load(path, [w], None)
+
+
 def test_an_entry_of_the_wrong_shape_is_rejected_from_its_header_without_reading_it(tmp_path, monkeypatch):
-    """A small compressed file that expands to a large array under an expected name: no data is read."""
+    """A stored entry of another shape under an expected name: no data is read."""
     w = pytensor.shared(np.zeros(3), name="w")
     path = tmp_path / "bomb.npz"
-    n = 2_000_000  # 16 MB of zeros, about 16 kB compressed
-    _npz_with_header(path, "params/w", {"descr": "<f8", "fortran_order": False, "shape": (n,)}, bytes(8 * n), compress=True)
-    assert path.stat().st_size < 100_000
+    n = 2_000_000
+    _npz_with_header(path, "params/w", {"descr": "<f8", "fortran_order": False, "shape": (n,)}, bytes(8 * n))
 
     monkeypatch.setattr(np.lib.format, "read_array", _format_entry_only(np.lib.format.read_array))
     with pytest.raises(ValueError, match=r"parameter 'w' has shape \(2000000,\), expected \(3,\)"):

@@ -203,3 +203,19 @@ def test_params_may_be_any_iterable_of_shared_variables():
     assert [var for var, _ in updates][: len(params)] == params
     with pytest.raises(TypeError, match="params must be a list of shared variables, got dict"):
         su.adam(loss, {p.name: p for p in params})
+
+
+def test_adagrad_publishes_the_decayed_rate_it_applies():
+    w = pytensor.shared(np.ones(2), name="w")
+    updates = su.adagrad((w**2).sum(), [w], learning_rate=0.5, lr_decay=1.0)
+    step = pytensor.function([], updates.info["learning_rate"], updates=updates, mode="FAST_COMPILE")
+    assert [float(step()) for _ in range(3)] == pytest.approx([0.5, 0.25, 0.5 / 3], rel=1e-15)
+
+
+@pytest.mark.parametrize("value", [10**400, np.array(0.25, dtype=object)], ids=["huge-int", "object-array"])
+def test_a_hyperparameter_refuses_what_is_not_a_finite_real(value):
+    w = pytensor.shared(np.ones(2), name="w")
+    updates = su.adam((w**2).sum(), [w], learning_rate=0.1)
+    with pytest.raises((TypeError, ValueError), match="learning_rate"):
+        updates.hyperparams["learning_rate"].set_value(value)
+    assert float(updates.hyperparams["learning_rate"].get_value()) == 0.1
