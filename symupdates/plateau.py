@@ -53,7 +53,8 @@ class ReduceLROnPlateau:
     cooldown : int
         The number of calls after a reduction during which bad calls are not counted.
     min_lr : float
-        :math:`\ge 0`, a floor for the learning rate.
+        :math:`\ge 0`, a floor for the value lowered: the learning rate, or, when the
+        learning rate is a schedule, the schedule's live scale (which starts at 1.0).
     eps : float
         :math:`\ge 0`; a reduction smaller than this is not applied.
 
