@@ -31,6 +31,7 @@ __all__ = [
     "is_off",
     "is_scalar_number",
     "label_classes",
+    "name_problems",
 ]
 
 #: Intervals of :func:`check_hyperparam` and :func:`~symupdates.hyperparam`.
@@ -162,6 +163,18 @@ def check_hyperparam(name: str, value, *, low=None, high=None, low_open=False, h
     return value
 
 
+def name_problems(given: Mapping, expected: Mapping, what: str = "") -> list[str]:
+    """``"missing {what} [...]"`` and ``"unexpected {what} [...]"`` for the names of ``given``
+    against those of ``expected``; empty when they are the same."""
+    problems = []
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    for label, names in (("missing", missing), ("unexpected", unexpected)):
+        if names:
+            problems.append(" ".join(part for part in (label, what, str(names)) if part))
+    return problems
+
+
 def check_named_arrays(given: Mapping, expected: Mapping, what: str) -> list[str]:
     """The problems of ``given`` (name to array) against ``expected`` (name to array).
 
@@ -169,13 +182,7 @@ def check_named_arrays(given: Mapping, expected: Mapping, what: str) -> list[str
     in ``given`` only needs ``shape`` and ``dtype`` (an array, or a header read from a
     file). Returns the messages, empty when everything matches.
     """
-    problems = []
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    if missing:
-        problems.append(f"missing {what} {missing}")
-    if unexpected:
-        problems.append(f"unexpected {what} {unexpected}")
+    problems = name_problems(given, expected, what)
     for name, want in expected.items():
         if name not in given:
             continue

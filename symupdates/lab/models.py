@@ -28,7 +28,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.special import log_softmax
 
-from symupdates.checks import LABEL_TAG, check_labels, label_classes
+from symupdates.checks import LABEL_TAG, check_labels, label_classes, name_problems
+from symupdates.numerics import sum_of_squares, total
 
 __all__ = ["MLP", "mlp"]
 
@@ -221,7 +222,7 @@ class MLP:
         rows = pt.arange(np.int64(0), y.shape[0], np.int64(1))
         cost = -pt.mean(logp[rows, y])
         if self.l2:
-            penalty = pt.add(*[pt.sum(pt.sqr(W)) for W in self.weights])
+            penalty = total(sum_of_squares(W) for W in self.weights)
             cost = cost + np.asarray(self.l2 / 2, dtype=self.dtype) * penalty
         return cost
 
@@ -270,13 +271,7 @@ class MLP:
                 f"model.initial_values()), got {type(values).__name__}"
             )
         expected = {p.name: p for p in self.params}
-        problems = []
-        missing = [k for k in expected if k not in values]
-        unexpected = [k for k in values if k not in expected]
-        if missing:
-            problems.append(f"missing {missing}")
-        if unexpected:
-            problems.append(f"unexpected {unexpected}")
+        problems = name_problems(values, expected)
         arrays = {}
         for name, p in expected.items():
             if name not in values:

@@ -23,7 +23,6 @@ import time
 import numpy as np
 import pytest
 
-import symupdates as su
 from symupdates import lab
 from symupdates.lab import datasets
 from symupdates.lab.datasets import MNIST_FILES, read_idx
