@@ -1,7 +1,8 @@
 """Execute the tutorial notebooks in place with this environment's Python (``make notebooks``).
 
-    .venv/bin/python notebooks/execute.py                            # every notebooks/*.ipynb
+    .venv/bin/python notebooks/execute.py                            # every notebooks/*.ipynb this Python can run
     .venv/bin/python notebooks/execute.py notebooks/03_*.ipynb       # some of them
+    .venv-pymc6/bin/python notebooks/execute.py notebooks/09_with_pymc.ipynb   # needs PyMC
 
 The kernel is the interpreter running this script (``sys.executable``), declared in a
 kernelspec written to a temporary ``JUPYTER_PATH``, so a notebook never runs under some
@@ -14,6 +15,7 @@ recorded, so re-executing an unchanged notebook changes only what its code print
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -69,8 +71,19 @@ def execute(nb, cwd, *, timeout=900):
     return nb
 
 
+#: Notebooks that import PyMC (executed with a PyMC leg's Python: ``make test-pymc6``).
+NEEDS_PYMC = ("09_with_pymc",)
+
+
 def main(paths) -> None:
-    paths = [Path(p) for p in paths] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    if not paths:
+        paths = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+        if importlib.util.find_spec("pymc") is None:
+            skipped = [p for p in paths if p.stem in NEEDS_PYMC]
+            paths = [p for p in paths if p.stem not in NEEDS_PYMC]
+            for path in skipped:
+                print(f"{path}: not executed, needs PyMC (run it with .venv-pymc6/bin/python after make test-pymc6)")
+    paths = [Path(p) for p in paths]
     with kernel_for_this_python():
         for path in paths:
             nb = nbformat.read(path, as_version=4)

@@ -10,7 +10,9 @@ This module imports nothing from the package, so any module may import it.
 * :func:`sum_of_squares` and :func:`global_norm` are the L2 norms of clipping, the
   monitors and ``info["grad_norm"]``;
 * :func:`all_finite` is the check of ``skip_nonfinite``: one reduction per tensor and no
-  temporary array.
+  temporary array;
+* :func:`power` is ``base ** exponent`` for the scalar coefficients (bias corrections,
+  decays), under every backend PyTensor has.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "compute_dtype",
     "global_norm",
     "isfinite",
+    "power",
     "scaled",
     "sum_of_squares",
     "total",
@@ -89,6 +92,35 @@ def scaled(tensor, scalar):
     products).
     """
     return _SCALED(tensor, coef(scalar, tensor))
+
+
+class _FloatPower(ps.Pow):
+    """PyTensor's ``pow``, looked up by the backends as ``float_power`` instead of ``power``.
+
+    The Numba, JAX and PyTorch backends find a scalar op's implementation by the name in
+    its ``nfunc_spec``; PyTorch has no ``torch.power``, so PyTensor's PyTorch backend
+    (3.0 to 3.3 at least) cannot compile ``pow``. ``float_power`` is the same function in
+    NumPy, JAX and torch, computed in float64, which is where the coefficients are.
+    """
+
+    nfunc_spec = ("float_power", 2, 1)
+
+
+_POWER = Elemwise(_FloatPower(ps.upcast_out, name="power"))
+
+
+def power(base, exponent):
+    r"""``base ** exponent`` for scalar coefficients, such as :math:`\beta^t` (float64).
+
+    The same as PyTensor's ``**`` (its C code, its Python implementation), and it also
+    compiles under PyTensor's PyTorch backend, which has no conversion for ``pow``.
+
+    >>> import numpy as np
+    >>> from symupdates.numerics import power
+    >>> float(power(np.float64(0.9), np.int64(3)).eval(mode="FAST_COMPILE"))
+    0.7290000000000001
+    """
+    return _POWER(pt.as_tensor_variable(base), pt.as_tensor_variable(exponent))
 
 
 #: PyTensor's Python implementation of an elementwise op takes at most 32 operands.

@@ -71,6 +71,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
 from symupdates.checks import check_count, check_flag, check_real
+from symupdates import numerics
 from symupdates.numerics import INT_DTYPES
 
 __all__ = [
@@ -217,7 +218,7 @@ def step_decay(init_value, step_size, gamma=0.1) -> Schedule:
     g = _number("gamma", gamma, low=0.0)
 
     def schedule(k):
-        return _c(v) * _c(g) ** (_steps(k) // s)
+        return _c(v) * numerics.power(_c(g), _steps(k) // s)
 
     return schedule
 
@@ -262,7 +263,7 @@ def multistep_decay(init_value, milestones, gamma=0.1) -> Schedule:
 
     def schedule(k):
         passed = pt.sum(pt.ge(pt.shape_padright(_steps(k)), ms_array), axis=-1)
-        return _c(v) * _c(g) ** passed
+        return _c(v) * numerics.power(_c(g), passed)
 
     return schedule
 
@@ -294,7 +295,7 @@ def exponential_decay(init_value, gamma) -> Schedule:
     g = _number("gamma", gamma, low=0.0)
 
     def schedule(k):
-        return _c(v) * _c(g) ** _steps(k)
+        return _c(v) * numerics.power(_c(g), _steps(k))
 
     return schedule
 
@@ -527,7 +528,7 @@ def polynomial_decay(init_value, decay_steps, power=1.0) -> Schedule:
     p = _number("power", power, low=0.0, low_open=True)
 
     def schedule(k):
-        return _c(v) * (1 - _f(pt.minimum(_steps(k), t)) / _c(t)) ** _c(p)
+        return _c(v) * numerics.power(1 - _f(pt.minimum(_steps(k), t)) / _c(t), _c(p))
 
     return schedule
 

@@ -19,7 +19,7 @@ import pytensor.tensor as pt
 
 from symupdates.build import current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
 from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
-from symupdates.numerics import coef, scaled
+from symupdates.numerics import coef, power, scaled
 
 __all__ = [
     "add_decayed_weights",
@@ -480,8 +480,8 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
         b2 = hyperparam("beta2", beta2, **DECAY)
         eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
         t = _t()
-        inv_bc1 = 1.0 / (1.0 - b1**t)
-        inv_sqrt_bc2 = 1.0 / pt.sqrt(1.0 - b2**t)
+        inv_bc1 = 1.0 / (1.0 - power(b1, t))
+        inv_sqrt_bc2 = 1.0 / pt.sqrt(1.0 - power(b2, t))
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             m = new_state(scope, "m", like=p)
@@ -542,7 +542,7 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
         b1 = hyperparam("beta1", beta1, **DECAY)
         b2 = hyperparam("beta2", beta2, **DECAY)
         eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
-        inv_bc1 = 1.0 / (1.0 - b1 ** _t())
+        inv_bc1 = 1.0 / (1.0 - power(b1, _t()))
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             m = new_state(scope, "m", like=p)

@@ -4,11 +4,35 @@ The backend matrix (tests/test_backends.py) compiles with Numba, the C VM and JA
 explicitly; everything else uses FAST_COMPILE so the suite stays fast.
 """
 
+import os
+
 import numpy as np
 import pytensor
 import pytest
 
+from tests.reference import require_torch
+
 pytensor.config.mode = "FAST_COMPILE"
+
+
+@pytest.fixture
+def torch():
+    """torch 2.13.0 in float64, the parity reference; the test is skipped (with the reason)
+    on a leg of the support matrix without it."""
+    return require_torch()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """``SYMUPDATES_NO_SKIPS=1`` (the main leg): a skipped test fails the run.
+
+    The main leg installs everything, so nothing there may be skipped; the other legs
+    skip the torch and JAX comparisons, each with its reason (``pytest -rs`` lists them).
+    """
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("SYMUPDATES_NO_SKIPS") == "1" and skipped and exitstatus == 0:
+        reporter.write_line(f"SYMUPDATES_NO_SKIPS=1 but {skipped} test(s) were skipped: see `pytest -rs`", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(params=["float64", "float32"], ids=["floatX=float64", "floatX=float32"])

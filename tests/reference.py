@@ -7,11 +7,39 @@ and in torch (float64), so parameter trajectories can be compared step by step.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+import pytest
 
 SHAPES = {"W1": (3, 4), "b1": (4,), "W2": (4, 2), "s": ()}
+
+#: Why a torch comparison is skipped: the legs of the support matrix other than main.
+TORCH_MISSING = (
+    "torch 2.13.0, the parity reference, is installed on the main leg only (Python 3.11); "
+    "on this leg the NumPy reference steps (tests/core/test_numpy_reference.py) prove the rules"
+)
+
+
+def require_torch():
+    """torch, set to float64; skips the calling test where torch is not installed (the
+    main leg, which has it, runs with ``SYMUPDATES_NO_SKIPS=1``: tests/conftest.py)."""
+    torch = pytest.importorskip("torch", reason=TORCH_MISSING)
+    torch.set_default_dtype(torch.float64)
+    return torch
+
+
+def _needs(module, mode):
+    """``mode`` as a test parameter, skipped (with the reason) where ``module`` is not installed."""
+    missing = importlib.util.find_spec(module) is None
+    reason = f"PyTensor's {mode} backend needs {module}, installed on the main leg only"
+    return pytest.param(mode, marks=pytest.mark.skipif(missing, reason=reason), id=mode)
+
+
+#: The backends of the matrix (tests/core/test_backends.py, tests/lab/test_models.py).
+BACKENDS = ["NUMBA", "CVM", _needs("jax", "JAX"), _needs("torch", "PYTORCH")]
 
 
 def initial_values(seed=0, dtype="float64"):
@@ -28,9 +56,9 @@ def data(seed=1, dtype="float64"):
     return X, Y
 
 
-def pytensor_problem(dtype="float64", seed=0, sign=1.0):
-    """Shared params and the symbolic cost ``sign * loss``."""
-    X, Y = data(dtype=dtype)
+def pytensor_problem(dtype="float64", seed=0, sign=1.0, data_seed=1):
+    """Shared params and the symbolic cost ``sign * loss`` (on ``data(data_seed)``)."""
+    X, Y = data(seed=data_seed, dtype=dtype)
     params = [pytensor.shared(v, name=k) for k, v in initial_values(seed, dtype).items()]
     W1, b1, W2, s = params
     out = pt.tanh(pt.as_tensor(X) @ W1 + b1) @ W2 * s
@@ -46,7 +74,7 @@ def torch_loss(torch, tensors, X, Y):
 
 def run_torch(make_optimizer, steps, *, clip_norm=None, sign=1.0, make_scheduler=None, seed=0):
     """Train the problem with a torch optimizer; returns final params and applied lrs."""
-    import torch
+    torch = require_torch()
 
     X, Y = (torch.tensor(a) for a in data())
     tensors = [torch.tensor(v, requires_grad=True) for v in initial_values(seed).values()]

@@ -78,6 +78,7 @@ from types import MappingProxyType
 import pytest
 
 import symupdates as su
+from tests.reference import require_torch
 
 #: Arguments every rule takes that no reference optimizer does: the harness clips (torch's
 #: ``clip_grad_norm_``) and skipping non-finite steps has no counterpart.
@@ -512,4 +513,5 @@ def torch_twin(case):
     """The rule's torch.optim reference; skips the calling test for a rule compared with something else."""
     if case.reference is None or case.reference.kind != "torch":
         pytest.skip(f"{case.name} has no torch.optim twin; its reference is {case.reference or 'none'}")
+    require_torch()
     return case.reference

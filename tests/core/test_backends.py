@@ -1,8 +1,11 @@
-"""The same updates under every backend: Numba (PyTensor's default), the C VM and JAX.
+"""The same updates under every backend: Numba (PyTensor's default), the C VM, JAX and PyTorch.
 
 One graph holds every rule of the registry (each on its own copy of the test problem, with
-clipping, weight decay and the row's ``backend_flags`` on), so each backend compiles once.
-Results must equal the FAST_COMPILE (Python) reference to 1e-12 in float64.
+its own data, and with clipping, weight decay and the row's ``backend_flags`` on), so each
+backend compiles once.
+Results must equal the FAST_COMPILE (Python) reference to 1e-12 in float64. JAX and
+PyTorch (the two GPU routes) run where jax and torch are installed: every leg but main
+skips them, saying so; the main leg installs both and allows no skip.
 """
 
 from __future__ import annotations
@@ -11,17 +14,16 @@ import numpy as np
 import pytensor
 import pytest
 
-from tests.reference import pytensor_problem
+from tests.reference import BACKENDS, pytensor_problem
 from tests.rules import RULES
 
 STEPS = 5
-BACKENDS = ["NUMBA", "CVM", "JAX"]
 
 
-def _run_all_rules(mode):
+def _run_all_rules(mode, same_data=False):
     params, pairs, outputs = [], [], []
-    for case in RULES.values():
-        ps, cost = pytensor_problem()
+    for k, case in enumerate(RULES.values()):
+        ps, cost = pytensor_problem(data_seed=1 if same_data else 1 + k)
         updates = case.fn(cost, ps, learning_rate=case.lr, clip_norm=0.5, weight_decay=0.01, **case.backend_flags)
         params += ps
         pairs += updates
@@ -45,22 +47,15 @@ def test_backend_matches_reference(mode, reference):
     np.testing.assert_allclose(np.array(lrs, dtype=float), np.array(ref_lrs, dtype=float), rtol=1e-12)
 
 
-@pytest.mark.parametrize("mode", BACKENDS)
-@pytest.mark.filterwarnings("ignore:Skipping Assert:UserWarning")  # JAX drops the shape check of the row indexing
-def test_mlp_loss_and_gradients_match_reference_for_batches_over_127_rows(mode):
-    """The tutorials' and compare's model under every backend, at a batch size that overflowed
-    an int8 row index under JAX (pymc-devs/pytensor#2296)."""
-    import pytensor.tensor as pt
-
-    from symupdates.lab.models import mlp
-
-    model = mlp(n_in=6, hidden=(5,), n_out=3, seed=0, dtype="float64")
-    X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
-    cost = model.loss(X, y)
-    outputs = [cost, model.accuracy(X, y), *pytensor.grad(cost, model.params)]
-    rng = np.random.default_rng(0)
-    X_data, y_data = rng.normal(size=(200, 6)), rng.integers(0, 3, size=200)
-    ours = pytensor.function([X, y], outputs, mode=mode)(X_data, y_data)
-    ref = pytensor.function([X, y], outputs, mode="FAST_COMPILE")(X_data, y_data)
-    for a, b in zip(ours, ref, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+@pytest.mark.xfail(
+    strict=True,
+    reason="PyTensor 3.0.7's PyTorch backend: five or more copies of one subgraph over the same merged "
+    "constants give wrong values (each rule alone, or with its own data, is exact); a PyTensor bug",
+)
+def test_the_pytorch_backend_bug_that_the_data_seeds_avoid():
+    """Strict: fails (so the data seeds can go) once PyTensor's PyTorch backend is fixed."""
+    pytest.importorskip("torch", reason="PyTensor's PYTORCH backend needs torch, installed on the main leg only")
+    values, _ = _run_all_rules("PYTORCH", same_data=True)
+    ref_values, _ = _run_all_rules("FAST_COMPILE", same_data=True)
+    for ours, ref in zip(values, ref_values, strict=True):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)

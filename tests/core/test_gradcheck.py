@@ -14,7 +14,6 @@ from pytensor.graph.op import Op
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import ancestors
 
-from symupdates import lab
 from symupdates.gradcheck import (
     DOUBTFUL_MAX,
     NOISE_NOTE,
@@ -25,6 +24,7 @@ from symupdates.gradcheck import (
     relative_error,
     verdict,
 )
+from tests.mlp import TinyMLP
 
 
 class PlantedGrad(Op):
@@ -48,7 +48,7 @@ class PlantedGrad(Op):
 
 def mlp_problem(dtype, activation="relu", seed=0, n=40, n_in=12, hidden=(8,), n_out=4):
     rng = np.random.default_rng(seed)
-    model = lab.mlp(n_in=n_in, hidden=hidden, n_out=n_out, activation=activation, l2=1e-3, seed=seed, dtype=dtype)
+    model = TinyMLP(n_in=n_in, hidden=hidden, n_out=n_out, activation=activation, l2=1e-3, seed=seed, dtype=dtype)
     X = pt.matrix("X", dtype=dtype)
     y = pt.vector("y", dtype="int64")
     givens = {X: rng.normal(size=(n, n_in)).astype(dtype), y: rng.integers(0, n_out, n)}
@@ -100,7 +100,7 @@ def test_passes_on_the_mlp(dtype, activation):
 @pytest.mark.parametrize("floatX", ["float32", "float64"])
 def test_passes_under_both_floatx(floatX):
     with pytensor.config.change_flags(floatX=floatX):
-        model = lab.mlp(n_in=5, hidden=(6,), n_out=3, seed=3)
+        model = TinyMLP(n_in=5, hidden=(6,), n_out=3, seed=3)
         X, y = pt.matrix("X"), pt.vector("y", dtype="int64")
         rng = np.random.default_rng(3)
         report = check_grad(model.loss(X, y), model.params, {X: rng.normal(size=(9, 5)), y: rng.integers(0, 3, 9)})

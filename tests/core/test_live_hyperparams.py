@@ -12,16 +12,13 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-import torch
 from pytensor.compile.maker import FunctionMaker
 from pytensor.graph.traversal import ancestors
 
 import symupdates as su
 from symupdates import schedules as S
-from tests.reference import data, initial_values, max_relative_error, pytensor_problem, torch_loss
+from tests.reference import data, initial_values, max_relative_error, pytensor_problem, require_torch, torch_loss
 from tests.rules import RULES, each_rule, each_transform, torch_twin
-
-torch.set_default_dtype(torch.float64)
 
 STEPS = 24
 CHANGE_AT = 10
@@ -47,6 +44,7 @@ def compiles(monkeypatch):
 
 def _torch_run(case, values_at, flags, steps=STEPS):
     """torch.optim on the reference problem, with ``values_at(k)`` set before update k."""
+    torch = require_torch()
     reference = torch_twin(case)
     X, Y = (torch.tensor(a) for a in data())
     tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
@@ -228,7 +226,7 @@ def test_a_schedule_is_not_recompiled_as_it_moves(compiles):
     assert compiles[0] == 1
 
 
-def test_reduce_lr_on_plateau_drives_training_like_torch(compiles):
+def test_reduce_lr_on_plateau_drives_training_like_torch(compiles, torch):
     """The validation-loss loop of the torch docs, on the reference problem, both sides."""
     config = {"factor": 0.5, "patience": 2, "threshold": 0.02}
     params, cost = pytensor_problem()

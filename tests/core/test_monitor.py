@@ -8,14 +8,14 @@ import pytest
 from pytensor.tensor.elemwise import CAReduce
 
 import symupdates as su
-from symupdates import lab
 from symupdates import monitor
+from tests.mlp import TinyMLP
 
 NAMES = ["W1", "b1", "W2", "b2"]
 
 
 def mlp_step(dtype, rule=su.adam, monitors=True, **kwargs):
-    model = lab.mlp(n_in=6, hidden=(5,), n_out=3, seed=2, dtype=dtype)
+    model = TinyMLP(n_in=6, hidden=(5,), n_out=3, seed=2, dtype=dtype)
     X, y = pt.matrix("X", dtype=dtype), pt.vector("y", dtype="int64")
     cost = model.loss(X, y)
     grads = pytensor.grad(cost, model.params)
@@ -150,7 +150,7 @@ def test_monitors_reuse_the_training_graph():
     assert mon_readers == plain_readers
     assert mon_nodes > plain_nodes
 
-    model = lab.mlp(n_in=6, hidden=(5,), n_out=3, dtype="float64")
+    model = TinyMLP(n_in=6, hidden=(5,), n_out=3, dtype="float64")
     X, y = pt.matrix("X", dtype="float64"), pt.vector("y", dtype="int64")
     grads = pytensor.grad(model.loss(X, y), model.params)
     norms = {**monitor.grad_norms(grads, model.params), **monitor.param_norms(model.params)}

@@ -1,4 +1,5 @@
-"""Every rule and flag against torch.optim, its manual chain, and convergence."""
+"""Every rule and flag against torch.optim (and the NumPy steps against torch), its manual
+chain, and convergence."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-import torch
 
 import symupdates as su
+from tests.numpy_reference import run_numpy
 from tests.reference import max_relative_error, run_ours, run_torch
 from tests.rules import HARNESS_ARGS, RULES, each_flag_case, each_rule, torch_twin
 
 STEPS = 60
 CLIP = 0.05  # below the problem's gradient norms for at least the first steps
-
-torch.set_default_dtype(torch.float64)
 
 
 @pytest.mark.parametrize("clip_norm", [None, CLIP], ids=["noclip", "clip"])
@@ -31,12 +30,14 @@ def test_parity_with_torch(case, kwargs, clip_norm):
         lambda cost, params: case.fn(cost, params, clip_norm=clip_norm, **kwargs), STEPS, sign=sign, outputs=["grad_norm"]
     )
     assert max_relative_error(ours, theirs) <= 1e-10
+    # the NumPy steps that prove the rules where torch is not installed are exact too
+    assert max_relative_error(run_numpy(case.fn, kwargs, STEPS, clip_norm=clip_norm), theirs) <= 1e-10
     if clip_norm is not None:  # clipping really acted on many of the steps compared
         assert sum(float(r[0]) > clip_norm for r in record) >= 10
     assert int(updates.step.get_value()) == STEPS
 
 
-def test_parity_with_torch_given_gradients():
+def test_parity_with_torch_given_gradients(torch):
     """A list of gradient expressions works like the cost it came from."""
     kwargs = {"learning_rate": 0.02, "amsgrad": True}
     theirs, _ = run_torch(lambda ts: torch.optim.Adam(ts, lr=0.02, amsgrad=True), STEPS)
@@ -58,7 +59,7 @@ def test_defaults_match_torch(case):
         assert value == theirs[key], key
 
 
-def test_parity_is_against_the_pinned_torch():
+def test_parity_is_against_the_pinned_torch(torch):
     """The parity tests compare with torch 2.13.0, the version setup.cfg pins (CPU tensors)."""
     assert torch.__version__.split("+")[0] == "2.13.0"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import pkgutil
 import subprocess
 import sys
@@ -28,6 +29,9 @@ def _modules():
 
 
 MODULES = _modules()
+
+#: The lab's extra (scikit-learn, tqdm, matplotlib, rich) is installed on the main leg only.
+LAB_INSTALLED = all(importlib.util.find_spec(m) for m in ("sklearn", "tqdm", "matplotlib", "rich"))
 
 
 def _imports(name, tree, *, everywhere=False):
@@ -104,6 +108,8 @@ def test_every_imported_package_name_is_public_in_its_module():
         for module, names in _imports(name, tree, everywhere=True):
             if module.split(".")[0] != "symupdates" or module not in MODULES:
                 continue
+            if module.startswith("symupdates.lab") and not LAB_INSTALLED:
+                continue  # not importable here; the main leg checks the lab's names
             public = getattr(importlib.import_module(module), "__all__", [])
             hidden += [(name, module, n) for n in names if n not in public and f"{module}.{n}" not in MODULES]
     assert hidden == []
@@ -124,6 +130,54 @@ def test_importing_the_core_loads_no_lab_dependency():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+_HINT = 'pip install "symupdates[lab]"'
+_BLOCK = (  # hides the modules named in argv[1] from every import finder, as if not installed
+    "import sys\n"
+    "HIDDEN = sys.argv[1].split(',')\n"
+    "class Hide:\n"
+    "    def __init__(self, inner):\n"
+    "        self.inner = inner\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in HIDDEN:\n"
+    "            return None\n"
+    "        return self.inner.find_spec(name, path, target)\n"
+    "    def __getattr__(self, attribute):  # find_distributions, invalidate_caches\n"
+    "        return getattr(self.inner, attribute)\n"
+    "sys.meta_path[:] = [Hide(f) for f in sys.meta_path]\n"
+)
+
+
+@pytest.mark.parametrize("missing", ["sklearn", "tqdm", "matplotlib", "rich", "sklearn,tqdm,matplotlib,rich"])
+def test_the_lab_without_its_extra_says_what_to_install(missing):
+    """With any of the lab's dependencies missing, ``import symupdates.lab`` (and the command
+    line) fail with an ImportError naming them and the pip command; the core still imports."""
+    code = _BLOCK + (
+        "import symupdates, symupdates.optimizers\n"
+        "try:\n"
+        "    import symupdates.lab\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, missing], capture_output=True, text=True, check=True)
+    assert _HINT in out.stdout, out.stdout + out.stderr
+    dists = {"sklearn": "scikit-learn"}
+    for module in missing.split(","):
+        assert dists.get(module, module) in out.stdout
+    command = _BLOCK + "sys.argv = ['symupdates', 'compare']\nimport runpy\nrunpy.run_module('symupdates', run_name='__main__')\n"
+    cli = subprocess.run([sys.executable, "-c", command, missing], capture_output=True, text=True, check=False)
+    assert cli.returncode != 0 and _HINT in cli.stderr, cli.stderr[-2000:]
+
+
+def test_the_lab_imports_here_exactly_when_its_extra_is_installed():
+    """The real install of this leg: the main leg has the extra, the core and PyMC legs do not."""
+    code = "import symupdates.lab"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if LAB_INSTALLED:
+        assert out.returncode == 0, out.stderr[-2000:]
+    else:
+        assert out.returncode != 0 and _HINT in out.stderr, out.stderr[-2000:]
 
 
 def test_the_flat_api_defines_nothing():

@@ -14,15 +14,22 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-import torch
-from torch.optim import lr_scheduler as L
 
 import symupdates as su
 from symupdates import schedules as S
-from tests.reference import max_relative_error, run_ours, run_torch
+from tests.reference import max_relative_error, require_torch, run_ours, run_torch
 from tests.rules import RULES, torch_twin
 
-torch.set_default_dtype(torch.float64)
+
+class _LazyLRScheduler:
+    """``torch.optim.lr_scheduler``, imported on first use (the test is skipped there
+    where torch is not installed: :func:`tests.reference.require_torch`)."""
+
+    def __getattr__(self, name):
+        return getattr(require_torch().optim.lr_scheduler, name)
+
+
+L = _LazyLRScheduler()
 
 STEPS = 300
 
@@ -297,6 +304,7 @@ PLATEAU_CONFIGS = [
 
 
 def _torch_plateau(metrics, lr, **config):
+    torch = require_torch()
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
     sched = L.ReduceLROnPlateau(opt, **config)
     trace = []
