@@ -36,7 +36,19 @@ from symupdates.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from symupdates.gradcheck import GradCheckReport, check_grad
 from symupdates.nonfinite import NonFiniteGuard, skip_nonfinite
 from symupdates.numerics import coef, compute_dtype, global_norm
-from symupdates.optimizers import adadelta, adagrad, adam, adamax, adamw, momentum, nesterov_momentum, rmsprop, sgd
+from symupdates.optimizers import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    adamw,
+    momentum,
+    nadam,
+    nesterov_momentum,
+    radam,
+    rmsprop,
+    sgd,
+)
 from symupdates.plateau import ReduceLROnPlateau
 from symupdates.transforms import (
     add_decayed_weights,
@@ -49,6 +61,8 @@ from symupdates.transforms import (
     scale_by_adamax,
     scale_by_decayed_learning_rate,
     scale_by_learning_rate,
+    scale_by_nadam,
+    scale_by_radam,
     scale_by_rms,
     trace,
 )
@@ -87,12 +101,14 @@ __all__ = [
     "load",
     "merge_updates",
     "monitor",
+    "nadam",
     "momentum",
     "negate",
     "nesterov_momentum",
     "new_scope",
     "new_state",
     "off",
+    "radam",
     "rmsprop",
     "save",
     "scale",
@@ -102,6 +118,8 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
+    "scale_by_nadam",
+    "scale_by_radam",
     "scale_by_rms",
     "schedules",
     "sgd",

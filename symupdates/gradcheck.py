@@ -638,22 +638,16 @@ def check_grad(
 
     Examples
     --------
-    A wrong gradient (a custom op whose ``grad`` forgets a factor) is caught and named:
+    A wrong gradient is caught and named. Here ``grad_scale`` leaves the cost alone but
+    halves the gradient that flows back through ``w``, as a custom op whose gradient
+    forgets a factor would:
 
-    >>> import numpy as np, pytensor, pytensor.tensor as pt
-    >>> from pytensor.graph.basic import Apply
-    >>> from pytensor.graph.op import Op
+    >>> import numpy as np, pytensor
+    >>> from pytensor.gradient import grad_scale
     >>> from symupdates.gradcheck import check_grad
-    >>> class Square(Op):  # x ** 2, with a gradient missing its factor 2
-    ...     def make_node(self, x):
-    ...         return Apply(self, [x], [x.type()])
-    ...     def perform(self, node, inputs, outputs):
-    ...         outputs[0][0] = inputs[0] ** 2
-    ...     def pullback(self, inputs, outputs, cotangents):
-    ...         return [cotangents[0] * inputs[0]]
     >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
     >>> b = pytensor.shared(np.array(0.5), name="b")
-    >>> report = check_grad(Square()(w).sum() + b ** 2, [w, b], mode="FAST_COMPILE")
+    >>> report = check_grad((grad_scale(w, 0.5) ** 2).sum() + b ** 2, [w, b], mode="FAST_COMPILE")
     >>> report.ok, report.failed
     (False, ['w'])
     """

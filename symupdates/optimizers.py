@@ -56,12 +56,26 @@ from symupdates.transforms import (
     scale_by_adam,
     scale_by_adamax,
     scale_by_learning_rate,
+    scale_by_nadam,
+    scale_by_radam,
     scale_by_rms,
     trace,
 )
 
 #: The named rules, in the order of the tour (and of ``symupdates compare``).
-__all__ = ["sgd", "momentum", "nesterov_momentum", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax"]
+__all__ = [
+    "sgd",
+    "momentum",
+    "nesterov_momentum",
+    "adagrad",
+    "adadelta",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "adamax",
+    "nadam",
+    "radam",
+]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
         A scalar cost, or one gradient expression per parameter.
@@ -94,10 +108,14 @@ _WD = """weight_decay : float, shared or symbolic scalar, or schedule
         after clipping. Live hyperparameter ``"weight_decay"``; a real 0 adds no term and is
         listed frozen (pass a shared variable to change it from 0 while training)."""
 
+_DECOUPLED = """decoupled_weight_decay : bool
+        Decay the weights directly instead of through the gradient:
+        :math:`p \\leftarrow p - \\eta(\\ldots + \\lambda p)`, the AdamW form (torch's flag)."""
+
 
 def _doc(func):
     """Fill the shared parameter texts into a rule's docstring (its LaTeX is left as written)."""
-    for key, text in (("{common}", _COMMON), ("{flags}", _FLAGS), ("{lr}", _LR), ("{wd}", _WD)):
+    for key, text in (("{common}", _COMMON), ("{flags}", _FLAGS), ("{lr}", _LR), ("{wd}", _WD), ("{decoupled}", _DECOUPLED)):
         func.__doc__ = func.__doc__.replace(key, text)
     return func
 
@@ -158,6 +176,16 @@ def _prelude(clip_norm, maximize, weight_decay=None, skip_nonfinite=False):
     if weight_decay is not None:
         steps.append(off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay))
     return steps
+
+
+def _decayed(rule, weight_decay, decoupled_weight_decay):
+    """``rule`` (the rule's transforms, the learning rate last) with decoupled weight decay
+    inserted before the learning rate, so the rate scales it; ``rule`` unchanged when the
+    decay is coupled (the prelude adds it to the gradient then)."""
+    if not check_flag("decoupled_weight_decay", decoupled_weight_decay):
+        return rule
+    decay = off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay)
+    return [*rule[:-1], decay, rule[-1]]
 
 
 def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
@@ -542,6 +570,7 @@ def adam(
     *,
     amsgrad=False,
     weight_decay=0.0,
+    decoupled_weight_decay=False,
     clip_norm=None,
     maximize=False,
     skip_nonfinite=False,
@@ -569,12 +598,16 @@ def adam(
     amsgrad : bool
         Divide by the running maximum of :math:`v` (AMSGrad).
     {wd}
+    decoupled_weight_decay : bool
+        Decay the weights directly instead, :math:`p \leftarrow p - \eta(\mathrm{adam}(g) +
+        \lambda p)`: then this is :func:`adamw` (torch's flag of the same name).
     {flags}
 
     Notes
     -----
-    Weight decay here is coupled L2 (added to the gradient before the moments); use
-    :func:`adamw` for decoupled decay. Lasagne and PyMC use the paper's "epsilon hat"
+    Weight decay here is coupled L2 (added to the gradient before the moments) unless
+    ``decoupled_weight_decay``; :func:`adamw` is the decoupled form with torch's default
+    :math:`\lambda = 10^{-2}`. Lasagne and PyMC use the paper's "epsilon hat"
     form, :math:`\eta\sqrt{1-\beta_2^t}/(1-\beta_1^t) \cdot m / (\sqrt v + \hat\epsilon)`,
     which differs from this one while :math:`\sqrt v` is near epsilon.
 
@@ -601,8 +634,10 @@ def adam(
     array([ 0.9, -1.9])
     """
     check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
-    rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)]
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
+    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
+    rule = _decayed([scale_by_adam(beta1, beta2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)], weight_decay, decoupled)
     return _build("adam", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
@@ -744,3 +779,157 @@ def adamax(
     rule = [scale_by_adamax(beta1, beta2, epsilon), scale_by_learning_rate(learning_rate)]
     return _build("adamax", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
+
+
+@_rule
+@_doc
+def nadam(
+    loss_or_grads,
+    params,
+    learning_rate=2e-3,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    *,
+    momentum_decay=4e-3,
+    weight_decay=0.0,
+    decoupled_weight_decay=False,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""NAdam: Adam with Nesterov momentum, as ``torch.optim.NAdam``.
+
+    .. math::
+
+        p \leftarrow p - \eta\, \mathrm{nadam}_{\beta_1,\beta_2,\epsilon,\psi}(g + \lambda p)
+
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (the momentum schedule, where epsilon
+    goes): :func:`~symupdates.scale_by_nadam`.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, outside the root of the bias-corrected :math:`v`. Live
+        hyperparameter ``"epsilon"``.
+    momentum_decay : float, shared or symbolic scalar, or schedule
+        :math:`\psi \ge 0` of the momentum schedule
+        :math:`\mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi})`. Live hyperparameter
+        ``"momentum_decay"``.
+    {wd}
+    {decoupled}
+    {flags}
+
+    Notes
+    -----
+    ``torch.optim.NAdam(lr=η, betas=(β1, β2), eps=ε, momentum_decay=ψ,
+    weight_decay=λ, decoupled_weight_decay=...)``. Epsilon goes outside the root,
+    :math:`\sqrt{v/(1-\beta_2^t)} + \epsilon`. The product of the :math:`\mu_t` is the
+    scalar state ``"nadam/mu_product"``.
+
+    References
+    ----------
+    Dozat, T. (2016). Incorporating Nesterov momentum into Adam. ICLR workshop.
+
+    See Also
+    --------
+    scale_by_nadam : the transform; adam, radam
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.nadam((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> list(updates.state)
+    ['nadam/step', 'nadam/mu_product', 'w/nadam/m', 'w/nadam/v']
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(4)  # the first step: 0.1 * (1 + mu_2 / (1 - mu_1 mu_2) * 0.1) * sign(g)
+    array([ 0.8944, -1.8944])
+    """
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
+    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
+    rule = [scale_by_nadam(beta1, beta2, epsilon, momentum_decay), scale_by_learning_rate(learning_rate)]
+    return _build("nadam", [*transforms, *_decayed(rule, weight_decay, decoupled)], loss_or_grads, params, skip_nonfinite)
+
+
+@_rule
+@_doc
+def radam(
+    loss_or_grads,
+    params,
+    learning_rate=1e-3,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    *,
+    weight_decay=0.0,
+    decoupled_weight_decay=False,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""RAdam: rectified Adam, as ``torch.optim.RAdam``.
+
+    .. math::
+
+        p \leftarrow p - \eta\, \mathrm{radam}_{\beta_1,\beta_2,\epsilon}(g + \lambda p)
+
+    with :math:`g` the gradient after clipping and negation, and each operator a transform of
+    the chain, whose docstring holds its exact math (the rectifier, the first steps, where
+    epsilon goes): :func:`~symupdates.scale_by_radam`.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added to :math:`\sqrt v` before its bias correction. Live
+        hyperparameter ``"epsilon"``.
+    {wd}
+    {decoupled}
+    {flags}
+
+    Notes
+    -----
+    ``torch.optim.RAdam(lr=η, betas=(β1, β2), eps=ε, weight_decay=λ,
+    decoupled_weight_decay=...)``. Epsilon is added to :math:`\sqrt v`, and the sum is
+    then divided by :math:`\sqrt{1-\beta_2^t}` (Adam adds epsilon after that division).
+    While the variance estimate is unreliable (:math:`\rho_t \le 5`) the step is the
+    bias-corrected momentum alone.
+
+    References
+    ----------
+    Liu, L. et al. (2020). On the variance of the adaptive learning rate and beyond. ICLR.
+
+    See Also
+    --------
+    scale_by_radam : the transform; adam, nadam
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.radam((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step()
+    >>> w.get_value().round(4)  # the first steps are momentum SGD: 0.1 * the gradient
+    array([ 0.8, -1.6])
+    """
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
+    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
+    rule = [scale_by_radam(beta1, beta2, epsilon), scale_by_learning_rate(learning_rate)]
+    return _build("radam", [*transforms, *_decayed(rule, weight_decay, decoupled)], loss_or_grads, params, skip_nonfinite)

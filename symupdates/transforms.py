@@ -32,6 +32,8 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
+    "scale_by_nadam",
+    "scale_by_radam",
     "scale_by_rms",
     "trace",
 ]
@@ -494,6 +496,166 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
                 v_new = pt.maximum(v_max, v_new)
                 state_updates.append((v_max, v_new))
             out.append(m_new * coef(inv_bc1, d) / (pt.sqrt(v_new) * coef(inv_sqrt_bc2, d) + coef(eps, d)))
+        return out, state_updates
+
+    return update
+
+
+def scale_by_nadam(beta1=0.9, beta2=0.999, epsilon=1e-8, momentum_decay=4e-3):
+    r"""NAdam: Adam with Nesterov momentum and Dozat's momentum schedule, as torch.
+
+    With :math:`\mu_t = \beta_1 (1 - \tfrac12 \cdot 0.96^{t\psi})` (:math:`\psi` the
+    momentum decay) and :math:`\Pi_t = \prod_{i \le t} \mu_i`:
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
+        d = \sqrt{v / (1-\beta_2^t)} + \epsilon,
+
+        g \leftarrow \frac{1-\mu_t}{1-\Pi_t}\,\frac{g}{d}
+             + \frac{\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}}\,\frac{m}{d}
+
+    Parameters
+    ----------
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added *outside* the root of the bias-corrected :math:`v`,
+        as in torch. Live hyperparameter ``"epsilon"``.
+    momentum_decay : float, shared or symbolic scalar, or schedule
+        :math:`\psi \ge 0`. Live hyperparameter ``"momentum_decay"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/nadam/m"``, ``"{param}/nadam/v"`` and the scalar
+        ``"nadam/mu_product"`` (:math:`\Pi_t`, starting at 1).
+
+    Notes
+    -----
+    torch keeps :math:`\Pi_t` per parameter; every parameter of a group holds the same
+    value, so here it is one float64 scalar. It multiplies in :math:`\mu_t` with the
+    :math:`\beta_1` and :math:`\psi` of each step, so a changed :math:`\beta_1` acts as it
+    does in torch. Epsilon goes outside the root, after the bias correction (inside the
+    root, :math:`\sqrt{v/(1-\beta_2^t)}`, only :math:`v` is corrected).
+
+    References
+    ----------
+    Dozat, T. (2016). Incorporating Nesterov momentum into Adam. ICLR workshop.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> nadam = su.chain(su.scale_by_nadam(), su.scale_by_learning_rate(2e-3))
+    """
+    _check_betas(beta1, beta2)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+    check_hyperparam("momentum_decay", momentum_decay, **NON_NEGATIVE)
+
+    def update(directions, params):
+        scope = new_scope("nadam")
+        b1 = hyperparam("beta1", beta1, **DECAY)
+        b2 = hyperparam("beta2", beta2, **DECAY)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        psi = hyperparam("momentum_decay", momentum_decay, **NON_NEGATIVE)
+        t = _t()
+        mu = b1 * (1.0 - 0.5 * power(np.float64(0.96), t * psi))
+        mu_next = b1 * (1.0 - 0.5 * power(np.float64(0.96), (t + 1.0) * psi))
+        mu_product = new_state(scope, "mu_product", value=1.0)
+        product = mu_product * mu
+        bc2 = 1.0 - power(b2, t)
+        grad_coef = (1.0 - mu) / (1.0 - product)
+        momentum_coef = mu_next / (1.0 - product * mu_next)
+        out, state_updates = [], [(mu_product, product)]
+        for d, p in zip(directions, params, strict=True):
+            m = new_state(scope, "m", like=p)
+            v = new_state(scope, "v", like=p)
+            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
+            v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
+            state_updates += [(m, m_new), (v, v_new)]
+            denom = pt.sqrt(v_new / coef(bc2, d)) + coef(eps, d)
+            out.append((scaled(d, grad_coef) + m_new * coef(momentum_coef, d)) / denom)
+        return out, state_updates
+
+    return update
+
+
+def scale_by_radam(beta1=0.9, beta2=0.999, epsilon=1e-8):
+    r"""RAdam: Adam whose adaptive step is rectified by the variance of its estimate, as torch.
+
+    With :math:`\rho_\infty = 2/(1-\beta_2) - 1` and
+    :math:`\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)`:
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
+        \hat m = m / (1-\beta_1^t),
+
+        g \leftarrow \begin{cases}
+            \hat m\, r_t \dfrac{\sqrt{1-\beta_2^t}}{\sqrt v + \epsilon} & \rho_t > 5,\\[1ex]
+            \hat m & \text{otherwise,}
+        \end{cases}
+        \qquad r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+
+    Parameters
+    ----------
+    beta1, beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1, \beta_2 \in [0, 1)`. Live hyperparameters ``"beta1"``, ``"beta2"``.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, added to :math:`\sqrt v` *before* the bias correction
+        (torch's placement, unlike Adam's). Live hyperparameter ``"epsilon"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/radam/m"`` and ``"{param}/radam/v"``.
+
+    Notes
+    -----
+    While :math:`\rho_t \le 5` (the first steps: 5 of them at :math:`\beta_2 = 0.999`) the
+    step is momentum SGD on the bias-corrected :math:`\hat m`. Epsilon is added to
+    :math:`\sqrt v` and the sum then multiplied by :math:`1/\sqrt{1-\beta_2^t}`, as torch
+    does; Adam adds it after that correction.
+
+    References
+    ----------
+    Liu, L. et al. (2020). On the variance of the adaptive learning rate and beyond. ICLR.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> radam = su.chain(su.scale_by_radam(), su.scale_by_learning_rate(1e-3))
+    """
+    _check_betas(beta1, beta2)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+
+    def update(directions, params):
+        scope = new_scope("radam")
+        b1 = hyperparam("beta1", beta1, **DECAY)
+        b2 = hyperparam("beta2", beta2, **DECAY)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        t = _t()
+        bc1 = 1.0 - power(b1, t)
+        bc2 = 1.0 - power(b2, t)
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        rho_t = rho_inf - 2.0 * t * power(b2, t) / bc2
+        rectify = pt.gt(rho_t, 5.0)
+        # the rectifier of the other branch, on values where it is defined (its result is unused)
+        rho_t_, rho_inf_ = pt.switch(rectify, rho_t, 6.0), pt.switch(rectify, rho_inf, 6.0)
+        rect = pt.sqrt((rho_t_ - 4.0) * (rho_t_ - 2.0) * rho_inf_ / ((rho_inf_ - 4.0) * (rho_inf_ - 2.0) * rho_t_))
+        adaptive = pt.switch(rectify, rect * pt.sqrt(bc2), 0.0)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            m = new_state(scope, "m", like=p)
+            v = new_state(scope, "v", like=p)
+            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
+            v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
+            state_updates += [(m, m_new), (v, v_new)]
+            m_hat = m_new / coef(bc1, d)
+            rectified = m_hat * coef(adaptive, d) / (pt.sqrt(v_new) + coef(eps, d))
+            out.append(pt.switch(rectify, rectified, m_hat))
         return out, state_updates
 
     return update

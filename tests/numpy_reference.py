@@ -105,13 +105,17 @@ def _rmsprop(p, g, state, hp, t):
     return p - hp["learning_rate"] * g / avg
 
 
+def _decay(p, g, hp, decoupled):
+    """Weight decay before a step: decoupled (p shrinks; AdamW, or the flag), else coupled (g grows)."""
+    if decoupled or hp.get("decoupled_weight_decay"):
+        return p * (1 - hp["learning_rate"] * hp["weight_decay"]), g
+    return p, _coupled(p, g, hp)
+
+
 def _adam_like(decoupled):
     def step(p, g, state, hp, t):
         b1, b2, lr = hp["beta1"], hp["beta2"], hp["learning_rate"]
-        if decoupled:
-            p = p * (1 - lr * hp["weight_decay"])
-        else:
-            g = _coupled(p, g, hp)
+        p, g = _decay(p, g, hp, decoupled)
         state["m"] = b1 * state.get("m", np.zeros_like(p)) + (1 - b1) * g
         state["v"] = b2 * state.get("v", np.zeros_like(p)) + (1 - b2) * g * g
         v = state["v"]
@@ -131,6 +135,34 @@ def _adamax(p, g, state, hp, t):
     return p - (hp["learning_rate"] / (1 - b1**t)) * state["m"] / state["u"]
 
 
+def _nadam(p, g, state, hp, t):
+    p, g = _decay(p, g, hp, decoupled=False)
+    b1, b2, lr, psi = hp["beta1"], hp["beta2"], hp["learning_rate"], hp["momentum_decay"]
+    mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+    state["mu_product"] = state.get("mu_product", 1.0) * mu
+    state["m"] = b1 * state.get("m", np.zeros_like(p)) + (1 - b1) * g
+    state["v"] = b2 * state.get("v", np.zeros_like(p)) + (1 - b2) * g * g
+    denom = np.sqrt(state["v"] / (1 - b2**t)) + hp["epsilon"]
+    p = p - lr * (1 - mu) / (1 - state["mu_product"]) * g / denom
+    return p - lr * mu_next / (1 - state["mu_product"] * mu_next) * state["m"] / denom
+
+
+def _radam(p, g, state, hp, t):
+    p, g = _decay(p, g, hp, decoupled=False)
+    b1, b2, lr = hp["beta1"], hp["beta2"], hp["learning_rate"]
+    state["m"] = b1 * state.get("m", np.zeros_like(p)) + (1 - b1) * g
+    state["v"] = b2 * state.get("v", np.zeros_like(p)) + (1 - b2) * g * g
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
+    m_hat = state["m"] / bc1
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2**t / bc2
+    if rho_t <= 5:
+        return p - lr * m_hat
+    rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    return p - lr * m_hat * rect * np.sqrt(bc2) / (np.sqrt(state["v"]) + hp["epsilon"])
+
+
 STEPS = {
     "sgd": _sgd_like(nesterov=False),
     "momentum": _sgd_like(nesterov=False),
@@ -141,6 +173,8 @@ STEPS = {
     "adam": _adam_like(decoupled=False),
     "adamw": _adam_like(decoupled=True),
     "adamax": _adamax,
+    "nadam": _nadam,
+    "radam": _radam,
 }
 
 _NOT_HYPERPARAMETERS = (

@@ -215,6 +215,7 @@ BETA1_IS_1 = BadArg("beta1-is-1", {"beta1": 1.0}, ValueError, ("beta1", "[0.0, 1
 NEGATIVE_BETA2 = BadArg("negative-beta2", {"beta2": -0.1}, ValueError, ("beta2", "-0.1"))
 RHO_ABOVE_1 = BadArg("rho-above-1", {"rho": 1.5}, ValueError, ("rho", "[0.0, 1.0]", "1.5"))
 AMSGRAD_NOT_BOOL = BadArg("amsgrad-not-bool", {"amsgrad": "no"}, TypeError, ("amsgrad", "True or False"))
+DECOUPLED_NOT_BOOL = BadArg("decoupled-not-bool", {"decoupled_weight_decay": 1}, TypeError, ("decoupled_weight_decay", "True or False"))
 ADAM_FAMILY_BAD_ARGS = (NEGATIVE_EPSILON, BETA1_IS_1, NEGATIVE_BETA2)
 
 #: The live-transform test's row for scale_by_adam (shared by adam and adamw, listed once).
@@ -434,6 +435,7 @@ REGISTRY = (
             {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3},
             {"amsgrad": True},
             {"weight_decay": 0.1},
+            {"weight_decay": 0.1, "decoupled_weight_decay": True},
             {"amsgrad": True, "weight_decay": 0.1, "maximize": True},
         ),
         sensible={"learning_rate": 0.05},
@@ -443,12 +445,12 @@ REGISTRY = (
             flags={"amsgrad": True},
         ),
         in_graph={"weight_decay": 0.1},
-        flags=("amsgrad",),
+        flags=("amsgrad", "decoupled_weight_decay"),
         backend_flags={"amsgrad": True},
         chain=lambda lr, clip, wd: [
             su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_adam(), su.scale_by_learning_rate(lr)
         ],
-        bad_args=(*ADAM_FAMILY_BAD_ARGS, AMSGRAD_NOT_BOOL),
+        bad_args=(*ADAM_FAMILY_BAD_ARGS, AMSGRAD_NOT_BOOL, DECOUPLED_NOT_BOOL),
         transforms={"scale_by_adam": (su.scale_by_adam, _SCALE_BY_ADAM)},
     ),
     RuleCase(
@@ -485,6 +487,63 @@ REGISTRY = (
         bad_args=ADAM_FAMILY_BAD_ARGS,
         transforms={"scale_by_adamax": (su.scale_by_adamax, {"beta1": (0.9, 0.5), "beta2": (0.999, 0.9), "epsilon": (1e-8, 0.5)})},
     ),
+    RuleCase(
+        fn=su.nadam,
+        reference=Reference("torch", "NAdam"),
+        lr=0.02,
+        flag_cases=(
+            {},
+            {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "momentum_decay": 0.1},
+            {"weight_decay": 0.1},
+            {"weight_decay": 0.1, "decoupled_weight_decay": True},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.05},
+        live=Live(
+            {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "momentum_decay": 4e-3, "weight_decay": 0.1},
+            {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-2, "momentum_decay": 0.1, "weight_decay": 0.2},
+        ),
+        in_graph={"weight_decay": 0.1},
+        flags=("decoupled_weight_decay",),
+        ranges={"momentum_decay": Range(0.0, 1.0)},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_nadam(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            *ADAM_FAMILY_BAD_ARGS,
+            BadArg("negative-momentum-decay", {"momentum_decay": -1.0}, ValueError, ("momentum_decay", "-1.0")),
+            DECOUPLED_NOT_BOOL,
+        ),
+        transforms={
+            "scale_by_nadam": (su.scale_by_nadam, {**_SCALE_BY_ADAM, "momentum_decay": (4e-3, 0.1)}),
+        },
+    ),
+    RuleCase(
+        fn=su.radam,
+        reference=Reference("torch", "RAdam"),
+        lr=0.02,
+        flag_cases=(
+            {},
+            {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3},
+            {"weight_decay": 0.1},
+            {"weight_decay": 0.1, "decoupled_weight_decay": True},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.05},
+        # its first steps are momentum SGD at the full rate: Rosenbrock's gradients need a small one
+        sensible_rosenbrock={"learning_rate": 5e-3},
+        live=Live(
+            {"learning_rate": 0.02, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1},
+            {"learning_rate": 0.05, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-2, "weight_decay": 0.2},
+        ),
+        in_graph={"weight_decay": 0.1},
+        flags=("decoupled_weight_decay",),
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_radam(), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(*ADAM_FAMILY_BAD_ARGS, DECOUPLED_NOT_BOOL),
+        transforms={"scale_by_radam": (su.scale_by_radam, _SCALE_BY_ADAM)},
+    ),
 )
 
 #: name -> row, in name order (the order the tests run in).
@@ -507,6 +566,18 @@ def each_flag_case():
 def each_transform():
     """``pytest.param(id, constructor, values, id=id)`` for every row's own transforms."""
     return [pytest.param(name, make, values, id=name) for case in REGISTRY for name, (make, values) in case.transforms.items()]
+
+
+def expected_state_dtype(name, compute_dtype):
+    """The dtype of state ``name`` for parameters computing in ``compute_dtype``.
+
+    Counters (``"adam/step"``, ``"skipped"``) are int64; a rule's own scalars, named
+    ``"{rule}/{name}"`` without a parameter (NAdam's ``mu_product``), are coefficients and,
+    like every coefficient, float64; the state of a parameter has its compute dtype.
+    """
+    if name.endswith(("/step", "/skipped")):
+        return "int64"
+    return "float64" if name.count("/") == 1 else compute_dtype
 
 
 def torch_twin(case):

@@ -71,7 +71,7 @@ OPTIMIZERS = {name: getattr(optimizers, name) for name in optimizers.__all__}
 DEFAULT_OPTIMIZERS = (
     "sgd:learning_rate=0.1,momentum:learning_rate=0.01,nesterov_momentum:learning_rate=0.01,"
     "adagrad:learning_rate=0.05,adadelta,rmsprop:learning_rate=1e-3,adam:learning_rate=1e-3,"
-    "adamw:learning_rate=1e-3,adamax:learning_rate=2e-3"
+    "adamw:learning_rate=1e-3,adamax:learning_rate=2e-3,nadam:learning_rate=2e-3,radam:learning_rate=1e-3"
 )
 
 #: Settings per dataset, used unless a preset or an explicit option says otherwise.
@@ -223,7 +223,7 @@ def parse_optimizers(text) -> list[OptimizerSpec]:
     >>> parse_optimizers("adam:lr=0.1")
     Traceback (most recent call last):
     ...
-    symupdates.lab.cli.UsageError: --optimizers: adam has no hyperparameter 'lr'; its hyperparameters are learning_rate, beta1, beta2, epsilon, amsgrad, weight_decay, clip_norm, maximize, skip_nonfinite
+    symupdates.lab.cli.UsageError: --optimizers: adam has no hyperparameter 'lr'; its hyperparameters are learning_rate, beta1, beta2, epsilon, amsgrad, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("--optimizers is empty; give e.g. sgd:learning_rate=0.1,adam")

@@ -230,6 +230,8 @@ CASES += [
     Bad("add_decayed_weights", "negative", lambda e: su.add_decayed_weights(-1.0), ValueError, ("weight_decay", "-1.0")),
     Bad("scale_by_adam", "beta1", lambda e: su.scale_by_adam(beta1=1.2), ValueError, ("beta1", "1.2")),
     Bad("scale_by_adamax", "epsilon", lambda e: su.scale_by_adamax(epsilon=-1.0), ValueError, ("epsilon", "-1.0")),
+    Bad("scale_by_nadam", "momentum_decay", lambda e: su.scale_by_nadam(momentum_decay=-1.0), ValueError, ("momentum_decay", "-1.0")),
+    Bad("scale_by_radam", "beta2", lambda e: su.scale_by_radam(beta2=1.0), ValueError, ("beta2", "1.0")),
     Bad("scale_by_rms", "rho", lambda e: su.scale_by_rms(rho=-0.1), ValueError, ("rho", "-0.1")),
     Bad("scale_by_adadelta", "rho", lambda e: su.scale_by_adadelta(rho=1.1), ValueError, ("rho", "1.1")),
     Bad("scale_by_adagrad", "epsilon", lambda e: su.scale_by_adagrad(epsilon=-1.0), ValueError, ("epsilon", "-1.0")),

@@ -45,6 +45,9 @@ class PlantedGrad(Op):
     def pullback(self, inputs, outputs, cotangents):
         return [cotangents[0] * np.asarray(self.factor, dtype=inputs[0].dtype)]
 
+    def L_op(self, inputs, outputs, cotangents):  # PyTensor 2.38 calls this name
+        return self.pullback(inputs, outputs, cotangents)
+
 
 def mlp_problem(dtype, activation="relu", seed=0, n=40, n_in=12, hidden=(8,), n_out=4):
     rng = np.random.default_rng(seed)

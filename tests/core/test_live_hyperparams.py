@@ -12,10 +12,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.maker import FunctionMaker
 from pytensor.graph.traversal import ancestors
 
 import symupdates as su
+
+try:  # PyTensor 3
+    from pytensor.compile.maker import FunctionMaker
+except ImportError:  # PyTensor 2.38
+    from pytensor.compile.function.types import FunctionMaker
 from symupdates import schedules as S
 from tests.reference import data, initial_values, max_relative_error, pytensor_problem, require_torch, torch_loss
 from tests.rules import RULES, each_rule, each_transform, torch_twin

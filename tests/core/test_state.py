@@ -14,7 +14,7 @@ import pytest
 
 import symupdates as su
 from tests.reference import SHAPES, initial_values, pytensor_problem
-from tests.rules import RULES, each_flag_case, each_rule
+from tests.rules import RULES, each_flag_case, each_rule, expected_state_dtype
 
 # Injected NaN/Inf make NumPy warn inside the (discarded) branch of the update.
 pytestmark = [
@@ -387,7 +387,7 @@ def test_float16_state_is_float32_and_a_zero_gradient_step_is_finite(case, kwarg
     for var, new in updates:
         assert new.dtype == var.dtype
     for name, var in updates.state.items():
-        assert var.dtype == ("int64" if name.endswith("/step") else "float32"), name
+        assert var.dtype == expected_state_dtype(name, "float32"), name
     before = [p.get_value() for p in params]
     zeros = [np.zeros(shape, dtype="float32") for shape in SHAPES.values()]
     for _ in range(3):
