@@ -428,6 +428,17 @@ def _check_betas(beta1, beta2):
     check_hyperparam("beta2", beta2, **DECAY)
 
 
+def _moments(scope, b1, b2, d, p):
+    """Adam's moments of direction ``d`` for parameter ``p``: state ``m`` and ``v`` (in that
+    order), :math:`\\beta_1 m + (1-\\beta_1) d` and :math:`\\beta_2 v + (1-\\beta_2) d^2`.
+    Returns ``(state pairs, new m, new v)``."""
+    m = new_state(scope, "m", like=p)
+    v = new_state(scope, "v", like=p)
+    m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
+    v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
+    return [(m, m_new), (v, v_new)], m_new, v_new
+
+
 def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
     r"""Adam's bias-corrected moment estimates.
 
@@ -486,11 +497,8 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
         inv_sqrt_bc2 = 1.0 / pt.sqrt(1.0 - power(b2, t))
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
-            m = new_state(scope, "m", like=p)
-            v = new_state(scope, "v", like=p)
-            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
-            v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
-            state_updates += [(m, m_new), (v, v_new)]
+            pairs, m_new, v_new = _moments(scope, b1, b2, d, p)
+            state_updates += pairs
             if amsgrad:
                 v_max = new_state(scope, "v_max", like=p)
                 v_new = pt.maximum(v_max, v_new)
@@ -569,11 +577,8 @@ def scale_by_nadam(beta1=0.9, beta2=0.999, epsilon=1e-8, momentum_decay=4e-3):
         momentum_coef = mu_next / (1.0 - product * mu_next)
         out, state_updates = [], [(mu_product, product)]
         for d, p in zip(directions, params, strict=True):
-            m = new_state(scope, "m", like=p)
-            v = new_state(scope, "v", like=p)
-            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
-            v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
-            state_updates += [(m, m_new), (v, v_new)]
+            pairs, m_new, v_new = _moments(scope, b1, b2, d, p)
+            state_updates += pairs
             denom = pt.sqrt(v_new / coef(bc2, d)) + coef(eps, d)
             out.append((scaled(d, grad_coef) + m_new * coef(momentum_coef, d)) / denom)
         return out, state_updates
@@ -648,11 +653,8 @@ def scale_by_radam(beta1=0.9, beta2=0.999, epsilon=1e-8):
         adaptive = pt.switch(rectify, rect * pt.sqrt(bc2), 0.0)
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
-            m = new_state(scope, "m", like=p)
-            v = new_state(scope, "v", like=p)
-            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
-            v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
-            state_updates += [(m, m_new), (v, v_new)]
+            pairs, m_new, v_new = _moments(scope, b1, b2, d, p)
+            state_updates += pairs
             m_hat = m_new / coef(bc1, d)
             rectified = m_hat * coef(adaptive, d) / (pt.sqrt(v_new) + coef(eps, d))
             out.append(pt.switch(rectify, rectified, m_hat))
