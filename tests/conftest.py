@@ -1,7 +1,8 @@
-"""Test configuration: FAST_COMPILE by default (as PyTensor's own suite), seeded data.
+"""Test configuration: FAST_COMPILE by default (as PyTensor's own suite), seeded data,
+the ``torch`` fixture, and the main leg's rule that nothing is skipped.
 
-The backend matrix (tests/test_backends.py) compiles with Numba, the C VM and JAX
-explicitly; everything else uses FAST_COMPILE so the suite stays fast.
+The backend matrix (tests/core/test_backends.py) compiles with Numba, the C VM, JAX and
+PyTorch explicitly; everything else uses FAST_COMPILE so the suite stays fast.
 """
 
 import os
