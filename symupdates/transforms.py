@@ -423,6 +423,14 @@ def scale_by_adadelta(rho=0.9, epsilon=1e-6):
     return update
 
 
+def _adam_family(name, beta1, beta2, epsilon):
+    """The scope and the live ``beta1``, ``beta2`` and ``epsilon`` of an Adam-family transform."""
+    scope = new_scope(name)
+    b1 = hyperparam("beta1", beta1, **DECAY)
+    b2 = hyperparam("beta2", beta2, **DECAY)
+    return scope, b1, b2, hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+
+
 def _check_betas(beta1, beta2):
     check_hyperparam("beta1", beta1, **DECAY)
     check_hyperparam("beta2", beta2, **DECAY)
@@ -488,10 +496,7 @@ def scale_by_adam(beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
     amsgrad = check_flag("amsgrad", amsgrad)
 
     def update(directions, params):
-        scope = new_scope("adam")
-        b1 = hyperparam("beta1", beta1, **DECAY)
-        b2 = hyperparam("beta2", beta2, **DECAY)
-        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        scope, b1, b2, eps = _adam_family("adam", beta1, beta2, epsilon)
         t = _t()
         inv_bc1 = 1.0 / (1.0 - power(b1, t))
         inv_sqrt_bc2 = 1.0 / pt.sqrt(1.0 - power(b2, t))
@@ -562,10 +567,7 @@ def scale_by_nadam(beta1=0.9, beta2=0.999, epsilon=1e-8, momentum_decay=4e-3):
     check_hyperparam("momentum_decay", momentum_decay, **NON_NEGATIVE)
 
     def update(directions, params):
-        scope = new_scope("nadam")
-        b1 = hyperparam("beta1", beta1, **DECAY)
-        b2 = hyperparam("beta2", beta2, **DECAY)
-        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        scope, b1, b2, eps = _adam_family("nadam", beta1, beta2, epsilon)
         psi = hyperparam("momentum_decay", momentum_decay, **NON_NEGATIVE)
         t = _t()
         mu = b1 * (1.0 - 0.5 * power(np.float64(0.96), t * psi))
@@ -637,10 +639,7 @@ def scale_by_radam(beta1=0.9, beta2=0.999, epsilon=1e-8):
     check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
 
     def update(directions, params):
-        scope = new_scope("radam")
-        b1 = hyperparam("beta1", beta1, **DECAY)
-        b2 = hyperparam("beta2", beta2, **DECAY)
-        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        scope, b1, b2, eps = _adam_family("radam", beta1, beta2, epsilon)
         t = _t()
         bc1 = 1.0 - power(b1, t)
         bc2 = 1.0 - power(b2, t)
@@ -702,10 +701,7 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
     check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
 
     def update(directions, params):
-        scope = new_scope("adamax")
-        b1 = hyperparam("beta1", beta1, **DECAY)
-        b2 = hyperparam("beta2", beta2, **DECAY)
-        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        scope, b1, b2, eps = _adam_family("adamax", beta1, beta2, epsilon)
         inv_bc1 = 1.0 / (1.0 - power(b1, _t()))
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
