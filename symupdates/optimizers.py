@@ -174,18 +174,27 @@ def _prelude(clip_norm, maximize, weight_decay=None, skip_nonfinite=False):
         steps.append(negate())
     check_flag("skip_nonfinite", skip_nonfinite)
     if weight_decay is not None:
-        steps.append(off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay))
+        steps.append(_weight_decay(weight_decay))
     return steps
 
 
-def _decayed(rule, weight_decay, decoupled_weight_decay):
-    """``rule`` (the rule's transforms, the learning rate last) with decoupled weight decay
-    inserted before the learning rate, so the rate scales it; ``rule`` unchanged when the
-    decay is coupled (the prelude adds it to the gradient then)."""
-    if not check_flag("decoupled_weight_decay", decoupled_weight_decay):
-        return rule
-    decay = off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay)
-    return [*rule[:-1], decay, rule[-1]]
+def _weight_decay(weight_decay):
+    """``add_decayed_weights``, or its frozen placeholder when ``weight_decay`` switches it off."""
+    return off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay)
+
+
+def _adam_family(
+    name, make_rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
+):
+    """Build a rule with torch's choice of weight decay: coupled (added to the gradient by
+    the prelude) or decoupled (added after ``make_rule()``'s transform, so the learning
+    rate scales it: the AdamW form)."""
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
+    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
+    rule = [make_rule(), *([_weight_decay(weight_decay)] if decoupled else []), scale_by_learning_rate(learning_rate)]
+    return _build(name, [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
 
 
 def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
@@ -633,12 +642,10 @@ def adam(
     >>> w.get_value().round(4)
     array([ 0.9, -1.9])
     """
-    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
-    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
-    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
-    rule = _decayed([scale_by_adam(beta1, beta2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)], weight_decay, decoupled)
-    return _build("adam", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+    rule = functools.partial(scale_by_adam, beta1, beta2, epsilon, amsgrad)
+    return _adam_family(
+        "adam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
+    )
 
 
 @_rule
@@ -706,12 +713,10 @@ def adamw(
     >>> w.get_value().round(6)
     array([0.85])
     """
-    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
-    transforms = _prelude(clip_norm, maximize, None, skip_nonfinite)
-    decay = off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay)
-    rule = [scale_by_adam(beta1, beta2, epsilon, amsgrad), decay, scale_by_learning_rate(learning_rate)]
-    return _build("adamw", [*transforms, *rule], loss_or_grads, params, skip_nonfinite)
+    rule = functools.partial(scale_by_adam, beta1, beta2, epsilon, amsgrad)
+    return _adam_family(
+        "adamw", rule, loss_or_grads, params, learning_rate, weight_decay, True, clip_norm, maximize, skip_nonfinite
+    )
 
 
 @_rule
@@ -853,12 +858,10 @@ def nadam(
     >>> w.get_value().round(4)  # the first step: 0.1 * (1 + mu_2 / (1 - mu_1 mu_2) * 0.1) * sign(g)
     array([ 0.8944, -1.8944])
     """
-    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
-    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
-    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
-    rule = [scale_by_nadam(beta1, beta2, epsilon, momentum_decay), scale_by_learning_rate(learning_rate)]
-    return _build("nadam", [*transforms, *_decayed(rule, weight_decay, decoupled)], loss_or_grads, params, skip_nonfinite)
+    rule = functools.partial(scale_by_nadam, beta1, beta2, epsilon, momentum_decay)
+    return _adam_family(
+        "nadam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
+    )
 
 
 @_rule
@@ -927,9 +930,7 @@ def radam(
     >>> w.get_value().round(4)  # the first steps are momentum SGD: 0.1 * the gradient
     array([ 0.8, -1.6])
     """
-    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
-    decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
-    transforms = _prelude(clip_norm, maximize, None if decoupled else weight_decay, skip_nonfinite)
-    rule = [scale_by_radam(beta1, beta2, epsilon), scale_by_learning_rate(learning_rate)]
-    return _build("radam", [*transforms, *_decayed(rule, weight_decay, decoupled)], loss_or_grads, params, skip_nonfinite)
+    rule = functools.partial(scale_by_radam, beta1, beta2, epsilon)
+    return _adam_family(
+        "radam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
+    )
