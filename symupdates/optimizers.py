@@ -183,7 +183,7 @@ def _weight_decay(weight_decay):
     return off("weight_decay", weight_decay) if is_off(weight_decay) else add_decayed_weights(weight_decay)
 
 
-def _adam_family(
+def _with_torch_weight_decay(
     name, make_rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
 ):
     """Build a rule with torch's choice of weight decay: coupled (added to the gradient by
@@ -643,7 +643,7 @@ def adam(
     array([ 0.9, -1.9])
     """
     rule = functools.partial(scale_by_adam, beta1, beta2, epsilon, amsgrad)
-    return _adam_family(
+    return _with_torch_weight_decay(
         "adam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
     )
 
@@ -714,7 +714,7 @@ def adamw(
     array([0.85])
     """
     rule = functools.partial(scale_by_adam, beta1, beta2, epsilon, amsgrad)
-    return _adam_family(
+    return _with_torch_weight_decay(
         "adamw", rule, loss_or_grads, params, learning_rate, weight_decay, True, clip_norm, maximize, skip_nonfinite
     )
 
@@ -859,7 +859,7 @@ def nadam(
     array([ 0.8944, -1.8944])
     """
     rule = functools.partial(scale_by_nadam, beta1, beta2, epsilon, momentum_decay)
-    return _adam_family(
+    return _with_torch_weight_decay(
         "nadam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
     )
 
@@ -931,6 +931,6 @@ def radam(
     array([ 0.8, -1.6])
     """
     rule = functools.partial(scale_by_radam, beta1, beta2, epsilon)
-    return _adam_family(
+    return _with_torch_weight_decay(
         "radam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
     )
