@@ -175,6 +175,13 @@ def skip_step(values, grads, skip_nonfinite, clip_norm=None, mode=None):
     return pytensor.function([], [], updates=updates, mode=mode)
 
 
+def read_gradients(grads, mode=None):
+    """One read of every gradient and nothing else (a plain ``sum`` of each): the least a
+    check must add when it has to see every gradient before the update writes anything."""
+    grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
+    return pytensor.function([], [pt.sum(g) for g in grad_vars], mode=mode)
+
+
 def w2_step(which, values, grads, mode=None):
     """W2: compile Adam's update alone (no clipping) for parameters ``values``, with the
     gradients ``grads`` held in shared variables, so a call ``f()`` is just the update.

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from benchmarks import contenders as other
-from benchmarks.graphs import batch, monitored_train_step, skip_step, train_step, w2_step
+from benchmarks.graphs import batch, monitored_train_step, read_gradients, skip_step, train_step, w2_step
 from benchmarks.timing import interleaved, paired_ratio, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
 
 REFERENCE = "symupdates"
@@ -280,6 +280,9 @@ def skip(quick, threads):
         by_clip = {}
         for clip in (None, 1.0):
             steps = {"off": skip_step(values, grads, False, clip), "on": skip_step(values, grads, True, clip)}
+            if clip is None:  # what any check that decides before writing must add: one read of the gradients
+                steps["read"] = read_gradients(grads)
+                steps["call"] = read_gradients([])  # a compiled call that does nothing: its overhead
             temporaries = {}
             for name, f in steps.items():
                 f()
@@ -293,8 +296,15 @@ def skip(quick, threads):
             budget = 0.5 if quick else 4.0
             rounds = int(min(40, max(8, budget / (2 * block * max(per_call, 1e-5)))))
             times = interleaved(steps, rounds, block, warmup=2)
+            floor = None
+            if "read" in times:
+                times["floor"] = [
+                    off + read - call for off, read, call in zip(times["off"], times["read"], times["call"], strict=True)
+                ]
+                floor = paired_ratio(times, "floor", "off", block)
             by_clip["clip" if clip else "no clip"] = {
                 "paired": paired_ratio(times, "on", "off", block),
+                "floor": floor,
                 "min_ratio": min(times["on"]) / min(times["off"]),
                 "off_median": float(np.median(times["off"])),
                 "temporaries": temporaries,
