@@ -47,6 +47,7 @@ from symupdates.optimizers import (
     nesterov_momentum,
     radam,
     rmsprop,
+    rprop,
     sgd,
 )
 from symupdates.plateau import ReduceLROnPlateau
@@ -64,6 +65,7 @@ from symupdates.transforms import (
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_rprop,
     trace,
 )
 from symupdates.updates import Updates, merge_updates
@@ -110,6 +112,7 @@ __all__ = [
     "off",
     "radam",
     "rmsprop",
+    "rprop",
     "save",
     "scale",
     "scale_by_adadelta",
@@ -121,6 +124,7 @@ __all__ = [
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "schedules",
     "sgd",
     "skip_nonfinite",

@@ -17,6 +17,9 @@ function               torch.optim                                 chain
 ``adam``               ``Adam`` (``betas`` are ``beta1, beta2``)   ``scale_by_adam``, lr
 ``adamw``              ``AdamW``                                   ``scale_by_adam``, decay, lr
 ``adamax``             ``Adamax``                                  ``scale_by_adamax``, lr
+``nadam``              ``NAdam``                                   ``scale_by_nadam``, [decay], lr
+``radam``              ``RAdam``                                   ``scale_by_radam``, [decay], lr
+``rprop``              ``Rprop``                                   ``scale_by_rprop``, negate
 =====================  ==========================================  =================================
 
 Every chain starts the same way, in torch's order: global-norm clipping (``clip_norm``,
@@ -59,6 +62,7 @@ from symupdates.transforms import (
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_rprop,
     trace,
 )
 
@@ -75,6 +79,7 @@ __all__ = [
     "adamax",
     "nadam",
     "radam",
+    "rprop",
 ]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
@@ -934,3 +939,80 @@ def radam(
     return _with_torch_weight_decay(
         "radam", rule, loss_or_grads, params, learning_rate, weight_decay, decoupled_weight_decay, clip_norm, maximize, skip_nonfinite
     )
+
+
+@_rule
+@_doc
+def rprop(
+    loss_or_grads,
+    params,
+    learning_rate=0.01,
+    *,
+    eta_minus=0.5,
+    eta_plus=1.2,
+    step_size_min=1e-6,
+    step_size_max=50.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Rprop: resilient backpropagation, as ``torch.optim.Rprop``.
+
+    .. math::
+
+        p \leftarrow p - \mathrm{rprop}_{\eta,\eta_-,\eta_+,s_{\min},s_{\max}}(g)
+
+    with :math:`g` the gradient after clipping and negation: each element moves by its own
+    step size :math:`s` in the direction of :math:`-\operatorname{sign}(g)`, and :math:`s`
+    grows by :math:`\eta_+` while the sign holds and shrinks by :math:`\eta_-` when it
+    flips (then the element waits one step). The exact math is in
+    :func:`~symupdates.scale_by_rprop`.
+
+    Parameters
+    ----------
+    {common}
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`, the first step size of every element. It acts on the first
+        step only (and the first after ``reset()``), as torch's ``lr`` does. Live
+        hyperparameter ``"learning_rate"``.
+    eta_minus, eta_plus : float, shared or symbolic scalar, or schedule
+        :math:`\eta_- \in (0, 1)` and :math:`\eta_+ > 1`, the factors of the step size
+        after a sign flip and while the sign holds. Live hyperparameters ``"eta_minus"``,
+        ``"eta_plus"``.
+    step_size_min, step_size_max : float, shared or symbolic scalar, or schedule
+        :math:`0 \le s_{\min} \le s_{\max}`, the bounds of every step size. Live
+        hyperparameters ``"step_size_min"``, ``"step_size_max"``.
+    {flags}
+
+    Notes
+    -----
+    ``torch.optim.Rprop(lr=η, etas=(η₋, η₊), step_sizes=(s_min, s_max))``. No weight
+    decay and no epsilon, as torch. Rprop uses only the gradient's sign, so it suits
+    full-batch training; with minibatches the sign is noisy.
+
+    References
+    ----------
+    Riedmiller, M. and Braun, H. (1993). A direct adaptive method for faster
+    backpropagation learning: the RPROP algorithm. IEEE ICNN.
+
+    See Also
+    --------
+    scale_by_rprop : the transform; sgd
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.rprop((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> list(updates.state)
+    ['rprop/step', 'w/rprop/prev', 'w/rprop/step_size']
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); w.get_value()  # every element moves by the learning rate
+    array([ 0.9, -1.9])
+    >>> _ = step(); w.get_value()  # the signs held: steps of 0.1 * 1.2
+    array([ 0.78, -1.78])
+    """
+    transforms = _prelude(clip_norm, maximize, None, skip_nonfinite)
+    rule = scale_by_rprop(learning_rate, eta_minus, eta_plus, step_size_min, step_size_max)
+    return _build("rprop", [*transforms, rule, negate()], loss_or_grads, params, skip_nonfinite)

@@ -18,7 +18,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from symupdates.build import current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
-from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
+from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off, is_scalar_number
 from symupdates.numerics import coef, power, scaled
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "trace",
 ]
 
@@ -711,6 +712,104 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
             u_new = pt.maximum(coef(b2, d) * u, pt.abs(d) + coef(eps, d))
             state_updates += [(m, m_new), (u, u_new)]
             out.append(m_new * coef(inv_bc1, d) / u_new)
+        return out, state_updates
+
+    return update
+
+
+#: Rprop's step-size factors: shrink by a factor in (0, 1), grow by one above 1.
+ETA_MINUS = {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True}
+ETA_PLUS = {"low": 1.0, "low_open": True}
+
+
+def scale_by_rprop(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, step_size_min=1e-6, step_size_max=50.0):
+    r"""Rprop: a step size per element, grown while the gradient keeps its sign, as torch.
+
+    With :math:`g_{\text{prev}}` the direction kept from the previous step (0 at first) and
+    :math:`s` the step sizes (:math:`\eta`, the learning rate, before the first step):
+
+    .. math::
+
+        \sigma = \operatorname{sign}(g\, g_{\text{prev}}), \qquad
+        s \leftarrow \operatorname{clip}\bigl(s\, f(\sigma),\ s_{\min},\ s_{\max}\bigr),
+        \qquad f(\sigma) = \begin{cases} \eta_+ & \sigma > 0 \\ \eta_- & \sigma < 0 \\
+        1 & \sigma = 0 \end{cases}
+
+        g \leftarrow \begin{cases} 0 & \sigma < 0 \\ g & \text{otherwise} \end{cases},
+        \qquad g_{\text{prev}} \leftarrow g, \qquad
+        g \leftarrow \operatorname{sign}(g)\, s
+
+    The result is each element's step, to be negated (:func:`negate`) for descent; after
+    a sign change the element does not move, and its next step starts afresh.
+
+    Parameters
+    ----------
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`, every step size before the first step. As in torch it acts
+        only on the first step (and the first after :meth:`~symupdates.Updates.reset`):
+        changing it later changes nothing. Live hyperparameter ``"learning_rate"``.
+    eta_minus : float, shared or symbolic scalar, or schedule
+        :math:`\eta_- \in (0, 1)`, the factor after a sign change. Live hyperparameter
+        ``"eta_minus"``.
+    eta_plus : float, shared or symbolic scalar, or schedule
+        :math:`\eta_+ > 1`, the factor while the sign holds. Live hyperparameter
+        ``"eta_plus"``.
+    step_size_min, step_size_max : float, shared or symbolic scalar, or schedule
+        :math:`0 \le s_{\min} \le s_{\max}`, the bounds of every step size. Live
+        hyperparameters ``"step_size_min"``, ``"step_size_max"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/rprop/prev"`` (:math:`g_{\text{prev}}`) and
+        ``"{param}/rprop/step_size"`` (:math:`s`; it holds 0 until the first step sets it).
+
+    Notes
+    -----
+    torch's ``Rprop(lr=η, etas=(η₋, η₊), step_sizes=(s_min, s_max))`` fills the step
+    sizes with ``lr`` when it creates its state; here the first step reads :math:`\eta`
+    instead of the state, which is the same. Rprop has no epsilon. It is meant for
+    full-batch gradients: the sign of a noisy minibatch gradient flips often.
+
+    References
+    ----------
+    Riedmiller, M. and Braun, H. (1993). A direct adaptive method for faster
+    backpropagation learning: the RPROP algorithm. IEEE ICNN.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> rprop = su.chain(su.scale_by_rprop(learning_rate=0.01), su.negate())
+    """
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("eta_minus", eta_minus, **ETA_MINUS)
+    check_hyperparam("eta_plus", eta_plus, **ETA_PLUS)
+    check_hyperparam("step_size_min", step_size_min, **NON_NEGATIVE)
+    check_hyperparam("step_size_max", step_size_max, **NON_NEGATIVE)
+    if is_scalar_number(step_size_min) and is_scalar_number(step_size_max) and step_size_min > step_size_max:
+        raise ValueError(
+            f"step_size_min must not exceed step_size_max, got step_size_min={step_size_min!r} and "
+            f"step_size_max={step_size_max!r}; swap them"
+        )
+
+    def update(directions, params):
+        scope = new_scope("rprop")
+        lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+        shrink = hyperparam("eta_minus", eta_minus, **ETA_MINUS)
+        grow = hyperparam("eta_plus", eta_plus, **ETA_PLUS)
+        low = hyperparam("step_size_min", step_size_min, **NON_NEGATIVE)
+        high = hyperparam("step_size_max", step_size_max, **NON_NEGATIVE)
+        first = pt.eq(step_count(), 0)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            prev = new_state(scope, "prev", like=p)
+            size = new_state(scope, "step_size", like=p)
+            sigma = pt.sign(d * prev)
+            factor = pt.switch(pt.gt(sigma, 0), coef(grow, d), pt.switch(pt.lt(sigma, 0), coef(shrink, d), np.asarray(1, dtype=d.dtype)))
+            size_new = pt.minimum(pt.maximum(pt.switch(first, coef(lr, d), size) * factor, coef(low, d)), coef(high, d))
+            kept = pt.switch(pt.lt(sigma, 0), pt.zeros_like(d), d)
+            state_updates += [(prev, kept), (size, size_new)]
+            out.append(pt.sign(kept) * size_new)
         return out, state_updates
 
     return update

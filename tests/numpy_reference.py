@@ -163,6 +163,16 @@ def _radam(p, g, state, hp, t):
     return p - lr * m_hat * rect * np.sqrt(bc2) / (np.sqrt(state["v"]) + hp["epsilon"])
 
 
+def _rprop(p, g, state, hp, t):
+    prev = state.get("prev", np.zeros_like(p))
+    size = state.get("step_size", np.full_like(p, hp["learning_rate"]))
+    sigma = np.sign(g * prev)
+    factor = np.where(sigma > 0, hp["eta_plus"], np.where(sigma < 0, hp["eta_minus"], 1.0))
+    state["step_size"] = np.clip(size * factor, hp["step_size_min"], hp["step_size_max"])
+    state["prev"] = np.where(sigma < 0, 0.0, g)
+    return p - np.sign(state["prev"]) * state["step_size"]
+
+
 STEPS = {
     "sgd": _sgd_like(nesterov=False),
     "momentum": _sgd_like(nesterov=False),
@@ -175,6 +185,7 @@ STEPS = {
     "adamax": _adamax,
     "nadam": _nadam,
     "radam": _radam,
+    "rprop": _rprop,
 }
 
 _NOT_HYPERPARAMETERS = (

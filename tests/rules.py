@@ -16,7 +16,8 @@ check that the registry, ``__all__`` and the CLI's list agree). Required fields:
     A :class:`Reference`, or ``None`` when nothing is compared: ``kind`` ("torch" or
     "optax"), the class or function ``name``, the reference arguments the rule
     ``implied`` (SGD's ``nesterov=True``), ``renames`` beyond the common ones
-    (learning_rate -> lr, epsilon -> eps, beta1/beta2 -> betas), and ``our_defaults``
+    (learning_rate -> lr, epsilon -> eps, the halves of pairs such as beta1/beta2 -> betas in
+    ``TORCH_PAIRS``), and ``our_defaults``
     that deliberately differ from the reference's (momentum 0.9, where torch has 0).
     ``Reference.translate`` is the one translation of our arguments into the
     reference's. Tests against torch call :func:`torch_twin`, which skips them, naming
@@ -63,6 +64,12 @@ Optional fields (empty by default):
     :class:`BadArg` s: bad values of the rule's own arguments, the error and the message
     fragments expected. The arguments every rule shares are tested in
     tests/core/test_errors.py; shared rows are defined below (``NEGATIVE_EPSILON``, ...).
+``unmoved_later``
+    ``{hyperparameter: why}`` for those whose change in mid-training moves nothing, in
+    the reference as here: Rprop's learning rate acts on the first step only (it fills the
+    step sizes, as torch's ``lr`` does), and clipping keeps the gradient's sign, all Rprop
+    reads. The live tests check that such a change moves nothing (and, for a transform's,
+    that the value set before the first step acts).
 ``transforms``
     The rule's own transforms, ``{test id: (constructor, {hyperparameter: (start, new)})}``:
     each float hyperparameter must be live and take a schedule.
@@ -84,8 +91,18 @@ from tests.reference import require_torch
 #: ``clip_grad_norm_``) and skipping non-finite steps has no counterpart.
 HARNESS_ARGS = ("clip_norm", "skip_nonfinite")
 
-#: Our names of torch.optim's arguments, where they differ (beta1/beta2 become ``betas``).
+#: Our names of torch.optim's arguments, where they differ.
 TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps"}
+
+#: Our arguments that are one half of a torch pair: name -> (torch's name, index).
+TORCH_PAIRS = {
+    "beta1": ("betas", 0),
+    "beta2": ("betas", 1),
+    "eta_minus": ("etas", 0),
+    "eta_plus": ("etas", 1),
+    "step_size_min": ("step_sizes", 0),
+    "step_size_max": ("step_sizes", 1),
+}
 
 
 def _frozen(mapping):
@@ -140,10 +157,11 @@ class Reference:
         for key, value in ours.items():
             if key in HARNESS_ARGS:
                 raise ValueError(f"{key} is applied by the test harness, not passed to {self}")
-            if key in ("beta1", "beta2"):
-                betas = list(out.get("betas") or (current if current is not None else self.defaults())["betas"])
-                betas[key == "beta2"] = value
-                out["betas"] = tuple(betas)
+            if key in TORCH_PAIRS:
+                pair, index = TORCH_PAIRS[key]
+                both = list(out.get(pair) or (current if current is not None else self.defaults())[pair])
+                both[index] = value
+                out[pair] = tuple(both)
             else:
                 out[names.get(key, key)] = value
         return out
@@ -241,12 +259,13 @@ class RuleCase:
     backend_flags: Mapping[str, object] = field(default_factory=dict)
     bad_args: tuple[BadArg, ...] = ()
     transforms: Mapping[str, tuple[Callable, Mapping[str, tuple[float, float]]]] = field(default_factory=dict)
+    unmoved_later: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "flag_cases", tuple(_frozen(kw) for kw in self.flag_cases))
         if self.sensible_rosenbrock is None:
             object.__setattr__(self, "sensible_rosenbrock", self.sensible)
-        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms"):
+        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms", "unmoved_later"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __repr__(self):
@@ -260,6 +279,10 @@ class RuleCase:
     def float_args(self):
         """The float arguments: every live hyperparameter, and clip_norm."""
         return frozenset(self.live.start) | {"clip_norm"}
+
+    def weight_decay(self, value):
+        """``{"weight_decay": value}`` for a rule that takes it, else ``{}`` (Rprop has none)."""
+        return {"weight_decay": value} if "weight_decay" in inspect.signature(self.fn).parameters else {}
 
     @property
     def richest(self):
@@ -544,6 +567,52 @@ REGISTRY = (
         bad_args=(*ADAM_FAMILY_BAD_ARGS, DECOUPLED_NOT_BOOL),
         transforms={"scale_by_radam": (su.scale_by_radam, _SCALE_BY_ADAM)},
     ),
+    RuleCase(
+        fn=su.rprop,
+        reference=Reference("torch", "Rprop"),
+        lr=0.02,
+        flag_cases=(
+            {},
+            {"eta_minus": 0.3, "eta_plus": 1.5},
+            {"step_size_min": 1e-3, "step_size_max": 0.05},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.01},
+        live=Live(
+            {"learning_rate": 0.02, "eta_minus": 0.5, "eta_plus": 1.2, "step_size_min": 1e-6, "step_size_max": 50.0},
+            {"learning_rate": 0.05, "eta_minus": 0.3, "eta_plus": 1.5, "step_size_min": 0.01, "step_size_max": 0.015},
+        ),
+        unmoved_later={
+            "learning_rate": "it fills the step sizes before the first step, as torch's lr",
+            "clip_norm": "clipping scales every gradient alike and keeps its sign, all Rprop reads",
+        },
+        ranges={
+            "eta_minus": Range(0.0, 1.0, low_open=True, high_open=True),
+            "eta_plus": Range(1.0, 10.0, low_open=True),
+            "step_size_min": Range(0.0, 1.0),
+            "step_size_max": Range(0.0, 100.0),
+        },
+        chain=lambda lr, clip, wd: [su.clip_by_global_norm(clip), su.scale_by_rprop(lr), su.negate()],
+        bad_args=(
+            BadArg("eta_minus-is-1", {"eta_minus": 1.0}, ValueError, ("eta_minus", "1.0")),
+            BadArg("eta_plus-below-1", {"eta_plus": 0.9}, ValueError, ("eta_plus", "0.9")),
+            BadArg("negative-step_size_min", {"step_size_min": -1.0}, ValueError, ("step_size_min", "-1.0")),
+            BadArg("min-above-max", {"step_size_min": 2.0, "step_size_max": 1.0}, ValueError, ("step_size_min", "step_size_max", "swap")),
+        ),
+        transforms={
+            "scale_by_rprop": (
+                su.scale_by_rprop,
+                # steps of 0.2 (the test's descent scales by 0.01), so that signs flip within 8 steps
+                {
+                    "learning_rate": (20.0, 40.0),
+                    "eta_minus": (0.5, 0.3),
+                    "eta_plus": (1.2, 1.5),
+                    "step_size_min": (1e-6, 30.0),
+                    "step_size_max": (50.0, 40.0),
+                },
+            )
+        },
+    ),
 )
 
 #: name -> row, in name order (the order the tests run in).
@@ -566,6 +635,13 @@ def each_flag_case():
 def each_transform():
     """``pytest.param(id, constructor, values, id=id)`` for every row's own transforms."""
     return [pytest.param(name, make, values, id=name) for case in REGISTRY for name, (make, values) in case.transforms.items()]
+
+
+def unmoved_later(owner, hyperparameter):
+    """Whether a mid-training change of ``hyperparameter`` of rule or transform ``owner`` moves nothing."""
+    return any(
+        hyperparameter in case.unmoved_later for case in REGISTRY if owner == case.name or owner in case.transforms
+    )
 
 
 def expected_state_dtype(name, compute_dtype):

@@ -24,7 +24,7 @@ def _run_all_rules(mode, same_data=False):
     params, pairs, outputs = [], [], []
     for k, case in enumerate(RULES.values()):
         ps, cost = pytensor_problem(data_seed=1 if same_data else 1 + k)
-        updates = case.fn(cost, ps, learning_rate=case.lr, clip_norm=0.5, weight_decay=0.01, **case.backend_flags)
+        updates = case.fn(cost, ps, learning_rate=case.lr, clip_norm=0.5, **case.weight_decay(0.01), **case.backend_flags)
         params += ps
         pairs += updates
         outputs.append(updates.info["learning_rate"])

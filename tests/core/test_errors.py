@@ -14,6 +14,7 @@ To cover a new module, add rows (and, if needed, objects to ``Env``: anything wi
 
 from __future__ import annotations
 
+
 import os
 import zipfile
 from collections.abc import Callable
@@ -205,8 +206,13 @@ for _case in REGISTRY:
         Bad(_rule, "negative-clip", lambda e, f=_fn: f(e.cost, e.params, clip_norm=-1.0), ValueError, ("clip_norm", "-1.0")),
         Bad(_rule, "maximize-not-bool", lambda e, f=_fn: f(e.cost, e.params, maximize="yes"), TypeError, ("maximize", "True or False", "'yes'")),
         Bad(_rule, "skip-not-bool", lambda e, f=_fn: f(e.cost, e.params, skip_nonfinite=1), TypeError, ("skip_nonfinite", "True or False", "1")),
-        Bad(_rule, "negative-weight-decay", lambda e, f=_fn: f(e.cost, e.params, weight_decay=-0.01), ValueError, ("weight_decay", "-0.01")),
     ]
+    if _case.weight_decay(0.0):
+        CASES.append(
+            Bad(_rule, "negative-weight-decay", lambda e, f=_fn: f(e.cost, e.params, weight_decay=-0.01), ValueError, ("weight_decay", "-0.01"))
+        )
+    else:  # a rule without weight decay names the arguments it has
+        CASES.append(Bad(_rule, "no-weight-decay", lambda e, f=_fn: f(e.cost, e.params, weight_decay=0.01), TypeError, ("weight_decay", "its arguments are")))
 
     # Rule-specific hyperparameters and their documented ranges: each registry row's bad_args.
     CASES += [

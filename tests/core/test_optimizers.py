@@ -87,8 +87,8 @@ def test_docstring_follows_the_numpydoc_conventions(case):
 @pytest.mark.parametrize("case", each_rule())
 def test_named_optimizer_equals_its_manual_chain(case):
     """The rule equals the chain its row documents, written out by hand."""
-    kw = {"learning_rate": case.lr, "clip_norm": 0.5}
-    named, named_updates, _ = run_ours(lambda c, p: case.fn(c, p, weight_decay=0.1, **kw), 20)
+    kw = {"learning_rate": case.lr, "clip_norm": 0.5, **case.weight_decay(0.1)}
+    named, named_updates, _ = run_ours(lambda c, p: case.fn(c, p, **kw), 20)
     transforms = case.chain(kw["learning_rate"], kw["clip_norm"], 0.1)
     chained, chained_updates, _ = run_ours(lambda c, p: su.get_updates(su.chain(*transforms), c, p, name=case.name), 20)
     for a, b in zip(named, chained, strict=True):

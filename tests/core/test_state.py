@@ -404,7 +404,7 @@ def test_float16_state_is_float32_and_a_zero_gradient_step_is_finite(case, kwarg
 @pytest.mark.parametrize("case", each_rule())
 def test_float16_step_is_the_float32_step_cast_back(case):
     """float16 parameters: the same float32 computation as float32 parameters, rounded once per step."""
-    kwargs = {"weight_decay": 0.1}
+    kwargs = case.weight_decay(0.1)
     half, half_updates, half_train = _float16_problem(case, kwargs, "float16")
     single, single_updates, single_train = _float16_problem(case, kwargs, "float32")
     for p, q in zip(single, half, strict=True):
