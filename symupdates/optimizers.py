@@ -20,6 +20,7 @@ function               torch.optim                                 chain
 ``nadam``              ``NAdam``                                   ``scale_by_nadam``, [decay], lr
 ``radam``              ``RAdam``                                   ``scale_by_radam``, [decay], lr
 ``rprop``              ``Rprop``                                   ``scale_by_rprop``, negate
+``asgd``               ``ASGD``                                    ``scale_by_asgd`` (the whole step)
 =====================  ==========================================  =================================
 
 Every chain starts the same way, in torch's order: global-norm clipping (``clip_norm``,
@@ -58,6 +59,7 @@ from symupdates.transforms import (
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
+    scale_by_asgd,
     scale_by_learning_rate,
     scale_by_nadam,
     scale_by_radam,
@@ -80,6 +82,7 @@ __all__ = [
     "nadam",
     "radam",
     "rprop",
+    "asgd",
 ]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
@@ -1016,3 +1019,84 @@ def rprop(
     transforms = _prelude(clip_norm, maximize, None, skip_nonfinite)
     rule = scale_by_rprop(learning_rate, eta_minus, eta_plus, step_size_min, step_size_max)
     return _build("rprop", [*transforms, rule, negate()], loss_or_grads, params, skip_nonfinite)
+
+
+@_rule
+@_doc
+def asgd(
+    loss_or_grads,
+    params,
+    learning_rate=0.01,
+    *,
+    lambd=1e-4,
+    alpha=0.75,
+    t0=1e6,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""ASGD: averaged stochastic gradient descent, as ``torch.optim.ASGD``.
+
+    .. math::
+
+        p \leftarrow p + \mathrm{asgd}_{\eta,\lambda,\alpha,t_0}(g + \lambda_{wd}\, p)
+
+    with :math:`g` the gradient after clipping and negation: an SGD step of decaying size
+    :math:`\eta_t = \eta / (1 + \lambda\eta(t-1))^\alpha` that also shrinks the weights by
+    :math:`1 - \lambda\eta_t`, and the running average :math:`\bar p` of the parameters
+    from step :math:`t_0 + 2` on (torch's count), kept as state. The exact math is in
+    :func:`~symupdates.scale_by_asgd`.
+
+    Parameters
+    ----------
+    {common}
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`. Live hyperparameter ``"learning_rate"``; as in torch, a new
+        value enters the step after the next one.
+    lambd : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, the decay term. Live hyperparameter ``"lambd"``.
+    alpha : float, shared or symbolic scalar, or schedule
+        :math:`\alpha \ge 0`, the power of the step's decay. Live hyperparameter ``"alpha"``.
+    t0 : float, shared or symbolic scalar, or schedule
+        :math:`t_0 \ge 0`: averaging starts at step :math:`t_0 + 2` (torch's default,
+        :math:`10^6`, means "not within most runs"). Live hyperparameter ``"t0"``.
+    {wd}
+    {flags}
+
+    Notes
+    -----
+    ``torch.optim.ASGD(lr=η, lambd=λ, alpha=α, t0=t₀, weight_decay=λ_wd)``. There is
+    no epsilon. The averaged parameters are the state ``"{param}/asgd/ax"``: to evaluate
+    them, copy them into the parameters (keeping the trained values aside), as one does
+    with torch's ``state["ax"]``.
+
+    References
+    ----------
+    Polyak, B. T. and Juditsky, A. B. (1992). Acceleration of stochastic approximation by
+    averaging. SIAM Journal on Control and Optimization 30(4).
+
+    See Also
+    --------
+    scale_by_asgd : the transform; sgd
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.asgd((w ** 2).sum(), [w], learning_rate=0.1, lambd=0.0, t0=1)
+    >>> list(updates.state)
+    ['asgd/step', 'asgd/eta', 'asgd/mu', 'w/asgd/ax']
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> for _ in range(5):
+    ...     _ = step()
+    >>> w.get_value().round(5)  # plain SGD (lambd=0): w * 0.8 ** 5
+    array([ 0.32768, -0.65536])
+    >>> updates.state["w/asgd/ax"].get_value().round(5)  # the mean of steps t0 + 2 = 3, 4 and 5
+    array([ 0.41643, -0.83285])
+    """
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
+    rule = scale_by_asgd(learning_rate, lambd, alpha, t0)
+    return _build("asgd", [*transforms, rule], loss_or_grads, params, skip_nonfinite)

@@ -30,6 +30,7 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_asgd",
     "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
     "scale_by_nadam",
@@ -799,7 +800,8 @@ def scale_by_rprop(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, step_size_mi
         grow = hyperparam("eta_plus", eta_plus, **ETA_PLUS)
         low = hyperparam("step_size_min", step_size_min, **NON_NEGATIVE)
         high = hyperparam("step_size_max", step_size_max, **NON_NEGATIVE)
-        first = pt.eq(step_count(), 0)
+        # "no update applied yet"; lt, not eq: PyTensor's PyTorch backend cannot switch tensors on an eq
+        first = pt.lt(step_count(), 1)
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             prev = new_state(scope, "prev", like=p)
@@ -810,6 +812,101 @@ def scale_by_rprop(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, step_size_mi
             kept = pt.switch(pt.lt(sigma, 0), pt.zeros_like(d), d)
             state_updates += [(prev, kept), (size, size_new)]
             out.append(pt.sign(kept) * size_new)
+        return out, state_updates
+
+    return update
+
+
+def scale_by_asgd(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6):
+    r"""ASGD: SGD with a decaying step and a decay of the weights, and the running average
+    of the parameters it visits (Polyak-Ruppert averaging), as torch.
+
+    With :math:`\eta_t` the step of update :math:`t` (:math:`\eta_1 = \eta`) and
+    :math:`\mu_t` the averaging weight (:math:`\mu_1 = 1`):
+
+    .. math::
+
+        g \leftarrow -\eta_t\,(g + \lambda p), \qquad
+        p' = p + g,
+
+        \bar p \leftarrow \begin{cases} p' & \mu_t = 1 \\
+            \bar p + \mu_t\,(p' - \bar p) & \text{otherwise,} \end{cases}
+
+        \eta_{t+1} = \frac{\eta}{(1 + \lambda\,\eta\,t)^{\alpha}}, \qquad
+        \mu_{t+1} = \frac{1}{\max(1,\ t - t_0)}
+
+    so :math:`\bar p` is the plain average of the parameters from step :math:`t_0 + 2`
+    on (before that it follows them; :math:`\mu_{t_0+2} = 1` restarts it there), and the step's size decays as
+    :math:`t^{-\alpha}`. The result is the whole step (it already holds
+    :math:`-\eta_t`): put this transform last in a chain, since :math:`\bar p` averages
+    :math:`p' = p + g`.
+
+    Parameters
+    ----------
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`. Live hyperparameter ``"learning_rate"``; as in torch, a new
+        value enters the step *after* the next one (through :math:`\eta_{t+1}`).
+    lambd : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, the decay term (torch's ``lambd``). Live hyperparameter
+        ``"lambd"``.
+    alpha : float, shared or symbolic scalar, or schedule
+        :math:`\alpha \ge 0`, the power of the step's decay. Live hyperparameter
+        ``"alpha"``.
+    t0 : float, shared or symbolic scalar, or schedule
+        :math:`t_0 \ge 0`: averaging starts at step :math:`t_0 + 2`. Live hyperparameter
+        ``"t0"``; it changes only :math:`\bar p`, never the parameters.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/asgd/ax"`` (:math:`\bar p`, the averaged parameters: load them
+        into the parameters to evaluate the average), and the float64 scalars
+        ``"asgd/eta"`` (:math:`\eta_{t+1}`; 0 until the first step, which reads
+        :math:`\eta`) and ``"asgd/mu"`` (:math:`\mu_{t+1}`).
+
+    Notes
+    -----
+    torch's ``ASGD(lr=η, lambd=λ, alpha=α, t0=t₀)``, whose ``state["ax"]``, ``"eta"`` and
+    ``"mu"`` these are; torch copies the parameters into ``ax`` while
+    :math:`\mu_t = 1`, as here. There is no epsilon.
+
+    References
+    ----------
+    Polyak, B. T. and Juditsky, A. B. (1992). Acceleration of stochastic approximation by
+    averaging. SIAM Journal on Control and Optimization 30(4).
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> averaged_sgd = su.scale_by_asgd(learning_rate=0.01, t0=100)
+    """
+    for name, value in (("learning_rate", learning_rate), ("lambd", lambd), ("alpha", alpha), ("t0", t0)):
+        check_hyperparam(name, value, **NON_NEGATIVE)
+
+    def update(directions, params):
+        scope = new_scope("asgd")
+        lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+        lam = hyperparam("lambd", lambd, **NON_NEGATIVE)
+        power_ = hyperparam("alpha", alpha, **NON_NEGATIVE)
+        start = hyperparam("t0", t0, **NON_NEGATIVE)
+        eta_state = new_state(scope, "eta", value=0.0)
+        mu_state = new_state(scope, "mu", value=1.0)
+        t = _t()
+        eta = pt.switch(pt.lt(step_count(), 1), lr, eta_state)
+        state_updates = [
+            (eta_state, lr / power(1.0 + lam * lr * t, power_)),
+            (mu_state, 1.0 / pt.maximum(1.0, t - start)),
+        ]
+        out = []
+        for d, p in zip(directions, params, strict=True):
+            average = new_state(scope, "ax", like=p)
+            step = -(scaled(d, eta) + coef(lam * eta, d) * p.astype(d.dtype))
+            moved = p.astype(d.dtype) + step
+            state_updates.append(
+                # mu <= 1 always, so mu >= 1 is torch's mu == 1 (ge: see rprop on the PyTorch backend)
+                (average, pt.switch(pt.ge(mu_state, 1.0), moved, average + (moved - average) * coef(mu_state, d)))
+            )
+            out.append(step)
         return out, state_updates
 
     return update

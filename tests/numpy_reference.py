@@ -173,6 +173,17 @@ def _rprop(p, g, state, hp, t):
     return p - np.sign(state["prev"]) * state["step_size"]
 
 
+def _asgd(p, g, state, hp, t):
+    g = _coupled(p, g, hp)
+    lr, lambd = hp["learning_rate"], hp["lambd"]
+    eta, mu = state.get("eta", lr), state.get("mu", 1.0)
+    p = p * (1 - lambd * eta) - eta * g
+    state["ax"] = p.copy() if mu == 1 else state["ax"] + (p - state["ax"]) * mu
+    state["eta"] = lr / (1 + lambd * lr * t) ** hp["alpha"]
+    state["mu"] = 1 / max(1, t - hp["t0"])
+    return p
+
+
 STEPS = {
     "sgd": _sgd_like(nesterov=False),
     "momentum": _sgd_like(nesterov=False),
@@ -186,6 +197,7 @@ STEPS = {
     "nadam": _nadam,
     "radam": _radam,
     "rprop": _rprop,
+    "asgd": _asgd,
 }
 
 _NOT_HYPERPARAMETERS = (

@@ -68,8 +68,8 @@ Optional fields (empty by default):
     ``{hyperparameter: why}`` for those whose change in mid-training moves nothing, in
     the reference as here: Rprop's learning rate acts on the first step only (it fills the
     step sizes, as torch's ``lr`` does), and clipping keeps the gradient's sign, all Rprop
-    reads. The live tests check that such a change moves nothing (and, for a transform's,
-    that the value set before the first step acts).
+    reads; ASGD's t0 moves only the average it keeps. The live tests check that such a
+    change moves nothing.
 ``transforms``
     The rule's own transforms, ``{test id: (constructor, {hyperparameter: (start, new)})}``:
     each float hyperparameter must be live and take a schedule.
@@ -610,6 +610,39 @@ REGISTRY = (
                     "step_size_min": (1e-6, 30.0),
                     "step_size_max": (50.0, 40.0),
                 },
+            )
+        },
+    ),
+    RuleCase(
+        fn=su.asgd,
+        reference=Reference("torch", "ASGD"),
+        lr=0.05,
+        flag_cases=(
+            {},
+            {"lambd": 0.1, "alpha": 0.5},
+            {"t0": 5.0, "lambd": 0.01},
+            {"weight_decay": 0.1},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.01},
+        sensible_rosenbrock={"learning_rate": 1e-3},
+        live=Live(
+            {"learning_rate": 0.05, "lambd": 0.01, "alpha": 0.75, "t0": 5.0, "weight_decay": 0.1},
+            {"learning_rate": 0.02, "lambd": 0.1, "alpha": 0.5, "t0": 10.0, "weight_decay": 0.2},
+        ),
+        unmoved_later={"t0": "it changes only the average (state asgd/ax), which test_asgd_average_matches_torch checks"},
+        in_graph={"weight_decay": 0.1},
+        ranges={"lambd": Range(0.0, 1.0), "alpha": Range(0.0, 2.0), "t0": Range(0.0, 100.0)},
+        chain=lambda lr, clip, wd: [su.clip_by_global_norm(clip), su.add_decayed_weights(wd), su.scale_by_asgd(lr)],
+        bad_args=(
+            BadArg("negative-lambd", {"lambd": -1.0}, ValueError, ("lambd", "-1.0")),
+            BadArg("negative-alpha", {"alpha": -0.5}, ValueError, ("alpha", "-0.5")),
+            BadArg("negative-t0", {"t0": -1.0}, ValueError, ("t0", "-1.0")),
+        ),
+        transforms={
+            "scale_by_asgd": (
+                su.scale_by_asgd,
+                {"learning_rate": (0.05, 0.02), "lambd": (0.01, 0.1), "alpha": (0.75, 0.5), "t0": (5.0, 10.0)},
             )
         },
     ),

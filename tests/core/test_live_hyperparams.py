@@ -321,12 +321,10 @@ def test_every_transform_hyperparameter_is_live_and_takes_a_schedule(transform, 
     train = pytensor.function([], [], updates=updates)
     unchanged = _transform_run(train, params, updates, before=start)
     changed = _transform_run(train, params, updates, before=start, after=new)
-    for name in values:  # each change alone reaches the compiled function (or, first-step-only, moves nothing)
+    for name in values:  # each change alone reaches the compiled function (or, listed unmoved, moves nothing)
         one = _transform_run(train, params, updates, before=start, after={name: new[name]})
         if unmoved_later(transform, name):
             assert max_relative_error(one, unchanged) == 0, name
-            moved = _transform_run(train, params, updates, before={**start, name: new[name]})
-            assert max_relative_error(moved, unchanged) > 1e-8, name  # set before the first step, it acts
         else:
             assert max_relative_error(one, unchanged) > 1e-8, name
     assert compiles[0] == 1

@@ -12,7 +12,7 @@ import pytest
 
 import symupdates as su
 from tests.numpy_reference import run_numpy
-from tests.reference import max_relative_error, run_ours, run_torch
+from tests.reference import data, initial_values, max_relative_error, pytensor_problem, run_ours, run_torch, torch_loss
 from tests.rules import HARNESS_ARGS, RULES, each_flag_case, each_rule, torch_twin
 
 STEPS = 60
@@ -35,6 +35,35 @@ def test_parity_with_torch(case, kwargs, clip_norm):
     if clip_norm is not None:  # clipping really acted on many of the steps compared
         assert sum(float(r[0]) > clip_norm for r in record) >= 10
     assert int(updates.step.get_value()) == STEPS
+
+
+@pytest.mark.parametrize("clip_norm", [None, CLIP], ids=["noclip", "clip"])
+def test_asgd_average_matches_torch(torch, clip_norm):
+    """ASGD's averaged parameters, eta and mu equal torch's state, with t0 changed in mid-run."""
+    X, Y = (torch.tensor(a) for a in data())
+    tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
+    opt = torch.optim.ASGD(tensors, lr=0.05, lambd=0.01, t0=5.0)
+    params, cost = pytensor_problem()
+    updates = su.asgd(cost, params, learning_rate=0.05, lambd=0.01, t0=5.0, clip_norm=clip_norm)
+    step = pytensor.function([], [], updates=updates)
+    for k in range(STEPS):
+        if k == 30:  # the average restarts at step t0 + 2 = 37: a change of t0 acts on it alone
+            opt.param_groups[0]["t0"] = 35.0
+            updates.hyperparams["t0"].set_value(35.0)
+        opt.zero_grad()
+        torch_loss(torch, tensors, X, Y).backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
+        opt.step()
+        step()
+    for p, t in zip(params, tensors, strict=True):
+        theirs = opt.state[t]
+        assert max_relative_error([updates.state[f"{p.name}/asgd/ax"].get_value()], [theirs["ax"].numpy()]) <= 1e-10
+        assert max_relative_error([p.get_value()], [t.detach().numpy()]) <= 1e-10
+        assert abs(updates.state["asgd/eta"].get_value() - theirs["eta"].item()) <= 1e-15
+        assert updates.state["asgd/mu"].get_value() == theirs["mu"].item() == 1 / (STEPS - 35)
+    average = updates.state["W1/asgd/ax"].get_value()
+    assert max_relative_error([average], [params[0].get_value()]) > 1e-6  # a real average, not a copy
 
 
 def test_parity_with_torch_given_gradients(torch):
