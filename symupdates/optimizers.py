@@ -21,6 +21,7 @@ function               torch.optim                                 chain
 ``radam``              ``RAdam``                                   ``scale_by_radam``, [decay], lr
 ``rprop``              ``Rprop``                                   ``scale_by_rprop``, negate
 ``asgd``               ``ASGD``                                    ``scale_by_asgd`` (the whole step)
+``lion``               none (``optax.lion``)                       ``scale_by_lion``, decay, lr
 =====================  ==========================================  =================================
 
 Every chain starts the same way, in torch's order: global-norm clipping (``clip_norm``,
@@ -61,6 +62,7 @@ from symupdates.transforms import (
     scale_by_adamax,
     scale_by_asgd,
     scale_by_learning_rate,
+    scale_by_lion,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
@@ -83,6 +85,7 @@ __all__ = [
     "radam",
     "rprop",
     "asgd",
+    "lion",
 ]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
@@ -196,7 +199,7 @@ def _with_torch_weight_decay(
 ):
     """Build a rule with torch's choice of weight decay: coupled (added to the gradient by
     the prelude) or decoupled (added after ``make_rule()``'s transform, so the learning
-    rate scales it: the AdamW form)."""
+    rate scales it: the AdamW form, and optax's for Lion)."""
     check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
     check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
     decoupled = check_flag("decoupled_weight_decay", decoupled_weight_decay)
@@ -1100,3 +1103,76 @@ def asgd(
     transforms = _prelude(clip_norm, maximize, weight_decay, skip_nonfinite)
     rule = scale_by_asgd(learning_rate, lambd, alpha, t0)
     return _build("asgd", [*transforms, rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_rule
+@_doc
+def lion(
+    loss_or_grads,
+    params,
+    learning_rate=1e-4,
+    beta1=0.9,
+    beta2=0.99,
+    *,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Lion: evolved sign momentum, as ``optax.lion`` (torch.optim has no Lion).
+
+    .. math::
+
+        p \leftarrow p - \eta\,\bigl(\mathrm{lion}_{\beta_1,\beta_2}(g) + \lambda p\bigr)
+
+    with :math:`g` the gradient after clipping and negation: every element moves by
+    :math:`\eta` in the direction of the sign of :math:`(1-\beta_1) g + \beta_1 m`, and
+    the momentum :math:`m` decays with :math:`\beta_2`. The exact math is in
+    :func:`~symupdates.scale_by_lion`. Weight decay is decoupled, as optax's.
+
+    Parameters
+    ----------
+    {common}
+    {lr}
+    beta1 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1 \in [0, 1]`, the weight of the momentum in the step's sign. Live
+        hyperparameter ``"beta1"``.
+    beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_2 \in [0, 1)`, the decay of the momentum. Live hyperparameter
+        ``"beta2"``.
+    weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, decoupled: :math:`p \leftarrow p - \eta\lambda p` besides
+        the step. Live hyperparameter ``"weight_decay"``; a real 0 adds no term.
+    {flags}
+
+    Notes
+    -----
+    ``optax.lion(learning_rate=η, b1=β1, b2=β2, weight_decay=λ)``, optax 0.2.8, whose
+    default weight decay is 1e-3; ours is 0, as for every rule here. There is
+    no epsilon. Every step has the same size in every element, so Lion wants a learning
+    rate 3 to 10 times smaller than AdamW's (and a larger weight decay).
+
+    References
+    ----------
+    Chen, X. et al. (2023). Symbolic discovery of optimization algorithms. NeurIPS.
+
+    See Also
+    --------
+    scale_by_lion : the transform; adamw
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    >>> updates = su.lion((w ** 2).sum(), [w], learning_rate=0.1)
+    >>> list(updates.state)
+    ['lion/step', 'w/lion/m']
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); w.get_value()  # each element moves by the learning rate
+    array([ 0.9, -1.9])
+    """
+    rule = functools.partial(scale_by_lion, beta1, beta2)
+    return _with_torch_weight_decay(
+        "lion", rule, loss_or_grads, params, learning_rate, weight_decay, True, clip_norm, maximize, skip_nonfinite
+    )

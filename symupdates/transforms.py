@@ -33,6 +33,7 @@ __all__ = [
     "scale_by_asgd",
     "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
@@ -907,6 +908,64 @@ def scale_by_asgd(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6):
                 (average, pt.switch(pt.ge(mu_state, 1.0), moved, average + (moved - average) * coef(mu_state, d)))
             )
             out.append(step)
+        return out, state_updates
+
+    return update
+
+
+def scale_by_lion(beta1=0.9, beta2=0.99):
+    r"""Lion: the sign of an interpolation of the gradient and its momentum, as optax.
+
+    .. math::
+
+        g \leftarrow \operatorname{sign}\bigl((1-\beta_1)\,g + \beta_1 m\bigr), \qquad
+        m \leftarrow \beta_2 m + (1-\beta_2)\,g_{\text{in}}
+
+    with :math:`g_{\text{in}}` the incoming direction; :math:`m` starts at 0. Every
+    element of the result is :math:`-1`, 0 or 1, so the step's size is the learning
+    rate's alone.
+
+    Parameters
+    ----------
+    beta1 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_1 \in [0, 1]`, the weight of the momentum in the step's sign. Live
+        hyperparameter ``"beta1"``.
+    beta2 : float, shared or symbolic scalar, or schedule
+        :math:`\beta_2 \in [0, 1)`, the decay of the momentum. Live hyperparameter
+        ``"beta2"``.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/lion/m"``.
+
+    Notes
+    -----
+    ``optax.scale_by_lion(b1=β1, b2=β2)`` (its default ``mode="hard"``). There is no
+    epsilon: the sign needs none. The step interpolates with :math:`\beta_1` and the
+    momentum decays with :math:`\beta_2`, so two betas play two roles, unlike Adam's.
+
+    References
+    ----------
+    Chen, X. et al. (2023). Symbolic discovery of optimization algorithms. NeurIPS.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> lion = su.chain(su.scale_by_lion(0.9, 0.99), su.scale_by_learning_rate(1e-4))
+    """
+    check_hyperparam("beta1", beta1, **UNIT)
+    check_hyperparam("beta2", beta2, **DECAY)
+
+    def update(directions, params):
+        scope = new_scope("lion")
+        b1 = hyperparam("beta1", beta1, **UNIT)
+        b2 = hyperparam("beta2", beta2, **DECAY)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            m = new_state(scope, "m", like=p)
+            out.append(pt.sign(scaled(d, 1.0 - b1) + coef(b1, d) * m))
+            state_updates.append((m, scaled(d, 1.0 - b2) + coef(b2, d) * m))
         return out, state_updates
 
     return update

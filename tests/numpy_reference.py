@@ -3,7 +3,8 @@
 The support matrix runs the core suite where torch 2.13.0 cannot be installed (Python
 3.12, PyMC's PyTensor). There the parity tests against torch.optim are skipped, and these
 steps prove the rules instead: each is the per-step computation of
-``../shared/TORCH_SEMANTICS.md`` (torch 2.13's single-tensor code path), in float64, with
+``../shared/TORCH_SEMANTICS.md`` (torch 2.13's single-tensor code path; optax 0.2.8's for
+Lion), in float64, with
 the test problem's gradient written by hand (no PyTensor, no autodiff). On the main leg
 ``tests/core/test_numpy_reference.py`` checks these steps against torch itself, every flag
 case with and without clipping, so the reference is proven where torch runs and used
@@ -184,6 +185,14 @@ def _asgd(p, g, state, hp, t):
     return p
 
 
+def _lion(p, g, state, hp, t):
+    b1, b2 = hp["beta1"], hp["beta2"]
+    m = state.get("m", np.zeros_like(p))
+    direction = np.sign((1 - b1) * g + b1 * m)
+    state["m"] = (1 - b2) * g + b2 * m
+    return p - hp["learning_rate"] * (direction + hp["weight_decay"] * p)
+
+
 STEPS = {
     "sgd": _sgd_like(nesterov=False),
     "momentum": _sgd_like(nesterov=False),
@@ -198,6 +207,7 @@ STEPS = {
     "radam": _radam,
     "rprop": _rprop,
     "asgd": _asgd,
+    "lion": _lion,
 }
 
 _NOT_HYPERPARAMETERS = (

@@ -1,4 +1,4 @@
-"""The shared test problem and torch.optim runs beside it.
+"""The shared test problem, and torch.optim and optax runs beside it.
 
 A small non-quadratic model over four tensors of different shapes (a matrix, a vector,
 another matrix and a 0-d scalar) trained full-batch; the same computation in PyTensor
@@ -29,6 +29,22 @@ def require_torch():
     torch = pytest.importorskip("torch", reason=TORCH_MISSING)
     torch.set_default_dtype(torch.float64)
     return torch
+
+
+#: Why an optax comparison is skipped (the rules torch has no twin for, such as Lion).
+OPTAX_MISSING = (
+    "optax 0.2.8 (with JAX), the reference of the rules torch.optim has no twin for, is installed "
+    "on the main leg only; on this leg the NumPy reference steps prove those rules"
+)
+
+
+def require_optax():
+    """optax, with JAX in float64; skips the calling test where optax is not installed."""
+    optax = pytest.importorskip("optax", reason=OPTAX_MISSING)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return optax
 
 
 def _needs(module, mode):
@@ -91,6 +107,45 @@ def run_torch(make_optimizer, steps, *, clip_norm=None, sign=1.0, make_scheduler
         if sched is not None:
             sched.step()
     return [t.detach().numpy() for t in tensors], lrs
+
+
+def run_optax(make, values_at, steps, *, clip_norm=None, sign=1.0, maximize=False, seed=0):
+    """Train the problem with an optax optimizer whose hyperparameters change between updates.
+
+    ``make(**hyperparameters)`` builds it (``optax.lion``); it runs under
+    ``optax.inject_hyperparams`` with ``values_at(k)`` (optax's names) set before update
+    ``k``. The harness does what optax leaves to the user, as torch does it: clipping
+    (``clip_grad_norm_``'s formula; ``clip_norm`` may be a function of ``k``) and then
+    ``maximize`` (negating the gradient). Returns the final parameters.
+    """
+    clip_at = clip_norm if callable(clip_norm) else (lambda k: clip_norm)
+    optax = require_optax()
+    import jax
+    import jax.numpy as jnp
+
+    X, Y = (jnp.asarray(a) for a in data())
+    params = [jnp.asarray(v) for v in initial_values(seed).values()]
+
+    def loss(ps):
+        W1, b1, W2, s = ps
+        out = jnp.tanh(X @ W1 + b1) @ W2 * s
+        return sign * (jnp.mean(jnp.log(jnp.cosh(out - Y))) + 0.05 * s**2)
+
+    grad = jax.jit(jax.grad(loss))
+    opt = optax.inject_hyperparams(make)(**values_at(0))
+    state = opt.init(params)
+    for k in range(steps):
+        for name, value in values_at(k).items():
+            state.hyperparams[name] = jnp.asarray(value, dtype=jnp.float64)
+        grads = grad(params)
+        if clip_at(k) is not None:
+            norm = jnp.sqrt(sum(jnp.sum(g * g) for g in grads))
+            grads = [g * jnp.minimum(1.0, clip_at(k) / (norm + 1e-6)) for g in grads]
+        if maximize:
+            grads = [-g for g in grads]
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return [np.asarray(p) for p in params]
 
 
 def run_ours(build_updates, steps, *, sign=1.0, seed=0, dtype="float64", mode=None, outputs=()):

@@ -20,9 +20,11 @@ check that the registry, ``__all__`` and the CLI's list agree). Required fields:
     ``TORCH_PAIRS``), and ``our_defaults``
     that deliberately differ from the reference's (momentum 0.9, where torch has 0).
     ``Reference.translate`` is the one translation of our arguments into the
-    reference's. Tests against torch call :func:`torch_twin`, which skips them, naming
-    the reference, for a rule compared with something else. (Only torch is implemented:
-    the first optax row adds its branch to ``translate`` and ``build``.)
+    reference's, and ``Reference.run`` trains the test problem with either kind
+    (hyperparameters changed between updates through torch's param group or optax's
+    ``inject_hyperparams``). Shared tests get the reference with :func:`reference_of`;
+    tests that need torch itself (its schedulers) call :func:`torch_twin`, which skips
+    them, naming the reference, for a rule compared with optax.
 ``lr``
     The learning rate of the parity runs (60 steps to 1e-10 on tests/reference.py's
     problem): the trajectory must move, and stay stable.
@@ -85,7 +87,7 @@ from types import MappingProxyType
 import pytest
 
 import symupdates as su
-from tests.reference import require_torch
+from tests.reference import data, initial_values, require_optax, require_torch, run_optax, torch_loss
 
 #: Arguments every rule takes that no reference optimizer does: the harness clips (torch's
 #: ``clip_grad_norm_``) and skipping non-finite steps has no counterpart.
@@ -93,6 +95,9 @@ HARNESS_ARGS = ("clip_norm", "skip_nonfinite")
 
 #: Our names of torch.optim's arguments, where they differ.
 TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps"}
+
+#: Our names of optax's arguments, where they differ.
+OPTAX_NAMES = {"beta1": "b1", "beta2": "b2", "epsilon": "eps"}
 
 #: Our arguments that are one half of a torch pair: name -> (torch's name, index).
 TORCH_PAIRS = {
@@ -150,14 +155,12 @@ class Reference:
         reference's defaults. Implied arguments and our differing defaults are not added:
         see :meth:`kwargs`.
         """
-        if self.kind != "torch":
-            raise NotImplementedError(f"no translation of arguments for {self.kind} references yet: add it here")
-        names = {**TORCH_NAMES, **self.renames}
+        names = {**(TORCH_NAMES if self.kind == "torch" else OPTAX_NAMES), **self.renames}
         out = {}
         for key, value in ours.items():
-            if key in HARNESS_ARGS:
+            if key in HARNESS_ARGS or (key == "maximize" and self.kind == "optax"):
                 raise ValueError(f"{key} is applied by the test harness, not passed to {self}")
-            if key in TORCH_PAIRS:
+            if key in TORCH_PAIRS and self.kind == "torch":
                 pair, index = TORCH_PAIRS[key]
                 both = list(out.get(pair) or (current if current is not None else self.defaults())[pair])
                 both[index] = value
@@ -171,10 +174,47 @@ class Reference:
         return {**self.implied, **self.translate({**self.our_defaults, **ours})}
 
     def build(self, tensors, ours):
-        """The reference optimizer over ``tensors``, set up as the rule called with ``ours``."""
+        """The torch optimizer over ``tensors``, set up as the rule called with ``ours``."""
         if self.kind != "torch":
-            raise NotImplementedError(f"no builder for {self.kind} references yet: add it here")
+            raise ValueError(f"{self} is not a torch optimizer: use run()")
         return self.target()(tensors, **self.kwargs(ours))
+
+    def run(self, ours_at, steps, *, sign=1.0):
+        """The reference's final parameters on tests/reference.py's problem.
+
+        ``ours_at(k)`` gives the rule's arguments before update ``k`` (our names, flags
+        included, ``clip_norm`` applied by the harness as ``clip_grad_norm_``); torch
+        gets them through its param group, optax through ``inject_hyperparams``.
+        """
+
+        def split(k):
+            ours = dict(ours_at(k))
+            return ours.pop("clip_norm", None), ours
+
+        if self.kind == "optax":
+            maximize = bool(split(0)[1].pop("maximize", False))
+
+            def values_at(k):
+                ours = split(k)[1]
+                ours.pop("maximize", None)
+                return self.kwargs(ours)
+
+            clip_at = lambda k: split(k)[0]  # noqa: E731
+            return run_optax(self.target(), values_at, steps, clip_norm=clip_at, sign=sign, maximize=maximize)
+        torch = require_torch()
+        X, Y = (torch.tensor(a) for a in data())
+        tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
+        opt = self.build(tensors, split(0)[1])
+        for k in range(steps):
+            clip_norm, ours = split(k)
+            group = opt.param_groups[0]
+            group.update(self.translate(ours, current=group))
+            opt.zero_grad()
+            (sign * torch_loss(torch, tensors, X, Y)).backward()
+            if clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
+            opt.step()
+        return [t.detach().numpy() for t in tensors]
 
 
 @dataclass(frozen=True)
@@ -646,6 +686,34 @@ REGISTRY = (
             )
         },
     ),
+    RuleCase(
+        fn=su.lion,
+        reference=Reference("optax", "lion", our_defaults={"weight_decay": 0.0}),
+        lr=0.01,
+        flag_cases=(
+            {},
+            {"beta1": 0.5, "beta2": 0.9},
+            {"weight_decay": 0.1},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 1e-3},
+        sensible_rosenbrock={"learning_rate": 1e-4},
+        live=Live(
+            {"learning_rate": 0.01, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1},
+            {"learning_rate": 0.02, "beta1": 0.5, "beta2": 0.9, "weight_decay": 0.3},
+        ),
+        in_graph={"weight_decay": 0.1},
+        ranges={"beta1": Range(0.0, 1.0)},
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.scale_by_lion(), su.add_decayed_weights(wd), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            BadArg("beta1-above-1", {"beta1": 1.5}, ValueError, ("beta1", "[0.0, 1.0]", "1.5")),
+            BadArg("beta2-is-1", {"beta2": 1.0}, ValueError, ("beta2", "[0.0, 1.0)", "1.0")),
+        ),
+        # beta1 near 1 makes the sign follow the momentum, so that beta2's change shows within 8 steps
+        transforms={"scale_by_lion": (su.scale_by_lion, {"beta1": (0.99, 0.5), "beta2": (0.5, 0.99)})},
+    ),
 )
 
 #: name -> row, in name order (the order the tests run in).
@@ -687,6 +755,14 @@ def expected_state_dtype(name, compute_dtype):
     if name.endswith(("/step", "/skipped")):
         return "int64"
     return "float64" if name.count("/") == 1 else compute_dtype
+
+
+def reference_of(case):
+    """The rule's reference (torch or optax); skips the calling test where it is not installed."""
+    if case.reference is None:
+        pytest.skip(f"{case.name} has no reference")
+    require_torch() if case.reference.kind == "torch" else require_optax()
+    return case.reference
 
 
 def torch_twin(case):

@@ -240,6 +240,7 @@ CASES += [
     Bad("scale_by_radam", "beta2", lambda e: su.scale_by_radam(beta2=1.0), ValueError, ("beta2", "1.0")),
     Bad("scale_by_rms", "rho", lambda e: su.scale_by_rms(rho=-0.1), ValueError, ("rho", "-0.1")),
     Bad("scale_by_rprop", "eta_plus", lambda e: su.scale_by_rprop(eta_plus=1.0), ValueError, ("eta_plus", "(1.0, inf]", "1.0")),
+    Bad("scale_by_lion", "beta2", lambda e: su.scale_by_lion(beta2=1.0), ValueError, ("beta2", "[0.0, 1.0)", "1.0")),
     Bad("scale_by_asgd", "t0", lambda e: su.scale_by_asgd(t0=float("inf")), ValueError, ("t0", "finite", "inf")),
     Bad("scale_by_adadelta", "rho", lambda e: su.scale_by_adadelta(rho=1.1), ValueError, ("rho", "1.1")),
     Bad("scale_by_adagrad", "epsilon", lambda e: su.scale_by_adagrad(epsilon=-1.0), ValueError, ("epsilon", "-1.0")),

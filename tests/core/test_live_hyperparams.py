@@ -22,7 +22,7 @@ except ImportError:  # PyTensor 2.38
     from pytensor.compile.function.types import FunctionMaker
 from symupdates import schedules as S
 from tests.reference import data, initial_values, max_relative_error, pytensor_problem, require_torch, torch_loss
-from tests.rules import RULES, each_rule, each_transform, unmoved_later, torch_twin
+from tests.rules import RULES, each_rule, each_transform, reference_of, unmoved_later
 
 STEPS = 24
 CHANGE_AT = 10
@@ -44,25 +44,12 @@ def compiles(monkeypatch):
     return count
 
 
-# --- torch with hyperparameters changed in its param group before each step --------------
+# --- the reference with hyperparameters changed before each step ------------------------
 
 def _torch_run(case, values_at, flags, steps=STEPS):
-    """torch.optim on the reference problem, with ``values_at(k)`` set before update k."""
-    torch = require_torch()
-    reference = torch_twin(case)
-    X, Y = (torch.tensor(a) for a in data())
-    tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
-    start = {k: v for k, v in values_at(0).items() if k != "clip_norm"}
-    opt = reference.build(tensors, {**start, **flags})
-    for k in range(steps):
-        values = values_at(k)
-        group = opt.param_groups[0]
-        group.update(reference.translate({n: v for n, v in values.items() if n != "clip_norm"}, current=group))
-        opt.zero_grad()
-        torch_loss(torch, tensors, X, Y).backward()
-        torch.nn.utils.clip_grad_norm_(tensors, values["clip_norm"])
-        opt.step()
-    return [t.detach().numpy() for t in tensors]
+    """The reference (torch's param group, or optax's injected hyperparameters) with
+    ``values_at(k)`` set before update k."""
+    return reference_of(case).run(lambda k: {**values_at(k), **flags}, steps)
 
 
 def _switch_at(start, new, change_at):

@@ -15,14 +15,14 @@ import symupdates as su
 from tests.rules import RULES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-_ROW = re.compile(r"^\| `(\w+)` \| `(\w+)(?:\([^`]*\))?`[^|]*\| (.*) \|$")
+_ROW = re.compile(r"^\| `(\w+)` \| `((?:optax\.)?\w+)(?:\([^`]*\))?`[^|]*\| (.*) \|$")
 
 
 def _rule_rows():
     text = README.read_text(encoding="utf-8")
     table = text.split("## The rules, and how they map to torch.optim", 1)[1].split("\n\n")[2]
     rows = [_ROW.match(line) for line in table.splitlines()[2:]]
-    assert all(rows), "every row of the rule table has the form | `rule` | `Torch...` | flags |"
+    assert all(rows), "every row of the rule table has the form | `rule` | `Torch...` or `optax.name` | flags |"
     return rows
 
 
@@ -30,10 +30,11 @@ def test_the_readme_rule_table_names_real_rules_their_references_and_flags():
     rows = _rule_rows()
     assert rows
     for row in rows:
-        name, torch_name, flags = row.groups()
+        name, named, flags = row.groups()
         assert name in su.optimizers.__all__, name
+        kind, _, reference_name = named.rpartition(".")  # `Adam` (torch.optim) or `optax.lion`
         reference = RULES[name].reference
-        assert reference is not None and reference.kind == "torch" and reference.name == torch_name, name
+        assert reference is not None and reference.kind == (kind or "torch") and reference.name == reference_name, name
         arguments = inspect.signature(getattr(su, name)).parameters
         for flag in re.findall(r"`(\w+)`", flags):
             assert flag in arguments, (name, flag)
