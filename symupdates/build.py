@@ -60,6 +60,7 @@ __all__ = [
     "directions_norm",
     "hyperparam",
     "hyperparam_off",
+    "in_group",
     "new_scope",
     "new_state",
     "param_names",
@@ -134,6 +135,7 @@ class Build:
         self.hyperparams: dict[str, SharedVariable] = {}
         self.info: dict[str, Variable] = {}
         self.scopes: set[str] = set()
+        self.prefix = ""  # "{group}/" while a parameter group's transforms run (see in_group)
         self.register(f"{name}/step", step)
 
     def register(self, name, var, initial=None):
@@ -207,9 +209,9 @@ def new_scope(name: str) -> str:
     The first ``trace`` in a chain gets ``"momentum"``, a second one ``"momentum_2"``.
     """
     build = current_build()
-    scope = unique_name(name, build.scopes)
+    scope = unique_name(build.prefix + name, build.scopes)
     build.scopes.add(scope)
-    return scope
+    return scope[len(build.prefix) :]
 
 
 def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> SharedVariable:
@@ -232,7 +234,7 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
     """
     build = current_build()
     if like is None:
-        full = f"{scope}/{name}"
+        full = f"{build.prefix}{scope}/{name}"
         var = pytensor.shared(np.asarray(value, dtype=dtype or "float64"), name=full)
         initial = None  # a copy of the scalar
     else:
@@ -248,6 +250,24 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
     return var
 
 
+@contextlib.contextmanager
+def in_group(name: str) -> Iterator[None]:
+    """Run transforms for one parameter group: what they name is prefixed with ``"{name}/"``.
+
+    Inside, :func:`hyperparam` lists ``"{name}/learning_rate"``, :func:`add_info`
+    publishes ``"{name}/..."`` and scalar state is ``"{name}/{scope}/..."``; the state of a
+    parameter keeps its name (``"W1/adam/m"``), unique already. The step counter is the
+    build's, shared by every group.
+    """
+    build = current_build()
+    outer = build.prefix
+    build.prefix = f"{outer}{name}/"
+    try:
+        yield
+    finally:
+        build.prefix = outer
+
+
 def step_count():
     """The number of updates applied before this one: ``0`` at the first update.
 
@@ -259,7 +279,7 @@ def step_count():
 def add_info(name: str, expr) -> str:
     """Publish a symbolic diagnostic in :attr:`Updates.info`; returns the name used."""
     build = current_build()
-    name = unique_name(name, build.info)
+    name = unique_name(build.prefix + name, build.info)
     build.info[name] = expr
     return name
 
@@ -385,7 +405,7 @@ def hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_op
         return var
     if isinstance(value, SharedVariable):
         if not any(v is value for v in build.hyperparams.values()):
-            build.hyperparams[unique_name(name, build.hyperparams)] = value
+            build.hyperparams[unique_name(build.prefix + name, build.hyperparams)] = value
         add_info(name, value)
         build.values.append(value)
         return value
@@ -411,7 +431,7 @@ def hyperparam(name: str, value, *, low=None, high=None, low_open=False, high_op
 
 
 def _register(build: Build, name: str, value, bounds: dict, frozen: bool = False) -> Hyperparameter:
-    key = unique_name(name, build.hyperparams)
+    key = unique_name(build.prefix + name, build.hyperparams)
     var = Hyperparameter(
         name=key,
         type=pt.TensorType("float64", shape=()),

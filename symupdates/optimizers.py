@@ -42,13 +42,16 @@ Another library's spelling of an argument (``lr=``, ``betas=``, ``eps=``, RMSpro
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
+from collections.abc import Mapping
 
 import numpy as np
 import pytensor
 
 from symupdates.base import chain, get_updates
+from symupdates.build import in_group
 from symupdates.checks import NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
 from symupdates.clipping import clip_by_global_norm
 from symupdates.transforms import (
@@ -90,8 +93,14 @@ __all__ = [
 
 _COMMON = """loss_or_grads : Variable or list of Variable
         A scalar cost, or one gradient expression per parameter.
-    params : list of SharedVariable
-        The float parameters to update."""
+    params : list of SharedVariable, or list of dict
+        The float parameters to update; or parameter groups, torch's
+        ``[{"params": [W1, W2], "weight_decay": 0.01}, {"params": [b1, b2], "learning_rate": 3e-4}]``:
+        a group may set any argument but ``clip_norm`` and ``skip_nonfinite`` (which act
+        on all parameters at once), and a ``"name"`` (default ``"group0"``, ...); what it
+        leaves out comes from the call. Each group's hyperparameters are then listed as
+        ``"{name}/learning_rate"``, ...; one clipping norm over every gradient and one step
+        counter serve all groups. Gradients given as a list follow the groups' parameters."""
 
 _FLAGS = """clip_norm : float, shared or symbolic scalar, or schedule, optional
         If given, :math:`c > 0`: first rescale all gradients by
@@ -171,9 +180,97 @@ def _rule(fn):
             probe = pytensor.shared(np.zeros(1), name="probe")  # check every value now, before any use
             fn((probe**2).sum(), [probe], **kwargs)
             return functools.partial(rule, **kwargs)
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        params = bound.arguments.get("params")
+        if isinstance(params, list | tuple) and any(isinstance(group, Mapping) for group in params):
+            given = {k: v for k, v in bound.arguments.items() if k not in ("loss_or_grads", "params")}
+            return _grouped(fn, parameters, bound.arguments["loss_or_grads"], params, given)
         return fn(*args, **kwargs)
 
     return rule
+
+
+#: While a rule is called for one parameter group, ``_build`` collects its transforms here.
+_COLLECT: contextvars.ContextVar[list | None] = contextvars.ContextVar("symupdates_collect", default=None)
+
+#: Arguments that act on every group at once: one clipping norm (``clip_grad_norm_`` over
+#: all parameters) and one all-or-nothing skip.
+_WHOLE_CALL = ("clip_norm", "skip_nonfinite")
+
+
+def _check_groups(name, parameters, groups):
+    """``[(label, params, overrides)]`` of torch-style parameter groups, or a clear error."""
+    specs, owner = [], {}
+    for i, group in enumerate(groups):
+        where = f"params[{i}]"
+        if not isinstance(group, Mapping):
+            raise TypeError(
+                f"{where} is a {type(group).__name__} among parameter groups (dicts): give every "
+                f"parameter in a group, {{'params': [...]}}, or pass a plain list of parameters"
+            )
+        if "params" not in group:
+            raise ValueError(f"{where} (a parameter group) has no 'params': give its parameters, {{'params': [W, b], ...}}")
+        members = group["params"]
+        members = [members] if isinstance(members, pytensor.compile.SharedVariable) else list(members)
+        if not members:
+            raise ValueError(f"{where}['params'] is empty: every parameter group needs at least one parameter")
+        label = group.get("name", f"group{i}")
+        if not isinstance(label, str) or not label or "/" in label:
+            raise ValueError(f"{where}['name'] must be a non-empty string without '/', got {label!r}")
+        overrides = {k: v for k, v in group.items() if k not in ("params", "name")}
+        for key in overrides:
+            if key in _WHOLE_CALL:
+                raise ValueError(f"{where} sets {key!r}, which acts on every group at once: pass it to {name}() itself")
+            if key not in parameters or key in ("loss_or_grads", "params"):
+                raise TypeError(f"{where} (a parameter group): {_spelling_error(name, parameters, key)}")
+        for p in members:
+            if id(p) in owner:
+                raise ValueError(
+                    f"parameter {getattr(p, 'name', p)!r} is in params[{owner[id(p)]}] and {where}: a parameter belongs to one group"
+                )
+            owner[id(p)] = i
+        specs.append((label, members, overrides))
+    labels = [label for label, _, _ in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"parameter group names must differ, got {labels}")
+    return specs
+
+
+def _grouped(fn, parameters, loss_or_grads, groups, given):
+    """A rule over torch-style parameter groups: each group's own chain (its hyperparameters
+    named ``"{group}/..."``), after one global clipping norm, under one step counter."""
+    name = fn.__name__
+    specs = _check_groups(name, parameters, groups)
+    parts, start = [], 0
+    for label, members, overrides in specs:
+        collected = []
+        token = _COLLECT.set(collected)
+        try:
+            fn(loss_or_grads, members, **{**given, **overrides, "clip_norm": None, "skip_nonfinite": False})
+        finally:
+            _COLLECT.reset(token)
+        parts.append((label, range(start, start + len(members)), chain(*collected[0])))
+        start += len(members)
+    clip_norm, skip = given.get("clip_norm"), check_flag("skip_nonfinite", given.get("skip_nonfinite", False))
+    clipping = [clip_by_global_norm(clip_norm)] if clip_norm is not None else []
+    params = [p for _, members, _ in specs for p in members]
+    return get_updates(chain(*clipping, _per_group(parts)), loss_or_grads, params, name=name, skip_nonfinite=skip)
+
+
+def _per_group(parts):
+    """The transform applying each group's chain to its own slice of the directions."""
+
+    def update(directions, params):
+        out, state_updates = list(directions), []
+        for label, indices, transform in parts:
+            with in_group(label):
+                new, more = transform([directions[j] for j in indices], [params[j] for j in indices])
+            for j, d in zip(indices, new, strict=True):
+                out[j] = d
+            state_updates += more
+        return out, state_updates
+
+    return update
 
 
 def _prelude(clip_norm, maximize, weight_decay=None, skip_nonfinite=False):
@@ -209,6 +306,10 @@ def _with_torch_weight_decay(
 
 
 def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
+    collected = _COLLECT.get()
+    if collected is not None:  # one parameter group's transforms, for _grouped
+        collected.append(transforms)
+        return None
     return get_updates(chain(*transforms), loss_or_grads, params, name=name, skip_nonfinite=skip_nonfinite)
 
 

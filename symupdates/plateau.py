@@ -197,6 +197,13 @@ class ReduceLROnPlateau:
 def _plateau_target(target) -> SharedVariable:
     if isinstance(target, Updates):
         if "learning_rate" not in target.hyperparams:
+            grouped = sorted(k for k in target.hyperparams if k.endswith("/learning_rate"))
+            if grouped:
+                raise ValueError(
+                    f"these updates have a learning rate per parameter group ({grouped}): give "
+                    f"ReduceLROnPlateau one of them, ReduceLROnPlateau(updates.hyperparams[{grouped[0]!r}]), "
+                    f"or pass one shared variable as every group's learning rate and give it that"
+                )
             raise ValueError(
                 f"these updates have no live learning rate to reduce (their hyperparams are "
                 f"{sorted(target.hyperparams)}): build them with a rule or a scale_by_learning_rate "
