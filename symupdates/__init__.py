@@ -71,6 +71,7 @@ from symupdates.transforms import (
     scale_by_rms,
     scale_by_rprop,
     trace,
+    weights_only,
 )
 from symupdates.updates import Updates, merge_updates
 
@@ -138,4 +139,5 @@ __all__ = [
     "skip_nonfinite",
     "step_count",
     "trace",
+    "weights_only",
 ]

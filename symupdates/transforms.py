@@ -39,6 +39,7 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rprop",
     "trace",
+    "weights_only",
 ]
 
 
@@ -174,8 +175,8 @@ def off(name, value=0.0):
     return update
 
 
-def add_decayed_weights(weight_decay):
-    r"""Add weight decay: :math:`g \leftarrow g + \lambda\,p`.
+def add_decayed_weights(weight_decay, mask=None):
+    r"""Add weight decay: :math:`g \leftarrow g + \lambda\,p`, on every parameter or those ``mask`` picks.
 
     Before a rule this is torch's coupled L2 weight decay (``weight_decay=`` of SGD,
     Adagrad, RMSprop, Adadelta, Adam, Adamax). After the rule and before
@@ -186,19 +187,65 @@ def add_decayed_weights(weight_decay):
     ----------
     weight_decay : float, shared or symbolic scalar, or schedule
         :math:`\lambda \ge 0`. Live hyperparameter ``"weight_decay"``.
+    mask : list of bool, or callable, optional
+        Which parameters decay (``optax.add_decayed_weights(mask=...)``): one boolean per
+        parameter, in order, or a function of a parameter returning a boolean, such as
+        :func:`~symupdates.weights_only` (no decay on biases, gains and scalars). The
+        others pass unchanged. Default: every parameter.
 
     Examples
     --------
     >>> import symupdates as su
     >>> l2 = su.add_decayed_weights(1e-4)
+    >>> l2_on_weights = su.add_decayed_weights(1e-4, mask=su.weights_only)
     """
     check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+    if mask is not None and not callable(mask) and not isinstance(mask, list | tuple):
+        raise TypeError(
+            f"mask must be a list of booleans (one per parameter) or a function of a parameter, "
+            f"such as su.weights_only; got {mask!r}"
+        )
 
     def update(directions, params):
         wd = hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
-        return [d + coef(wd, d) * p.astype(d.dtype) for d, p in zip(directions, params, strict=True)], []
+        decays = _mask_values(mask, params)
+        return [
+            d + coef(wd, d) * p.astype(d.dtype) if on else d for d, p, on in zip(directions, params, decays, strict=True)
+        ], []
 
     return update
+
+
+def weights_only(param):
+    """``True`` for a parameter of 2 or more dimensions: a mask that decays weight
+    matrices and kernels, not biases, gains or scalars (the AdamW practice).
+
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> su.weights_only(pytensor.shared(np.zeros((3, 2)))), su.weights_only(pytensor.shared(np.zeros(2)))
+    (True, False)
+    """
+    if not isinstance(getattr(param, "type", None), pt.TensorType):
+        raise TypeError(f"weights_only takes a parameter (a tensor shared variable), got {param!r}")
+    return param.type.ndim >= 2
+
+
+def _mask_values(mask, params):
+    """The booleans of ``mask`` (None, a list, or a function of a parameter) for ``params``."""
+    if mask is None:
+        return [True] * len(params)
+    if callable(mask):
+        values = [mask(p) for p in params]
+        where = "mask(param)"
+    else:
+        values = list(mask)
+        where = "mask"
+        if len(values) != len(params):
+            raise ValueError(f"mask has {len(values)} entries for {len(params)} parameters: give one boolean per parameter")
+    for p, value in zip(params, values, strict=True):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{where} must give True or False for each parameter, got {value!r} for {p.name or p!r}")
+    return [bool(v) for v in values]
 
 
 def trace(momentum=0.9, dampening=0.0, nesterov=False):
