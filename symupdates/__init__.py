@@ -17,6 +17,7 @@ the ``symupdates`` command) is :mod:`symupdates.lab`, installed with
 """
 
 from symupdates import monitor, schedules
+from symupdates.averaging import ema, swa, swapped
 from symupdates.base import chain, get_updates
 from symupdates.build import (
     Hyperparameter,
@@ -102,6 +103,7 @@ __all__ = [
     "coef",
     "compute_dtype",
     "directions_norm",
+    "ema",
     "get_updates",
     "global_norm",
     "hyperparam",
@@ -138,6 +140,8 @@ __all__ = [
     "sgd",
     "skip_nonfinite",
     "step_count",
+    "swa",
+    "swapped",
     "trace",
     "weights_only",
 ]

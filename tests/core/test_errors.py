@@ -240,6 +240,11 @@ CASES += [
     Bad("scale_by_radam", "beta2", lambda e: su.scale_by_radam(beta2=1.0), ValueError, ("beta2", "1.0")),
     Bad("scale_by_rms", "rho", lambda e: su.scale_by_rms(rho=-0.1), ValueError, ("rho", "-0.1")),
     Bad("scale_by_rprop", "eta_plus", lambda e: su.scale_by_rprop(eta_plus=1.0), ValueError, ("eta_plus", "(1.0, inf]", "1.0")),
+    Bad("ema", "decay-above-1", lambda e: su.ema(e.updates, e.params, decay=1.5), ValueError, ("decay", "[0.0, 1.0]", "1.5")),
+    Bad("ema", "not-updates", lambda e: su.ema([(e.W, e.W)], e.params), TypeError, ("updates must be an Updates",)),
+    Bad("swa", "param-not-trained", lambda e: su.swa(e.updates, [pytensor.shared(np.zeros(2), name="z")]), ValueError, ("params[0]", "'z'", "not updated")),
+    Bad("swa", "negative-start", lambda e: su.swa(e.updates, e.params, start=-1), ValueError, ("start", "-1")),
+    Bad("swapped", "no-average", lambda e: su.swapped(e.updates, e.params).__enter__(), ValueError, ("params[0]", "'W'", "su.ema")),
     Bad("weights_only", "not-a-parameter", lambda e: su.weights_only(np.zeros(3)), TypeError, ("weights_only", "tensor shared variable")),
     Bad("add_decayed_weights", "mask-length", lambda e: su.get_updates(su.add_decayed_weights(0.1, mask=[True]), e.cost, e.params), ValueError, ("mask has 1 entries for 2 parameters",)),
     Bad("add_decayed_weights", "mask-not-bool", lambda e: su.get_updates(su.add_decayed_weights(0.1, mask=lambda p: 1), e.cost, e.params), TypeError, ("mask(param)", "True or False", "1")),
@@ -381,7 +386,7 @@ def test_the_table_covers_every_public_function():
     assert {"Updates.load_state_dict", "NonFiniteGuard.load_state_dict", "save", "load"} <= {c.target for c in CASES}
 
 
-CORE_MODULES = ("base", "transforms", "clipping", "optimizers", "checkpoint")
+CORE_MODULES = ("base", "transforms", "clipping", "optimizers", "checkpoint", "averaging")
 
 
 def _module_of(name):

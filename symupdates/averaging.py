@@ -1,0 +1,198 @@
+r"""Averages of the parameters, kept inside the compiled step: :func:`ema` and :func:`swa`.
+
+Each wraps an optimizer's :class:`~symupdates.Updates` and returns them with more pairs:
+after every applied update, from step ``start`` on, the average takes in the new
+parameters, exactly as ``torch.optim.swa_utils.AveragedModel.update_parameters`` called
+after each ``optimizer.step()``. The averages are named state (saved, reset and restored
+with the rest); :func:`swapped` evaluates with them and puts the trained values back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+
+from symupdates.build import building, hyperparam, in_group, new_state
+from symupdates.checks import UNIT, check_count, check_hyperparam
+from symupdates.numerics import coef
+from symupdates.updates import Updates, merge_updates
+
+__all__ = ["ema", "swa", "swapped"]
+
+
+def ema(updates, params, decay=0.999, *, start=0) -> Updates:
+    r"""Keep an exponential moving average of ``params`` in the compiled step.
+
+    After each applied update from step ``start`` on (:math:`p'` the new parameters,
+    :math:`n` the number of averages taken so far):
+
+    .. math::
+
+        \bar p \leftarrow \begin{cases} p' & n = 0 \\
+            \bar p + (1-\delta)\,(p' - \bar p) & n > 0 \end{cases}, \qquad n \leftarrow n + 1
+
+    Parameters
+    ----------
+    updates : Updates
+        An optimizer's updates of ``params``.
+    params : list of SharedVariable
+        The parameters to average; each must be updated by ``updates``.
+    decay : float, shared or symbolic scalar, or schedule
+        :math:`\delta \in [0, 1]`. Live hyperparameter ``"ema/decay"``.
+    start : int
+        The number of updates applied before the first average (0: from the first).
+
+    Returns
+    -------
+    Updates
+        ``updates`` with the averaging pairs; state ``"{param}/ema/average"`` (the
+        average, in the parameter's compute dtype) and ``"ema/n_averaged"``.
+
+    Notes
+    -----
+    ``AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(δ))`` with
+    ``update_parameters(model)`` called after every ``optimizer.step()`` from step
+    ``start`` on: the first call copies the parameters. A call that ``skip_nonfinite``
+    skips takes no average. No epsilon.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.ema(su.sgd((w ** 2).sum(), [w], learning_rate=0.25), [w], decay=0.5)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); _ = step()  # w: 0.5, then 0.25; the average: 0.5, then 0.375
+    >>> updates.state["w/ema/average"].get_value()
+    array([0.375])
+    """
+    check_hyperparam("decay", decay, **UNIT)
+    return _average("ema", updates, params, start, lambda n: 1.0 - hyperparam("decay", decay, **UNIT))
+
+
+def swa(updates, params, *, start=0) -> Updates:
+    r"""Keep the equal-weight average of ``params`` (stochastic weight averaging) in the compiled step.
+
+    After each applied update from step ``start`` on (:math:`p'` the new parameters,
+    :math:`n` the number of averages taken so far):
+
+    .. math::
+
+        \bar p \leftarrow \bar p + \frac{p' - \bar p}{n + 1}, \qquad n \leftarrow n + 1
+
+    so :math:`\bar p` is the mean of the parameters after updates ``start + 1``, ...
+    (the first average is a copy).
+
+    Parameters
+    ----------
+    updates : Updates
+        An optimizer's updates of ``params``.
+    params : list of SharedVariable
+        The parameters to average; each must be updated by ``updates``.
+    start : int
+        The number of updates applied before the first average (torch's ``swa_start``).
+
+    Returns
+    -------
+    Updates
+        ``updates`` with the averaging pairs; state ``"{param}/swa/average"`` and
+        ``"swa/n_averaged"``.
+
+    Notes
+    -----
+    ``AveragedModel(model)`` (the default average) with ``update_parameters(model)``
+    called after every ``optimizer.step()`` from step ``start`` on. A call that
+    ``skip_nonfinite`` skips takes no average. No epsilon.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.swa(su.sgd((w ** 2).sum(), [w], learning_rate=0.25), [w], start=1)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> for _ in range(3):
+    ...     _ = step()  # w: 0.5, 0.25, 0.125; averaged from the second update on
+    >>> updates.state["w/swa/average"].get_value()
+    array([0.1875])
+    """
+    return _average("swa", updates, params, start, lambda n: 1.0 / (n.astype("float64") + 1.0))
+
+
+def _average(kind, updates, params, start, weight):
+    """``updates`` plus the pairs of an average: ``avg + weight(n) * (p' - avg)``, a copy at n = 0."""
+    if not isinstance(updates, Updates):
+        raise TypeError(f"updates must be an Updates (returned by an optimizer), got {type(updates).__name__}")
+    if isinstance(params, SharedVariable) or not isinstance(params, list | tuple):
+        raise TypeError(f"params must be a list of the parameters to average, got {params!r}")
+    start = check_count("start", start, low=0)
+    new_values = {id(var): new for var, new in updates}
+    for i, p in enumerate(params):
+        if id(p) not in new_values:
+            raise ValueError(f"params[{i}] ({getattr(p, 'name', p)!r}) is not updated by these updates: average what the optimizer trains")
+    finite = updates.info.get("finite")
+    with building(list(params), name=kind) as build:
+        n = build.step
+        with in_group(kind):  # its hyperparameter is "ema/decay"
+            w = weight(n)
+        active = pt.ge(updates.step, start)
+        if finite is not None:
+            active = pt.and_(active, finite)
+        pairs = []
+        for p in params:
+            average = new_state(kind, "average", like=p)
+            moved = new_values[id(p)].astype(average.dtype)
+            # lt, not eq: PyTensor's PyTorch backend cannot switch tensors on an eq
+            taken = pt.switch(pt.lt(n, 1), moved, average + coef(w, average) * (moved - average))
+            pairs.append((average, pt.switch(active, taken, average)))
+        pairs.append((n, n + active.astype("int64")))
+    state, initial = dict(build.state), dict(build.initial)
+    counter = f"{kind}/n_averaged"
+    state[counter], initial[counter] = state.pop(f"{kind}/step"), initial.pop(f"{kind}/step")
+    n.name = counter
+    extra = Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
+    return merge_updates(updates, extra)
+
+
+@contextlib.contextmanager
+def swapped(updates, params) -> Iterator[None]:
+    """Evaluate with the averaged parameters, then put the trained values back.
+
+    Inside the block every parameter holds its average (from :func:`ema` or :func:`swa`);
+    on leaving it, even by an exception, each gets its own value back, bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.ema(su.sgd((w ** 2).sum(), [w], learning_rate=0.25), [w], decay=0.5)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); _ = step()
+    >>> with su.swapped(updates, [w]):
+    ...     print(w.get_value())
+    [0.375]
+    >>> w.get_value()
+    array([0.25])
+    """
+    averages = []
+    for i, p in enumerate(params):
+        found = [v for k, v in updates.state.items() if k.endswith(("/ema/average", "/swa/average")) and k.split("/")[0] == p.name]
+        if len(found) != 1:
+            raise ValueError(
+                f"params[{i}] ({p.name!r}) has {'no' if not found else 'more than one'} average in these updates: "
+                f"build them with su.ema(...) or su.swa(...) over it"
+            )
+        averages.append(found[0])
+    kept = [p.get_value() for p in params]
+    try:
+        for p, average in zip(params, averages, strict=True):
+            p.set_value(np.asarray(average.get_value(), dtype=p.dtype))
+        yield
+    finally:
+        for p, value in zip(params, kept, strict=True):
+            p.set_value(value)

@@ -1,0 +1,103 @@
+"""Averages of the parameters in the compiled step (:func:`su.ema`, :func:`su.swa`),
+against ``torch.optim.swa_utils.AveragedModel`` updated after every ``optimizer.step()``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import symupdates as su
+from tests.reference import data, initial_values, max_relative_error, pytensor_problem, torch_loss
+
+STEPS = 40
+
+
+def _torch_average(torch, kind, start, decay_at, clip_norm):
+    """Adam on the problem, with an AveragedModel updated after each step from ``start`` on."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    X, Y = (torch.tensor(a) for a in data())
+    model = torch.nn.Module()
+    model.ps = torch.nn.ParameterList([torch.nn.Parameter(torch.tensor(v)) for v in initial_values().values()])
+    tensors = list(model.ps)
+    opt = torch.optim.Adam(tensors, lr=0.02)
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay_at(0)) if kind == "ema" else None)
+    for k in range(STEPS):
+        opt.zero_grad()
+        torch_loss(torch, tensors, X, Y).backward()
+        torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
+        opt.step()
+        if kind == "ema":
+            average.multi_avg_fn = get_ema_multi_avg_fn(decay_at(k))
+        if k >= start:
+            average.update_parameters(model)
+    return [p.detach().numpy() for p in average.module.ps], int(average.n_averaged)
+
+
+@pytest.mark.parametrize("start", [0, 15])
+@pytest.mark.parametrize("kind", ["ema", "swa"])
+def test_averages_match_torch_averaged_model(torch, kind, start):
+    decay_at = lambda k: 0.9 if k < 25 else 0.5  # noqa: E731 - the EMA's decay changed in mid-run
+    theirs, n_theirs = _torch_average(torch, kind, start, decay_at, clip_norm=0.05)
+    params, cost = pytensor_problem()
+    trained = su.adam(cost, params, learning_rate=0.02, clip_norm=0.05)
+    updates = su.ema(trained, params, decay=0.9, start=start) if kind == "ema" else su.swa(trained, params, start=start)
+    step = pytensor.function([], [], updates=updates)
+    for k in range(STEPS):
+        if k == 25 and kind == "ema":
+            updates.hyperparams["ema/decay"].set_value(0.5)
+        step()
+    ours = [updates.state[f"{p.name}/{kind}/average"].get_value() for p in params]
+    assert max_relative_error(ours, theirs) <= 1e-10
+    assert int(updates.state[f"{kind}/n_averaged"].get_value()) == n_theirs == STEPS - start
+    assert max_relative_error(ours, [p.get_value() for p in params]) > 1e-6  # an average, not a copy
+
+
+def test_a_skipped_call_takes_no_average_and_reset_and_checkpoints_cover_the_averages(tmp_path):
+    w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    scale = pt.dscalar("scale")
+    updates = su.swa(su.adam(scale * (w**2).sum(), [w], learning_rate=0.1, skip_nonfinite=True), [w])
+    step = pytensor.function([scale], [], updates=updates, mode="FAST_COMPILE")
+    for _ in range(3):
+        step(1.0)
+    before = updates.state_dict()
+    step(np.inf)
+    after = updates.state_dict()
+    assert int(after.pop("adam/skipped")) == int(before.pop("adam/skipped")) + 1
+    assert all(np.array_equal(before[k], v) for k, v in after.items())
+    assert {"w/swa/average", "swa/n_averaged"} <= set(before)
+    su.save(tmp_path / "c.npz", [w], updates)
+    step(1.0)
+    expected = updates.state_dict()
+    su.load(tmp_path / "c.npz", [w], updates)
+    step(1.0)
+    got = updates.state_dict()
+    assert all(np.array_equal(expected[k], v) for k, v in got.items())
+    updates.reset()
+    assert int(updates.state["swa/n_averaged"].get_value()) == 0 and not updates.state["w/swa/average"].get_value().any()
+
+
+def test_swapped_evaluates_with_the_averages_and_puts_the_trained_values_back():
+    params, cost = pytensor_problem()
+    updates = su.ema(su.adam(cost, params, learning_rate=0.02), params, decay=0.9)
+    step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    for _ in range(10):
+        step()
+    trained = [p.get_value() for p in params]
+    averages = [updates.state[f"{p.name}/ema/average"].get_value() for p in params]
+    with pytest.raises(RuntimeError, match="inside"), su.swapped(updates, params):
+        for p, a in zip(params, averages, strict=True):
+            np.testing.assert_array_equal(p.get_value(), a)
+        raise RuntimeError("inside")
+    for p, t in zip(params, trained, strict=True):
+        np.testing.assert_array_equal(p.get_value(), t)
+
+
+def test_float32_averages_stay_float32():
+    w = pytensor.shared(np.ones(3, dtype="float32"), name="w")
+    updates = su.ema(su.sgd((w**2).sum(), [w], learning_rate=np.float64(0.1)), [w], decay=np.float64(0.99))
+    average = updates.state["w/ema/average"]
+    assert average.dtype == "float32"
+    assert all(new.dtype == var.dtype for var, new in updates)
