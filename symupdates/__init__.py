@@ -23,6 +23,7 @@ from symupdates.build import (
     Hyperparameter,
     Transform,
     add_info,
+    apply_only_when,
     building,
     directions_norm,
     hyperparam,
@@ -46,6 +47,7 @@ from symupdates.optimizers import (
     asgd,
     lion,
     momentum,
+    multi_steps,
     nadam,
     nesterov_momentum,
     radam,
@@ -55,6 +57,7 @@ from symupdates.optimizers import (
 )
 from symupdates.plateau import ReduceLROnPlateau
 from symupdates.transforms import (
+    accumulate_gradients,
     add_decayed_weights,
     negate,
     off,
@@ -85,6 +88,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "Transform",
     "Updates",
+    "accumulate_gradients",
     "adadelta",
     "adagrad",
     "adam",
@@ -92,6 +96,7 @@ __all__ = [
     "adamw",
     "add_decayed_weights",
     "add_info",
+    "apply_only_when",
     "asgd",
     "building",
     "chain",
@@ -114,6 +119,7 @@ __all__ = [
     "monitor",
     "nadam",
     "momentum",
+    "multi_steps",
     "negate",
     "nesterov_momentum",
     "new_scope",

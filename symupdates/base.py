@@ -21,7 +21,7 @@ from pytensor.graph.basic import Variable
 from symupdates.build import Transform, building
 from symupdates.checks import check_flag
 from symupdates.nonfinite import finite_condition, guard_nonfinite
-from symupdates.numerics import FLOAT_DTYPES, compute_dtype
+from symupdates.numerics import FLOAT_DTYPES, all_true, compute_dtype
 from symupdates.updates import Updates, check_unique_targets
 
 __all__ = ["chain", "check_params", "get_grads", "get_updates"]
@@ -186,6 +186,10 @@ def get_updates(
         pairs.append((p, new))
     pairs.extend(state_updates)
     pairs.append((step, step + 1))
+    if build.gates:  # apply_only_when: all but the always-updated state keep their values
+        applied = all_true(build.gates)
+        pairs = [(var, new if id(var) in build.always else pt.switch(applied, new, var)) for var, new in pairs]
+        build.info["applied"] = applied
     if build.guarded:  # all or nothing: every pair keeps its value on a bad call
         finite = finite_condition(build)
         pairs = [(var, pt.switch(finite, new, var)) for var, new in pairs]

@@ -55,6 +55,7 @@ __all__ = [
     "Hyperparameter",
     "Transform",
     "add_info",
+    "apply_only_when",
     "building",
     "current_build",
     "directions_norm",
@@ -136,6 +137,8 @@ class Build:
         self.info: dict[str, Variable] = {}
         self.scopes: set[str] = set()
         self.prefix = ""  # "{group}/" while a parameter group's transforms run (see in_group)
+        self.gates: list[Variable] = []  # conditions for applying the update (see apply_only_when)
+        self.always: set[int] = set()  # ids of the state variables updated on every call regardless
         self.register(f"{name}/step", step)
 
     def register(self, name, var, initial=None):
@@ -266,6 +269,20 @@ def in_group(name: str) -> Iterator[None]:
         yield
     finally:
         build.prefix = outer
+
+
+def apply_only_when(condition, always=()) -> None:
+    """Make the build in progress apply its update only on calls where ``condition`` holds.
+
+    On other calls the parameters, every state variable and the step counter keep their
+    values, except the state variables in ``always``, which take their new values on every
+    call (the accumulator of :func:`~symupdates.accumulate_gradients`). Several
+    conditions combine with "and"; ``info["applied"]`` says whether a call applied its
+    update. ``skip_nonfinite`` still covers every pair.
+    """
+    build = current_build()
+    build.gates.append(condition)
+    build.always.update(id(var) for var in always)
 
 
 def step_count():

@@ -17,11 +17,12 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from symupdates.build import current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
-from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off, is_scalar_number
+from symupdates.build import apply_only_when, current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
+from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_count, check_flag, check_hyperparam, is_off, is_scalar_number
 from symupdates.numerics import coef, power, scaled
 
 __all__ = [
+    "accumulate_gradients",
     "add_decayed_weights",
     "negate",
     "off",
@@ -1013,6 +1014,67 @@ def scale_by_lion(beta1=0.9, beta2=0.99):
             m = new_state(scope, "m", like=p)
             out.append(pt.sign(scaled(d, 1.0 - b1) + coef(b1, d) * m))
             state_updates.append((m, scaled(d, 1.0 - b2) + coef(b2, d) * m))
+        return out, state_updates
+
+    return update
+
+
+def accumulate_gradients(every):
+    r"""Gradient accumulation: the rest of the chain sees the mean of ``every`` calls' directions.
+
+    With :math:`n` the calls accumulated since the last update (0 to ``every`` - 1) and
+    :math:`a` the running mean:
+
+    .. math::
+
+        a \leftarrow a + \frac{g - a}{n + 1}, \qquad g \leftarrow a
+
+    The update (parameters, the rest of the chain's state, the step counter) is applied on
+    every ``every``-th call only; then :math:`a` and :math:`n` start again from 0. On the
+    other calls only :math:`a` and :math:`n` change, and ``info["applied"]`` is false.
+
+    Put it first in a chain, so that clipping and the rule act on the mean. With a mean
+    loss over micro-batches of equal size, ``every`` calls give the parameters one call on
+    their union would (to rounding); schedules and the step counter count applied
+    updates.
+
+    Parameters
+    ----------
+    every : int
+        :math:`k \ge 1`, the calls per update (1: no accumulation).
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/accumulate/mean"`` (:math:`a`) and the int64
+        ``"accumulate/calls"`` (:math:`n`).
+
+    Notes
+    -----
+    ``optax.MultiSteps(inner, every_k_schedule=k)`` (optax 0.2.8, its default mean of the
+    gradients), with the accumulator in the parameter's compute dtype (optax's default
+    is float32 whatever the parameters). No epsilon.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> four_micro_batches = su.chain(su.accumulate_gradients(4), su.scale_by_adam(), su.scale_by_learning_rate(1e-3))
+    """
+    every = check_count("every", every)
+
+    def update(directions, params):
+        scope = new_scope("accumulate")
+        calls = new_state(scope, "calls", value=0, dtype="int64")
+        emit = pt.ge(calls, every - 1)
+        out, state_updates, accumulators = [], [], [calls]
+        for d, p in zip(directions, params, strict=True):
+            mean = new_state(scope, "mean", like=p)
+            new = mean + (d - mean) / (calls + 1).astype(d.dtype)
+            state_updates.append((mean, pt.switch(emit, pt.zeros_like(new), new)))
+            accumulators.append(mean)
+            out.append(new)
+        state_updates.append((calls, pt.switch(emit, 0, calls + 1).astype("int64")))
+        apply_only_when(emit, always=accumulators)
         return out, state_updates
 
     return update
