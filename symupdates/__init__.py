@@ -17,7 +17,7 @@ the ``symupdates`` command) is :mod:`symupdates.lab`, installed with
 """
 
 from symupdates import monitor, schedules
-from symupdates.averaging import ema, swa, swapped
+from symupdates.averaging import ema, lookahead, swa, swapped
 from symupdates.base import chain, get_updates
 from symupdates.build import (
     Hyperparameter,
@@ -115,6 +115,7 @@ __all__ = [
     "hyperparam_off",
     "lion",
     "load",
+    "lookahead",
     "merge_updates",
     "monitor",
     "nadam",

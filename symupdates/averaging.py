@@ -1,4 +1,5 @@
-r"""Averages of the parameters, kept inside the compiled step: :func:`ema` and :func:`swa`.
+r"""Averages of the parameters, kept inside the compiled step: :func:`ema`, :func:`swa`
+and the slow weights of :func:`lookahead`.
 
 Each wraps an optimizer's :class:`~symupdates.Updates` and returns them with more pairs:
 after every applied update, from step ``start`` on, the average takes in the new
@@ -21,7 +22,7 @@ from symupdates.checks import UNIT, check_count, check_hyperparam
 from symupdates.numerics import coef
 from symupdates.updates import Updates, merge_updates
 
-__all__ = ["ema", "swa", "swapped"]
+__all__ = ["ema", "lookahead", "swa", "swapped"]
 
 
 def ema(updates, params, decay=0.999, *, start=0) -> Updates:
@@ -127,13 +128,8 @@ def _average(kind, updates, params, start, weight):
     """``updates`` plus the pairs of an average: ``avg + weight(n) * (p' - avg)``, a copy at n = 0."""
     if not isinstance(updates, Updates):
         raise TypeError(f"updates must be an Updates (returned by an optimizer), got {type(updates).__name__}")
-    if isinstance(params, SharedVariable) or not isinstance(params, list | tuple):
-        raise TypeError(f"params must be a list of the parameters to average, got {params!r}")
     start = check_count("start", start, low=0)
-    new_values = {id(var): new for var, new in updates}
-    for i, p in enumerate(params):
-        if id(p) not in new_values:
-            raise ValueError(f"params[{i}] ({getattr(p, 'name', p)!r}) is not updated by these updates: average what the optimizer trains")
+    new_values = _new_values(updates, params)
     finite = updates.info.get("finite")
     with building(list(params), name=kind) as build:
         n = build.step
@@ -162,7 +158,8 @@ def _average(kind, updates, params, start, weight):
 def swapped(updates, params) -> Iterator[None]:
     """Evaluate with the averaged parameters, then put the trained values back.
 
-    Inside the block every parameter holds its average (from :func:`ema` or :func:`swa`);
+    Inside the block every parameter holds its average (from :func:`ema` or :func:`swa`)
+    or its slow weights (:func:`lookahead`);
     on leaving it, even by an exception, each gets its own value back, bit for bit.
 
     Examples
@@ -181,11 +178,15 @@ def swapped(updates, params) -> Iterator[None]:
     """
     averages = []
     for i, p in enumerate(params):
-        found = [v for k, v in updates.state.items() if k.endswith(("/ema/average", "/swa/average")) and k.split("/")[0] == p.name]
+        found = [
+            v
+            for k, v in updates.state.items()
+            if k.endswith(("/ema/average", "/swa/average", "/lookahead/slow")) and k.split("/")[0] == p.name
+        ]
         if len(found) != 1:
             raise ValueError(
                 f"params[{i}] ({p.name!r}) has {'no' if not found else 'more than one'} average in these updates: "
-                f"build them with su.ema(...) or su.swa(...) over it"
+                f"build them with su.ema(...), su.swa(...) or su.lookahead(...) over it"
             )
         averages.append(found[0])
     kept = [p.get_value() for p in params]
@@ -196,3 +197,104 @@ def swapped(updates, params) -> Iterator[None]:
     finally:
         for p, value in zip(params, kept, strict=True):
             p.set_value(value)
+
+
+def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
+    r"""Lookahead: every ``sync_period`` updates, pull slow weights toward the fast ones and restart from them.
+
+    The optimizer's updates move the parameters (the fast weights :math:`p`); slow
+    weights :math:`s`, starting at the parameters' values when this is built, follow:
+
+    .. math::
+
+        p' = p + \text{update}; \qquad \text{on every } k\text{-th update: } \quad
+        s \leftarrow s + \alpha\,(p' - s), \quad p' \leftarrow s
+
+    Parameters
+    ----------
+    updates : Updates
+        An optimizer's updates of ``params`` (the inner, "fast" optimizer).
+    params : list of SharedVariable
+        The parameters; each must be updated by ``updates``.
+    sync_period : int
+        :math:`k \ge 1`, the fast updates per synchronization.
+    slow_step_size : float, shared or symbolic scalar, or schedule
+        :math:`\alpha \in [0, 1]`. Live hyperparameter ``"lookahead/slow_step_size"``.
+
+    Returns
+    -------
+    Updates
+        ``updates`` with the parameters' pairs replaced; state ``"{param}/lookahead/slow"``
+        (:math:`s`; :meth:`~Updates.reset` puts back the values it started from, so it
+        keeps a copy of them) and ``"lookahead/steps"`` (updates since the last
+        synchronization).
+
+    Notes
+    -----
+    ``optax.lookahead(inner, sync_period=k, slow_step_size=α)`` (optax 0.2.8, without
+    ``reset_state``), whose ``LookaheadParams`` hold the fast and slow weights: here the
+    fast ones are the parameters and the slow ones state. A call that ``skip_nonfinite``
+    skips is not counted. Evaluate with the slow weights through :func:`swapped`, or
+    right after a synchronization, when both are equal. No epsilon.
+
+    References
+    ----------
+    Zhang, M. R. et al. (2019). Lookahead optimizer: k steps forward, 1 step back. NeurIPS.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.array([1.0]), name="w")
+    >>> updates = su.lookahead(su.sgd((w ** 2).sum(), [w], learning_rate=0.25), [w], sync_period=2)
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); w.get_value()  # a fast step
+    array([0.5])
+    >>> _ = step(); w.get_value()  # fast to 0.25, then halfway back to the slow 1.0
+    array([0.625])
+    """
+    if not isinstance(updates, Updates):
+        raise TypeError(f"updates must be an Updates (returned by an optimizer), got {type(updates).__name__}")
+    sync_period = check_count("sync_period", sync_period)
+    check_hyperparam("slow_step_size", slow_step_size, **UNIT)
+    new_values = _new_values(updates, params)
+    finite = updates.info.get("finite")
+    with building(list(params), name="lookahead") as build:
+        steps = build.step
+        with in_group("lookahead"):
+            alpha = hyperparam("slow_step_size", slow_step_size, **UNIT)
+        sync = pt.ge(steps, sync_period - 1)
+        if finite is not None:  # a skipped call neither counts nor synchronizes
+            sync = pt.and_(sync, finite)
+        replaced, pairs = {}, []
+        for p in params:
+            slow = new_state("lookahead", "slow", like=p)
+            slow.set_value(np.asarray(p.get_value(), dtype=slow.dtype))
+            build.initial[slow.name] = np.array(slow.get_value(), copy=True)
+            fast = new_values[id(p)]
+            synced = slow + coef(alpha, slow) * (fast.astype(slow.dtype) - slow)
+            replaced[id(p)] = pt.switch(sync, synced.astype(p.dtype), fast)
+            pairs.append((slow, pt.switch(sync, synced, slow)))
+        counted = pt.switch(sync, 0, steps + 1).astype("int64")
+        pairs.append((steps, counted if finite is None else pt.switch(finite, counted, steps)))
+    state, initial = dict(build.state), dict(build.initial)
+    state["lookahead/steps"], initial["lookahead/steps"] = state.pop("lookahead/step"), initial.pop("lookahead/step")
+    steps.name = "lookahead/steps"
+    own = Updates(
+        [(var, replaced.get(id(var), new)) for var, new in updates],
+        state=updates.state, step=updates.step, skipped=updates.skipped,
+        hyperparams=updates.hyperparams, info=updates.info, initial=updates._initial,
+    )
+    extra = Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
+    return merge_updates(own, extra)
+
+
+def _new_values(updates, params):
+    """``{id(param): its new value in updates}``, or a clear error."""
+    if isinstance(params, SharedVariable) or not isinstance(params, list | tuple):
+        raise TypeError(f"params must be a list of the parameters, got {params!r}")
+    new_values = {id(var): new for var, new in updates}
+    for i, p in enumerate(params):
+        if id(p) not in new_values:
+            raise ValueError(f"params[{i}] ({getattr(p, 'name', p)!r}) is not updated by these updates: give what the optimizer trains")
+    return new_values

@@ -1,5 +1,6 @@
 """Averages of the parameters in the compiled step (:func:`su.ema`, :func:`su.swa`),
-against ``torch.optim.swa_utils.AveragedModel`` updated after every ``optimizer.step()``."""
+against ``torch.optim.swa_utils.AveragedModel`` updated after every ``optimizer.step()``;
+the slow weights of :func:`su.lookahead` against ``optax.lookahead``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from tests.reference import data, initial_values, max_relative_error, pytensor_problem, torch_loss
+from tests.reference import data, initial_values, max_relative_error, pytensor_problem, require_optax, torch_loss
 
 STEPS = 40
 
@@ -101,3 +102,51 @@ def test_float32_averages_stay_float32():
     average = updates.state["w/ema/average"]
     assert average.dtype == "float32"
     assert all(new.dtype == var.dtype for var, new in updates)
+
+
+@pytest.mark.parametrize("sync_period", [1, 3])
+def test_lookahead_matches_optax(sync_period):
+    optax = require_optax()
+    import jax
+    import jax.numpy as jnp
+
+    X, Y = (jnp.asarray(a) for a in data())
+
+    def loss(ps):
+        W1, b1, W2, s = ps
+        out = jnp.tanh(X @ W1 + b1) @ W2 * s
+        return jnp.mean(jnp.log(jnp.cosh(out - Y))) + 0.05 * s**2
+
+    theirs = optax.LookaheadParams.init_synced([jnp.asarray(v) for v in initial_values().values()])
+    opt = optax.lookahead(optax.adam(0.02), sync_period=sync_period, slow_step_size=0.6)
+    state = opt.init(theirs)
+    for _ in range(STEPS):
+        change, state = opt.update(jax.grad(loss)(theirs.fast), state, theirs)
+        theirs = optax.apply_updates(theirs, change)
+
+    params, cost = pytensor_problem()
+    updates = su.lookahead(su.adam(cost, params, learning_rate=0.02), params, sync_period=sync_period, slow_step_size=0.6)
+    step = pytensor.function([], [], updates=updates)
+    for _ in range(STEPS):
+        step()
+    assert max_relative_error([p.get_value() for p in params], [np.asarray(t) for t in theirs.fast]) <= 1e-10
+    slow = [updates.state[f"{p.name}/lookahead/slow"].get_value() for p in params]
+    assert max_relative_error(slow, [np.asarray(t) for t in theirs.slow]) <= 1e-10
+    # reset puts the slow weights back where they started
+    updates.reset()
+    assert max_relative_error([updates.state[f"{p.name}/lookahead/slow"].get_value() for p in params], list(initial_values().values())) == 0
+
+
+def test_a_skipped_call_neither_counts_nor_synchronizes():
+    w = pytensor.shared(np.array([1.0, -2.0]), name="w")
+    scale = pt.dscalar("scale")
+    updates = su.lookahead(su.sgd(scale * (w**2).sum(), [w], learning_rate=0.1, skip_nonfinite=True), [w], sync_period=2)
+    step = pytensor.function([scale], [], updates=updates, mode="FAST_COMPILE")
+    step(1.0)
+    before = updates.state_dict()
+    kept = w.get_value().copy()
+    step(np.nan)  # would be the synchronizing call
+    after = updates.state_dict()
+    assert int(after.pop("sgd/skipped")) == 1 and int(before.pop("sgd/skipped")) == 0
+    assert all(np.array_equal(before[k], v) for k, v in after.items())
+    np.testing.assert_array_equal(w.get_value(), kept)

@@ -243,6 +243,8 @@ CASES += [
     Bad("multi_steps", "every-zero", lambda e: su.multi_steps(su.adam(learning_rate=0.1), every=0), ValueError, ("every", "0")),
     Bad("multi_steps", "not-a-rule", lambda e: su.multi_steps(lambda c, p: None, every=2)(e.cost, e.params), TypeError, ("multi_steps needs a symupdates rule", "su.adam(learning_rate=1e-3)")),
     Bad("accumulate_gradients", "every-float", lambda e: su.accumulate_gradients(2.5), TypeError, ("every", "2.5")),
+    Bad("lookahead", "alpha-above-1", lambda e: su.lookahead(e.updates, e.params, slow_step_size=2.0), ValueError, ("slow_step_size", "2.0")),
+    Bad("lookahead", "sync-zero", lambda e: su.lookahead(e.updates, e.params, sync_period=0), ValueError, ("sync_period", "0")),
     Bad("ema", "decay-above-1", lambda e: su.ema(e.updates, e.params, decay=1.5), ValueError, ("decay", "[0.0, 1.0]", "1.5")),
     Bad("ema", "not-updates", lambda e: su.ema([(e.W, e.W)], e.params), TypeError, ("updates must be an Updates",)),
     Bad("swa", "param-not-trained", lambda e: su.swa(e.updates, [pytensor.shared(np.zeros(2), name="z")]), ValueError, ("params[0]", "'z'", "not updated")),
