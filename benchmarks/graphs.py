@@ -24,6 +24,9 @@ RULES = {
     "sgd": {"learning_rate": 0.01},
     "momentum": {"learning_rate": 0.01, "momentum": 0.9},
     "rmsprop": {"learning_rate": 1e-3, "rho": 0.99, "epsilon": 1e-8},
+    "nadam": {"learning_rate": 2e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "momentum_decay": 4e-3},
+    "radam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+    "lion": {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.99},
 }
 
 
@@ -87,6 +90,13 @@ def hand_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, live=False):
     t = (step + 1).astype("float32")
     lr = _f32(h["learning_rate"])
     updates = [(step, step + 1)]
+    if rule == "nadam":  # the momentum schedule and its running product, once for every tensor
+        b1, psi = _f32(h["beta1"]), _f32(h["momentum_decay"])
+        mu = b1 * (np.float32(1) - np.float32(0.5) * np.float32(0.96) ** (t * psi))
+        mu_next = b1 * (np.float32(1) - np.float32(0.5) * np.float32(0.96) ** ((t + np.float32(1)) * psi))
+        mu_product = pytensor.shared(np.float32(1), name="hand/mu_product")
+        product = mu_product * mu
+        updates.append((mu_product, product))
 
     def state(p, name):
         return pytensor.shared(np.zeros_like(p.get_value()), name=f"{p.name}/hand/{name}")
@@ -112,6 +122,32 @@ def hand_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, live=False):
             bc1 = np.float32(1) - b1**t
             sqrt_bc2 = pt.sqrt(np.float32(1) - b2**t)
             updates += [(m, m_new), (v, v_new), (p, p - lr * (m_new / bc1) / (pt.sqrt(v_new) / sqrt_bc2 + eps))]
+        elif rule == "nadam":
+            b2, eps = _f32(h["beta2"]), _f32(h["epsilon"])
+            m, v = state(p, "m"), state(p, "v")
+            m_new = b1 * m + (np.float32(1) - b1) * g
+            v_new = b2 * v + (np.float32(1) - b2) * g * g
+            denom = pt.sqrt(v_new / (np.float32(1) - b2**t)) + eps
+            step_g = lr * (np.float32(1) - mu) / (np.float32(1) - product)
+            step_m = lr * mu_next / (np.float32(1) - product * mu_next)
+            updates += [(m, m_new), (v, v_new), (p, p - step_g * g / denom - step_m * m_new / denom)]
+        elif rule == "radam":
+            b1, b2, eps = _f32(h["beta1"]), _f32(h["beta2"]), _f32(h["epsilon"])
+            m, v = state(p, "m"), state(p, "v")
+            m_new = b1 * m + (np.float32(1) - b1) * g
+            v_new = b2 * v + (np.float32(1) - b2) * g * g
+            bc2 = np.float32(1) - b2**t
+            m_hat = m_new / (np.float32(1) - b1**t)
+            rho_inf = np.float32(2) / (np.float32(1) - b2) - np.float32(1)
+            rho_t = rho_inf - np.float32(2) * t * b2**t / bc2
+            rect = pt.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            adaptive = m_hat * rect * pt.sqrt(bc2) / (pt.sqrt(v_new) + eps)
+            updates += [(m, m_new), (v, v_new), (p, p - lr * pt.switch(pt.gt(rho_t, 5), adaptive, m_hat))]
+        elif rule == "lion":
+            b1, b2 = _f32(h["beta1"]), _f32(h["beta2"])
+            m = state(p, "m")
+            direction = pt.sign((np.float32(1) - b1) * g + b1 * m)
+            updates += [(m, (np.float32(1) - b2) * g + b2 * m), (p, p - lr * direction)]
         else:
             raise ValueError(f"unknown rule {rule!r}")
     return updates

@@ -167,12 +167,13 @@ def markdown_w1(r):
     for rule, g in r["groups"].items():
         if rule == "adam":
             continue
+        agree = g.get("loss_rel_diff", {})
         for name, x in _order(g["rows"]):
             rows.append([rule, name, _ms(x["min"]), _ms(x["median"]), f"{x['min_ratio']:.3f}", f"{x['median_ratio']:.3f}",
-                         _paired(x)])
+                         _paired(x), f"{agree[name]:.0e}" if name in agree else "—"])
     out += ["Other rules, symupdates against the same update written by hand:", "",
             _table(["rule", "contender", "min (ms)", "median (ms)", "min / symupdates", "median / symupdates",
-                    "paired / symupdates [95% CI]"], rows), ""]
+                    "paired / symupdates [95% CI]", "loss vs symupdates (3 steps)"], rows), ""]
     hand = adam["rows"]["hand-written PyTensor"]
     by_min = min(adam["rows"], key=lambda n: adam["rows"][n]["min"])
     by_med = min(adam["rows"], key=lambda n: adam["rows"][n]["median"])

@@ -80,7 +80,7 @@ def w1(quick, threads):
     del steps
     gc.collect()
 
-    rules = ("sgd", "momentum", "rmsprop")
+    rules = ("sgd", "momentum", "rmsprop", "nadam", "radam", "lion")
     modes = [("NUMBA", rules)]
     if not quick:
         modes += [("CVM", ("adam",)), ("JAX", ("adam",))]
@@ -93,7 +93,11 @@ def w1(quick, threads):
                 # np.asarray waits for the result: under JAX a call returns before the step has run
                 steps[name] = (lambda f=f: np.asarray(f(X, y)))
             label = rule if mode == "NUMBA" else f"{rule}, {backend[mode]}"
-            groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE, block)}
+            # the hand-written update is the same rule: the same losses from the same start
+            losses = {name: [float(step()) for _ in range(3)] for name, step in steps.items()}
+            ref = np.array(losses[REFERENCE])
+            agree = {name: float(np.max(np.abs(np.array(ls) - ref) / np.abs(ref))) for name, ls in losses.items()}
+            groups[label] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE, block), "loss_rel_diff": agree}
     return {"groups": groups, "rounds": rounds, "block": block}
 
 
