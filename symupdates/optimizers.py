@@ -49,6 +49,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytensor
+from pytensor.compile.sharedvalue import SharedVariable
 
 from symupdates.base import chain, get_updates
 from symupdates.build import in_group
@@ -213,7 +214,7 @@ def _check_groups(name, parameters, groups):
         if "params" not in group:
             raise ValueError(f"{where} (a parameter group) has no 'params': give its parameters, {{'params': [W, b], ...}}")
         members = group["params"]
-        members = [members] if isinstance(members, pytensor.compile.SharedVariable) else list(members)
+        members = [members] if isinstance(members, SharedVariable) else list(members)
         if not members:
             raise ValueError(f"{where}['params'] is empty: every parameter group needs at least one parameter")
         label = group.get("name", f"group{i}")
