@@ -101,6 +101,12 @@ def hand_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, live=False):
     def state(p, name):
         return pytensor.shared(np.zeros_like(p.get_value()), name=f"{p.name}/hand/{name}")
 
+    def moments(p, g):
+        """Adam's two moments of ``g``: ``(m, v, m_new, v_new)`` (also NAdam's and RAdam's)."""
+        b1, b2 = _f32(h["beta1"]), _f32(h["beta2"])
+        m, v = state(p, "m"), state(p, "v")
+        return m, v, b1 * m + (np.float32(1) - b1) * g, b2 * v + (np.float32(1) - b2) * g * g
+
     for p, g in zip(params, grads, strict=True):
         if rule == "sgd":
             updates.append((p, p - lr * g))
@@ -116,26 +122,20 @@ def hand_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM, live=False):
             updates += [(s, s_new), (p, p - lr * g / (pt.sqrt(s_new) + eps))]
         elif rule == "adam":
             b1, b2, eps = _f32(h["beta1"]), _f32(h["beta2"]), _f32(h["epsilon"])
-            m, v = state(p, "m"), state(p, "v")
-            m_new = b1 * m + (np.float32(1) - b1) * g
-            v_new = b2 * v + (np.float32(1) - b2) * g * g
+            m, v, m_new, v_new = moments(p, g)
             bc1 = np.float32(1) - b1**t
             sqrt_bc2 = pt.sqrt(np.float32(1) - b2**t)
             updates += [(m, m_new), (v, v_new), (p, p - lr * (m_new / bc1) / (pt.sqrt(v_new) / sqrt_bc2 + eps))]
         elif rule == "nadam":
             b2, eps = _f32(h["beta2"]), _f32(h["epsilon"])
-            m, v = state(p, "m"), state(p, "v")
-            m_new = b1 * m + (np.float32(1) - b1) * g
-            v_new = b2 * v + (np.float32(1) - b2) * g * g
+            m, v, m_new, v_new = moments(p, g)
             denom = pt.sqrt(v_new / (np.float32(1) - b2**t)) + eps
             step_g = lr * (np.float32(1) - mu) / (np.float32(1) - product)
             step_m = lr * mu_next / (np.float32(1) - product * mu_next)
             updates += [(m, m_new), (v, v_new), (p, p - step_g * g / denom - step_m * m_new / denom)]
         elif rule == "radam":
             b1, b2, eps = _f32(h["beta1"]), _f32(h["beta2"]), _f32(h["epsilon"])
-            m, v = state(p, "m"), state(p, "v")
-            m_new = b1 * m + (np.float32(1) - b1) * g
-            v_new = b2 * v + (np.float32(1) - b2) * g * g
+            m, v, m_new, v_new = moments(p, g)
             bc2 = np.float32(1) - b2**t
             m_hat = m_new / (np.float32(1) - b1**t)
             rho_inf = np.float32(2) / (np.float32(1) - b2) - np.float32(1)
