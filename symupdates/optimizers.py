@@ -271,8 +271,8 @@ def multi_steps(rule, every):
 
     .. math::
 
-        a \leftarrow a + rac{g - a}{n + 1}; \quad
-        	ext{on every } k	ext{-th call: } p \leftarrow p + \mathrm{rule}(a),\ a \leftarrow 0
+        a \leftarrow a + \frac{g - a}{n + 1}; \quad
+        \text{on every } k\text{-th call: } p \leftarrow p + \mathrm{rule}(a),\ a \leftarrow 0
 
     Parameters
     ----------
