@@ -14,7 +14,10 @@ internals:
 * :func:`step_count` — the integer number of updates applied before this one;
 * :func:`add_info` — a symbolic diagnostic published in :attr:`Updates.info`;
 * :func:`directions_norm` — the global norm of the directions, shared with
-  ``info["grad_norm"]`` when they are the raw gradients.
+  ``info["grad_norm"]`` when they are the raw gradients;
+* :func:`apply_only_when` — apply the update only on calls where a condition holds
+  (gradient accumulation);
+* :func:`in_group` — name what one parameter group's transforms create ``"{group}/..."``.
 
 Each raises a clear ``RuntimeError`` when called outside a build.
 
