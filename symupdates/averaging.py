@@ -11,6 +11,7 @@ with the rest); :func:`swapped` evaluates with them and puts the trained values 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -57,8 +58,9 @@ def ema(updates, params, decay=0.999, *, start=0) -> Updates:
     -----
     ``AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(δ))`` with
     ``update_parameters(model)`` called after every ``optimizer.step()`` from step
-    ``start`` on: the first call copies the parameters. A call that ``skip_nonfinite``
-    skips takes no average. No epsilon.
+    ``start`` on: the first call copies the parameters. A call that applies no update
+    (skipped by ``skip_nonfinite``, or accumulating under :func:`~symupdates.multi_steps`)
+    takes no average. No epsilon.
 
     Examples
     --------
@@ -106,8 +108,9 @@ def swa(updates, params, *, start=0) -> Updates:
     Notes
     -----
     ``AveragedModel(model)`` (the default average) with ``update_parameters(model)``
-    called after every ``optimizer.step()`` from step ``start`` on. A call that
-    ``skip_nonfinite`` skips takes no average. No epsilon.
+    called after every ``optimizer.step()`` from step ``start`` on. A call that applies
+    no update (skipped, or accumulating under :func:`~symupdates.multi_steps`) takes no
+    average. No epsilon.
 
     Examples
     --------
@@ -130,14 +133,11 @@ def _average(kind, updates, params, start, weight):
         raise TypeError(f"updates must be an Updates (returned by an optimizer), got {type(updates).__name__}")
     start = check_count("start", start, low=0)
     new_values = _new_values(updates, params)
-    finite = updates.info.get("finite")
     with building(list(params), name=kind) as build:
         n = build.step
         with in_group(kind):  # its hyperparameter is "ema/decay"
             w = weight(n)
-        active = pt.ge(updates.step, start)
-        if finite is not None:
-            active = pt.and_(active, finite)
+        active = _and(pt.ge(updates.step, start), _applied(updates))
         pairs = []
         for p in params:
             average = new_state(kind, "average", like=p)
@@ -233,8 +233,8 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
     -----
     ``optax.lookahead(inner, sync_period=k, slow_step_size=α)`` (optax 0.2.8, without
     ``reset_state``), whose ``LookaheadParams`` hold the fast and slow weights: here the
-    fast ones are the parameters and the slow ones state. A call that ``skip_nonfinite``
-    skips is not counted. Evaluate with the slow weights through :func:`swapped`, or
+    fast ones are the parameters and the slow ones state. A call that applies no update
+    (skipped, or accumulating) is not counted. Evaluate with the slow weights through :func:`swapped`, or
     right after a synchronization, when both are equal. No epsilon.
 
     References
@@ -258,14 +258,12 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
     sync_period = check_count("sync_period", sync_period)
     check_hyperparam("slow_step_size", slow_step_size, **UNIT)
     new_values = _new_values(updates, params)
-    finite = updates.info.get("finite")
+    applied = _applied(updates)
     with building(list(params), name="lookahead") as build:
         steps = build.step
         with in_group("lookahead"):
             alpha = hyperparam("slow_step_size", slow_step_size, **UNIT)
-        sync = pt.ge(steps, sync_period - 1)
-        if finite is not None:  # a skipped call neither counts nor synchronizes
-            sync = pt.and_(sync, finite)
+        sync = _and(pt.ge(steps, sync_period - 1), applied)  # a call that applies nothing neither counts nor syncs
         replaced, pairs = {}, []
         for p in params:
             slow = new_state("lookahead", "slow", like=p)
@@ -276,7 +274,7 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
             replaced[id(p)] = pt.switch(sync, synced.astype(p.dtype), fast)
             pairs.append((slow, pt.switch(sync, synced, slow)))
         counted = pt.switch(sync, 0, steps + 1).astype("int64")
-        pairs.append((steps, counted if finite is None else pt.switch(finite, counted, steps)))
+        pairs.append((steps, counted if applied is None else pt.switch(applied, counted, steps)))
     state, initial = dict(build.state), dict(build.initial)
     state["lookahead/steps"], initial["lookahead/steps"] = state.pop("lookahead/step"), initial.pop("lookahead/step")
     steps.name = "lookahead/steps"
@@ -287,6 +285,17 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
     )
     extra = Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
     return merge_updates(own, extra)
+
+
+def _applied(updates):
+    """True on the calls that apply an update: not skipped as non-finite, and not only
+    accumulating (:func:`~symupdates.multi_steps`)."""
+    conditions = [updates.info[key] for key in ("finite", "applied") if key in updates.info]
+    return functools.reduce(pt.and_, conditions) if conditions else None
+
+
+def _and(condition, applied):
+    return condition if applied is None else pt.and_(condition, applied)
 
 
 def _new_values(updates, params):

@@ -150,3 +150,16 @@ def test_a_skipped_call_neither_counts_nor_synchronizes():
     assert int(after.pop("sgd/skipped")) == 1 and int(before.pop("sgd/skipped")) == 0
     assert all(np.array_equal(before[k], v) for k, v in after.items())
     np.testing.assert_array_equal(w.get_value(), kept)
+
+
+def test_averages_and_lookahead_count_applied_updates_under_accumulation():
+    """Under multi_steps only every k-th call moves the parameters: only those are averaged
+    or counted toward a Lookahead synchronization."""
+    params, cost = pytensor_problem()
+    inner = su.multi_steps(su.sgd(learning_rate=0.1), every=3)(cost, params)
+    updates = su.lookahead(su.swa(inner, params), params, sync_period=2)
+    step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    for _ in range(9):  # 3 applied updates
+        step()
+    assert int(updates.state["swa/n_averaged"].get_value()) == 3
+    assert int(updates.state["lookahead/steps"].get_value()) == 1  # synced after the 2nd, one since
