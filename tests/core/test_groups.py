@@ -23,7 +23,7 @@ CHANGE_AT = 20
 GROUP_RULES = ["sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw", "nadam", "asgd", "rprop"]
 
 
-def _groups(case, params, second):
+def _groups(params, second):
     W1, b1, W2, s = params
     return [{"params": [W1, W2]}, {"params": [b1, s], **second}]
 
@@ -38,7 +38,7 @@ def test_groups_match_torch_param_groups(torch, rule, clip_norm):
     call = {"learning_rate": case.lr, **case.weight_decay(0.01)}
     second = {"learning_rate": case.lr / 3, **case.weight_decay(0.1), **({"amsgrad": True} if rule == "adam" else {})}
     params, cost = pytensor_problem()
-    updates = case.fn(cost, _groups(case, params, second), clip_norm=clip_norm, **call)
+    updates = case.fn(cost, _groups(params, second), clip_norm=clip_norm, **call)
     step = pytensor.function([], [], updates=updates)
 
     X, Y = (torch.tensor(a) for a in data())
@@ -61,9 +61,9 @@ def test_groups_match_torch_param_groups(torch, rule, clip_norm):
     assert int(updates.step.get_value()) == STEPS  # one counter for every group
     # the groups really differ: the same run without groups ends elsewhere
     plain, plain_cost = pytensor_problem()
-    pytensor_step = pytensor.function([], [], updates=case.fn(plain_cost, plain, clip_norm=clip_norm, **call))
+    plain_step = pytensor.function([], [], updates=case.fn(plain_cost, plain, clip_norm=clip_norm, **call))
     for _ in range(STEPS):
-        pytensor_step()
+        plain_step()
     assert max_relative_error([p.get_value() for p in plain], [p.get_value() for p in params]) > 1e-6
 
 
@@ -86,22 +86,22 @@ def test_names_hyperparameters_state_and_info():
 def test_a_shared_or_scheduled_value_from_the_call_is_shared_by_the_groups():
     params, cost = pytensor_problem()
     lr = pytensor.shared(np.float64(0.01), name="lr")
-    updates = su.adam(cost, _groups(None, params, {"weight_decay": 0.1}), learning_rate=lr)
+    updates = su.adam(cost, _groups(params, {"weight_decay": 0.1}), learning_rate=lr)
     assert updates.hyperparams["group0/learning_rate"] is lr and "group1/learning_rate" not in updates.hyperparams
 
 
 def test_gradients_are_given_in_the_order_of_the_groups_parameters():
     params, cost = pytensor_problem()
-    groups = _groups(None, params, {"learning_rate": 0.003})
+    groups = _groups(params, {"learning_rate": 0.003})
     ordered = [p for g in groups for p in g["params"]]
     from_cost = su.adam(cost, groups, learning_rate=0.01)
     again, cost2 = pytensor_problem()
-    groups2 = _groups(None, again, {"learning_rate": 0.003})
+    groups2 = _groups(again, {"learning_rate": 0.003})
     from_grads = su.adam(pytensor.grad(cost2, [p for g in groups2 for p in g["params"]]), groups2, learning_rate=0.01)
-    f, g = (pytensor.function([], [], updates=u, mode="FAST_COMPILE") for u in (from_cost, from_grads))
+    step_a, step_b = (pytensor.function([], [], updates=u, mode="FAST_COMPILE") for u in (from_cost, from_grads))
     for _ in range(5):
-        f()
-        g()
+        step_a()
+        step_b()
     for a, b in zip(ordered, [p for g in groups2 for p in g["params"]], strict=True):
         np.testing.assert_array_equal(a.get_value(), b.get_value())
 
@@ -135,7 +135,7 @@ def test_skip_reset_and_a_saved_checkpoint_cover_every_group(tmp_path):
 def test_a_rule_called_with_hyperparameters_only_takes_groups():
     params, cost = pytensor_problem()
     make = su.momentum(learning_rate=0.01, momentum=0.5)  # the PyMC / Lasagne form
-    updates = make(cost, _groups(None, params, {"momentum": 0.9}))
+    updates = make(cost, _groups(params, {"momentum": 0.9}))
     assert float(updates.hyperparams["group1/momentum"].get_value()) == 0.9
     assert float(updates.hyperparams["group0/momentum"].get_value()) == 0.5
 
@@ -168,7 +168,7 @@ def test_bad_groups_raise_a_clear_error(what):
 
 def test_reduce_lr_on_plateau_names_the_groups_learning_rates():
     params, cost = pytensor_problem()
-    updates = su.adam(cost, _groups(None, params, {"weight_decay": 0.1}), learning_rate=0.01)
+    updates = su.adam(cost, _groups(params, {"weight_decay": 0.1}), learning_rate=0.01)
     with pytest.raises(ValueError, match=r"per parameter group .*'group0/learning_rate'.*hyperparams\['group0/learning_rate'\]"):
         su.ReduceLROnPlateau(updates)
     plateau = su.ReduceLROnPlateau(updates.hyperparams["group1/learning_rate"], factor=0.5, patience=0)
