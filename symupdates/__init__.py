@@ -17,6 +17,7 @@ the ``symupdates`` command) is :mod:`symupdates.lab`, installed with
 """
 
 from symupdates import monitor, schedules
+from symupdates.accumulation import multi_steps
 from symupdates.averaging import ema, lookahead, swa, swapped
 from symupdates.base import chain, get_updates
 from symupdates.build import (
@@ -47,7 +48,6 @@ from symupdates.optimizers import (
     asgd,
     lion,
     momentum,
-    multi_steps,
     nadam,
     nesterov_momentum,
     radam,

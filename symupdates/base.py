@@ -11,6 +11,7 @@ direction)`` pairs; what a transform may call while it runs is in
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable, Mapping, Sequence
 
 import pytensor
@@ -24,7 +25,10 @@ from symupdates.nonfinite import finite_condition, guard_nonfinite
 from symupdates.numerics import FLOAT_DTYPES, all_true, compute_dtype
 from symupdates.updates import Updates, check_unique_targets
 
-__all__ = ["chain", "check_params", "get_grads", "get_updates"]
+__all__ = ["captured", "chain", "check_params", "get_grads", "get_updates"]
+
+#: While :func:`captured` runs a rule, :func:`get_updates` records its arguments here.
+_CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("symupdates_capture", default=None)
 
 
 def chain(*transforms: Transform) -> Transform:
@@ -114,6 +118,38 @@ def get_grads(loss_or_grads, params) -> tuple[list, Variable | None]:
     )
 
 
+def captured(rule, loss_or_grads, params):
+    """What ``rule(loss_or_grads, params)`` would build, without building it.
+
+    Runs the rule with :func:`get_updates` recording its arguments instead of building;
+    wrappers use it to put a transform in front of a named rule's chain
+    (:func:`~symupdates.multi_steps`) or to build one chain per parameter group.
+
+    Returns
+    -------
+    tuple
+        ``(name, transform, params, skip_nonfinite)``: the arguments the rule gave
+        :func:`get_updates` (``params`` in the rule's order, groups concatenated).
+
+    Raises
+    ------
+    TypeError
+        When ``rule`` does not build updates exactly once through :func:`get_updates`.
+    """
+    capture = []
+    token = _CAPTURE.set(capture)
+    try:
+        rule(loss_or_grads, params)
+    finally:
+        _CAPTURE.reset(token)
+    if len(capture) != 1:
+        raise TypeError(
+            f"expected a symupdates rule with its hyperparameters, such as su.adam(learning_rate=1e-3), "
+            f"which builds its updates once; {rule!r} built {len(capture)} times"
+        )
+    return capture[0]
+
+
 def get_updates(
     transform: Transform,
     loss_or_grads,
@@ -165,6 +201,10 @@ def get_updates(
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     skip_nonfinite = check_flag("skip_nonfinite", skip_nonfinite)
+    capture = _CAPTURE.get()
+    if capture is not None:  # captured(): record what would be built, build nothing
+        capture.append((name, transform, list(params), skip_nonfinite))
+        return None
     params = check_params(params)
     grads, cost = get_grads(loss_or_grads, params)
     grads = [g.astype(compute_dtype(p)) if g.dtype != compute_dtype(p) else g for g, p in zip(grads, params, strict=True)]

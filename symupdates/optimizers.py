@@ -42,7 +42,6 @@ Another library's spelling of an argument (``lr=``, ``betas=``, ``eps=``, RMSpro
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 from collections.abc import Mapping
@@ -51,12 +50,11 @@ import numpy as np
 import pytensor
 from pytensor.compile.sharedvalue import SharedVariable
 
-from symupdates.base import chain, get_updates
+from symupdates.base import captured, chain, get_updates
 from symupdates.build import in_group
-from symupdates.checks import NON_NEGATIVE, UNIT, check_count, check_flag, check_hyperparam, is_off
+from symupdates.checks import NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
 from symupdates.clipping import clip_by_global_norm
 from symupdates.transforms import (
-    accumulate_gradients,
     add_decayed_weights,
     negate,
     off,
@@ -192,10 +190,6 @@ def _rule(fn):
     return rule
 
 
-#: While a rule is called for one parameter group (or for multi_steps), ``_build`` collects
-#: ``(name, transforms, params, skip_nonfinite)`` here instead of building.
-_COLLECT: contextvars.ContextVar[list | None] = contextvars.ContextVar("symupdates_collect", default=None)
-
 #: Arguments that act on every group at once: one clipping norm (``clip_grad_norm_`` over
 #: all parameters) and one all-or-nothing skip.
 _WHOLE_CALL = ("clip_norm", "skip_nonfinite")
@@ -246,84 +240,13 @@ def _grouped(fn, parameters, loss_or_grads, groups, given):
     specs = _check_groups(name, parameters, groups)
     parts, start = [], 0
     for label, members, overrides in specs:
-        collected = []
-        token = _COLLECT.set(collected)
-        try:
-            fn(loss_or_grads, members, **{**given, **overrides, "clip_norm": None, "skip_nonfinite": False})
-        finally:
-            _COLLECT.reset(token)
-        parts.append((label, range(start, start + len(members)), chain(*collected[0][1])))
+        one = functools.partial(fn, **{**given, **overrides, "clip_norm": None, "skip_nonfinite": False})
+        parts.append((label, range(start, start + len(members)), captured(one, loss_or_grads, members)[1]))
         start += len(members)
     clip_norm, skip = given.get("clip_norm"), check_flag("skip_nonfinite", given.get("skip_nonfinite", False))
     clipping = [clip_by_global_norm(clip_norm)] if clip_norm is not None else []
     params = [p for _, members, _ in specs for p in members]
     return _build(name, [*clipping, _per_group(parts)], loss_or_grads, params, skip)
-
-
-def multi_steps(rule, every):
-    r"""Gradient accumulation for a named rule: an update every ``every`` calls, from their mean gradient.
-
-    Returns a callable of ``(loss_or_grads, params)``, like a rule called with its
-    hyperparameters only: the rule's chain behind
-    :func:`~symupdates.accumulate_gradients` (``every``), so clipping and the rule act on
-    the mean of the calls' gradients, and the update (parameters, state, step counter)
-    is applied on every ``every``-th call; ``info["applied"]`` says when.
-
-    .. math::
-
-        a \leftarrow a + \frac{g - a}{n + 1}; \quad
-        \text{on every } k\text{-th call: } p \leftarrow p + \mathrm{rule}(a),\ a \leftarrow 0
-
-    Parameters
-    ----------
-    rule : callable
-        A rule with its hyperparameters, ``su.adam(learning_rate=1e-3)`` (or a
-        ``functools.partial`` of one); parameter groups work as with the rule itself.
-    every : int
-        :math:`k \ge 1`, the calls (micro-batches) per update.
-
-    Notes
-    -----
-    ``optax.MultiSteps(inner, every_k_schedule=k, accumulator_dtype=...)`` with the
-    accumulator in the parameters' compute dtype (optax's default is float32 whatever the
-    parameters). With a mean loss over micro-batches
-    of equal size, ``k`` calls give the parameters one call on the whole batch gives (to
-    rounding: ``tests/core/test_accumulation.py`` checks 1e-12 in float64). No epsilon.
-
-    Examples
-    --------
-    >>> import numpy as np, pytensor, pytensor.tensor as pt
-    >>> import symupdates as su
-    >>> w = pytensor.shared(np.array([1.0]), name="w")
-    >>> x = pt.dvector("x")
-    >>> updates = su.multi_steps(su.sgd(learning_rate=0.5), every=2)(((w - x) ** 2).mean(), [w])
-    >>> step = pytensor.function([x], updates.info["applied"], updates=updates, mode="FAST_COMPILE")
-    >>> bool(step([0.0])), w.get_value()  # accumulated, not applied
-    (False, array([1.]))
-    >>> bool(step([2.0])), w.get_value()  # the mean gradient of both calls is 0
-    (True, array([1.]))
-    """
-    every = check_count("every", every)
-    if not callable(rule):
-        raise TypeError(f"rule must be a rule with its hyperparameters, such as su.adam(learning_rate=1e-3), got {rule!r}")
-
-    def accumulated(loss_or_grads, params):
-        collected = []
-        token = _COLLECT.set(collected)
-        try:
-            rule(loss_or_grads, params)
-        finally:
-            _COLLECT.reset(token)
-        if len(collected) != 1:
-            raise TypeError(
-                f"multi_steps needs a symupdates rule with its hyperparameters, such as su.adam(learning_rate=1e-3), got {rule!r}"
-            )
-        name, transforms, members, skip = collected[0]
-        return get_updates(
-            chain(accumulate_gradients(every), *transforms), loss_or_grads, members, name=name, skip_nonfinite=skip
-        )
-
-    return accumulated
 
 
 def _per_group(parts):
@@ -375,10 +298,6 @@ def _with_torch_weight_decay(
 
 
 def _build(name, transforms, loss_or_grads, params, skip_nonfinite):
-    collected = _COLLECT.get()
-    if collected is not None:  # the rule's transforms, for _grouped or multi_steps
-        collected.append((name, transforms, params, skip_nonfinite))
-        return None
     return get_updates(chain(*transforms), loss_or_grads, params, name=name, skip_nonfinite=skip_nonfinite)
 
 
