@@ -20,8 +20,8 @@ $(STAMP_TEST): $(STAMP_RUN) setup.cfg
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-# The C backend (CVM) compiles the nine optimizers' graphs in one to two minutes on a fresh machine;
-# Numba, PyTensor's default, steps faster but its first compile takes minutes.
+# The C backend (CVM) compiles the optimizers' graphs several times faster than Numba,
+# PyTensor's default, on a machine whose compile cache is empty; Numba steps faster.
 run: $(STAMP_RUN)
 	$(VENV)/bin/symupdates compare --dataset digits --mode CVM --out out/compare-digits
 
