@@ -18,7 +18,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 
-from symupdates.build import building, hyperparam, in_group, new_state
+from symupdates.build import building, hyperparam, in_group, new_state, param_names
 from symupdates.checks import UNIT, check_count, check_hyperparam
 from symupdates.numerics import coef
 from symupdates.updates import Updates, merge_updates
@@ -146,12 +146,7 @@ def _average(kind, updates, params, start, weight):
             taken = pt.switch(pt.lt(n, 1), moved, average + coef(w, average) * (moved - average))
             pairs.append((average, pt.switch(active, taken, average)))
         pairs.append((n, n + active.astype("int64")))
-    state, initial = dict(build.state), dict(build.initial)
-    counter = f"{kind}/n_averaged"
-    state[counter], initial[counter] = state.pop(f"{kind}/step"), initial.pop(f"{kind}/step")
-    n.name = counter
-    extra = Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
-    return merge_updates(updates, extra)
+    return merge_updates(updates, _own_updates(build, pairs, f"{kind}/n_averaged"))
 
 
 @contextlib.contextmanager
@@ -176,16 +171,17 @@ def swapped(updates, params) -> Iterator[None]:
     >>> w.get_value()
     array([0.25])
     """
+    names = param_names(params)  # the names the wrappers gave the state, unnamed parameters included
     averages = []
     for i, p in enumerate(params):
         found = [
             v
             for k, v in updates.state.items()
-            if k.endswith(("/ema/average", "/swa/average", "/lookahead/slow")) and k.split("/")[0] == p.name
+            if k.endswith(("/ema/average", "/swa/average", "/lookahead/slow")) and k.split("/")[0] == names[id(p)]
         ]
         if len(found) != 1:
             raise ValueError(
-                f"params[{i}] ({p.name!r}) has {'no' if not found else 'more than one'} average in these updates: "
+                f"params[{i}] ({names[id(p)]!r}) has {'no' if not found else 'more than one'} average in these updates: "
                 f"build them with su.ema(...), su.swa(...) or su.lookahead(...) over it"
             )
         averages.append(found[0])
@@ -275,16 +271,22 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
             pairs.append((slow, pt.switch(sync, synced, slow)))
         counted = pt.switch(sync, 0, steps + 1).astype("int64")
         pairs.append((steps, counted if applied is None else pt.switch(applied, counted, steps)))
-    state, initial = dict(build.state), dict(build.initial)
-    state["lookahead/steps"], initial["lookahead/steps"] = state.pop("lookahead/step"), initial.pop("lookahead/step")
-    steps.name = "lookahead/steps"
     own = Updates(
         [(var, replaced.get(id(var), new)) for var, new in updates],
         state=updates.state, step=updates.step, skipped=updates.skipped,
         hyperparams=updates.hyperparams, info=updates.info, initial=updates._initial,
     )
-    extra = Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
-    return merge_updates(own, extra)
+    return merge_updates(own, _own_updates(build, pairs, "lookahead/steps"))
+
+
+def _own_updates(build, pairs, counter):
+    """The wrapper's pairs as an :class:`Updates` of its build's state, the build's step
+    counter renamed ``counter`` (it counts what the wrapper counts, not the optimizer's steps)."""
+    state, initial = dict(build.state), dict(build.initial)
+    step_name = f"{build.name}/step"
+    state[counter], initial[counter] = state.pop(step_name), initial.pop(step_name)
+    build.step.name = counter
+    return Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
 
 
 def _applied(updates):

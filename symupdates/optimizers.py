@@ -169,7 +169,8 @@ def _rule(fn):
     """Make a rule callable with its hyperparameters only, PyMC/Lasagne style, and point
     other libraries' spellings (``lr=``, ``betas=``, ``eps=``) to ours."""
     name = fn.__name__
-    parameters = list(inspect.signature(fn).parameters)
+    signature = inspect.signature(fn)
+    parameters = list(signature.parameters)
 
     @functools.wraps(fn)
     def rule(*args, **kwargs):
@@ -180,7 +181,7 @@ def _rule(fn):
             probe = pytensor.shared(np.zeros(1), name="probe")  # check every value now, before any use
             fn((probe**2).sum(), [probe], **kwargs)
             return functools.partial(rule, **kwargs)
-        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
         params = bound.arguments.get("params")
         if isinstance(params, list | tuple) and any(isinstance(group, Mapping) for group in params):
             given = {k: v for k, v in bound.arguments.items() if k not in ("loss_or_grads", "params")}

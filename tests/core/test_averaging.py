@@ -163,3 +163,14 @@ def test_averages_and_lookahead_count_applied_updates_under_accumulation():
         step()
     assert int(updates.state["swa/n_averaged"].get_value()) == 3
     assert int(updates.state["lookahead/steps"].get_value()) == 1  # synced after the 2nd, one since
+
+
+def test_swapped_finds_the_averages_of_unnamed_parameters():
+    w = pytensor.shared(np.array([1.0]))  # no name: its state is named "param0/..."
+    updates = su.ema(su.sgd((w**2).sum(), [w], learning_rate=0.25), [w], decay=0.5)
+    step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    step()
+    step()
+    with su.swapped(updates, [w]):
+        np.testing.assert_array_equal(w.get_value(), [0.375])
+    np.testing.assert_array_equal(w.get_value(), [0.25])

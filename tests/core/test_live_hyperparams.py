@@ -46,7 +46,7 @@ def compiles(monkeypatch):
 
 # --- the reference with hyperparameters changed before each step ------------------------
 
-def _torch_run(case, values_at, flags, steps=STEPS):
+def _reference_run(case, values_at, flags, steps=STEPS):
     """The reference (torch's param group, or optax's injected hyperparameters) with
     ``values_at(k)`` set before update k."""
     return reference_of(case).run(lambda k: {**values_at(k), **flags}, steps)
@@ -72,13 +72,13 @@ def test_set_value_between_calls_matches_torch_without_recompiling(case, compile
         train()
     assert compiles[0] == 1
 
-    theirs = _torch_run(case, _switch_at(start, new, CHANGE_AT), flags)
+    theirs = _reference_run(case, _switch_at(start, new, CHANGE_AT), flags)
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
     # each change alone moves torch's trajectory, so none of them can go unnoticed here
     # (but one that acts on the first step only, as torch's, which must move nothing)
-    unchanged = _torch_run(case, lambda k: start, flags)
+    unchanged = _reference_run(case, lambda k: start, flags)
     for name in new:
-        one = _torch_run(case, _switch_at(start, {**start, name: new[name]}, CHANGE_AT), flags)
+        one = _reference_run(case, _switch_at(start, {**start, name: new[name]}, CHANGE_AT), flags)
         if unmoved_later(case.name, name):
             assert max_relative_error(one, unchanged) == 0, name
         else:
@@ -110,7 +110,7 @@ def test_every_hyperparameter_accepts_a_schedule(case):
         if not (case.name == "adagrad" and name == "learning_rate"):  # there info holds the decayed rate applied
             np.testing.assert_allclose(record[:, j], [python[name](k) for k in range(STEPS)], rtol=1e-14, err_msg=name)
 
-    theirs = _torch_run(case, lambda k: {name: py(k) for name, py in python.items()}, flags)
+    theirs = _reference_run(case, lambda k: {name: py(k) for name, py in python.items()}, flags)
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
 
 
@@ -145,7 +145,7 @@ def test_every_form_of_a_hyperparameter_matches_torch(form, compiles):
     assert lrs == [0.05] * STEPS
     assert compiles[0] == 1
     mu = float(np.float32(0.75)) if form in ("numpy", "lambda") else 0.9
-    theirs = _torch_run(RULES["momentum"], lambda k: {"learning_rate": 0.05, "momentum": mu, "clip_norm": np.inf}, {})
+    theirs = _reference_run(RULES["momentum"], lambda k: {"learning_rate": 0.05, "momentum": mu, "clip_norm": np.inf}, {})
     assert max_relative_error([p.get_value() for p in params], theirs) <= 1e-10
 
 
