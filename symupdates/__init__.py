@@ -41,6 +41,7 @@ from symupdates.nonfinite import NonFiniteGuard, skip_nonfinite
 from symupdates.numerics import coef, compute_dtype, global_norm
 from symupdates.optimizers import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
     adamax,
@@ -63,6 +64,7 @@ from symupdates.transforms import (
     off,
     scale,
     scale_by_adadelta,
+    scale_by_adafactor,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
@@ -90,6 +92,7 @@ __all__ = [
     "Updates",
     "accumulate_gradients",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -132,6 +135,7 @@ __all__ = [
     "save",
     "scale",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",

@@ -220,7 +220,7 @@ def new_scope(name: str) -> str:
     return scope[len(build.prefix) :]
 
 
-def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> SharedVariable:
+def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None, reduced=()) -> SharedVariable:
     """Create a named state variable for the build in progress.
 
     Parameters
@@ -237,6 +237,20 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
         The initial value (and the value :meth:`Updates.reset` restores).
     dtype : str, optional
         The scalar's dtype when ``like`` is not given (default ``"float64"``).
+    reduced : tuple of int
+        Axes of ``like`` the state is reduced over: they have length 1 (static length 1
+        too), the rest is ``like``'s shape. Adafactor's factored second moment keeps
+        ``reduced=(-1,)`` (a row statistic) and ``reduced=(-2,)`` (a column statistic).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> W = pytensor.shared(np.zeros((3, 4)), name="W")
+    >>> with su.building([W]):
+    ...     rows = su.new_state("factored", "rows", like=W, reduced=(-1,))
+    >>> rows.name, rows.get_value().shape, rows.type.shape
+    ('W/factored/rows', (3, 1), (None, 1))
     """
     build = current_build()
     if like is None:
@@ -247,8 +261,13 @@ def new_state(scope: str, name: str, like=None, *, value=0.0, dtype=None) -> Sha
         if id(like) not in build.param_names:
             raise ValueError(f"new_state(like=...) must be one of the params being updated, got {like!r}")
         full = f"{build.param_names[id(like)]}/{scope}/{name}"
-        init = np.full(like.get_value(borrow=True).shape, value, dtype=compute_dtype(like))
-        var = pytensor.shared(init, name=full, shape=like.type.shape, borrow=True)
+        shape, static = list(like.get_value(borrow=True).shape), list(like.type.shape)
+        for axis in reduced:
+            if not -len(shape) <= axis < len(shape):
+                raise ValueError(f"new_state: reduced axis {axis} is out of range for {full!r}, whose parameter has {len(shape)} axes")
+            shape[axis] = static[axis] = 1
+        init = np.full(shape, value, dtype=compute_dtype(like))
+        var = pytensor.shared(init, name=full, shape=tuple(static), borrow=True)
         # The reset value is a read-only broadcast of the fill value: no second
         # parameter-sized buffer per state variable.
         initial = np.broadcast_to(init.dtype.type(value), init.shape)

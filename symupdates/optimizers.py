@@ -22,6 +22,7 @@ function               torch.optim                                 chain
 ``rprop``              ``Rprop``                                   ``scale_by_rprop``, negate
 ``asgd``               ``ASGD``                                    ``scale_by_asgd`` (the whole step)
 ``lion``               none (``optax.lion``)                       ``scale_by_lion``, decay, lr
+``adafactor``          ``Adafactor`` (``d``: ``clip_threshold``)  ``scale_by_adafactor`` (whole step)
 =====================  ==========================================  =================================
 
 Every chain starts the same way, in torch's order: global-norm clipping (``clip_norm``,
@@ -60,6 +61,7 @@ from symupdates.transforms import (
     off,
     scale_by_decayed_learning_rate,
     scale_by_adadelta,
+    scale_by_adafactor,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
@@ -89,6 +91,7 @@ __all__ = [
     "rprop",
     "asgd",
     "lion",
+    "adafactor",
 ]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
@@ -1266,3 +1269,94 @@ def lion(
     return _with_torch_weight_decay(
         "lion", rule, loss_or_grads, params, learning_rate, weight_decay, True, clip_norm, maximize, skip_nonfinite
     )
+
+
+@_rule
+@_doc
+def adafactor(
+    loss_or_grads,
+    params,
+    learning_rate=0.01,
+    *,
+    beta2_decay=-0.8,
+    epsilon1=None,
+    epsilon2=1e-3,
+    clip_threshold=1.0,
+    weight_decay=0.0,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Adafactor: a factored second moment and steps relative to each parameter's size,
+    as ``torch.optim.Adafactor``.
+
+    .. math::
+
+        p \leftarrow p\,(1 - \lambda\eta) - \alpha_t\,\frac{u}{\max(1,\ \operatorname{rms}(u)/d)},
+        \qquad u = \frac{g}{\sqrt{\max(\hat v,\ \epsilon_1^2)}},
+        \qquad \alpha_t = \max\bigl(\epsilon_2, \operatorname{rms}(p)\bigr)\min\bigl(\eta, 1/\sqrt t\bigr)
+
+    with :math:`g` the gradient after clipping and negation, and :math:`\hat v` its
+    second moment, factored into a row and a column statistic for a parameter of two
+    axes or more (memory :math:`m + n` instead of :math:`mn`). The exact math, and
+    where each epsilon goes, is in :func:`~symupdates.scale_by_adafactor`.
+
+    Parameters
+    ----------
+    {common}
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`: the relative step is :math:`\min(\eta, 1/\sqrt t)`. Live
+        hyperparameter ``"learning_rate"``.
+    beta2_decay : float, shared or symbolic scalar, or schedule
+        :math:`\tau \le 0`: the second moment's weight on the new gradient is
+        :math:`t^{\tau}`. Live hyperparameter ``"beta2_decay"``.
+    epsilon1 : float, shared or symbolic scalar, schedule, or None
+        :math:`\epsilon_1 \ge 0`, the floor of the second moment (under the square
+        root, squared). ``None``: each parameter's machine epsilon, not listed among the
+        hyperparameters; a number is the live hyperparameter ``"epsilon1"``.
+    epsilon2 : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon_2 \ge 0`, the least parameter size the step is relative to.
+        Live hyperparameter ``"epsilon2"``.
+    clip_threshold : float, shared or symbolic scalar, or schedule
+        :math:`d \ge 1`, the largest root mean square of an update (torch's ``d``). Live
+        hyperparameter ``"clip_threshold"``.
+    weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, decoupled (scaled by :math:`\eta`, as torch). Live
+        hyperparameter ``"weight_decay"``; a real 0 adds no term.
+    {flags}
+
+    Notes
+    -----
+    ``torch.optim.Adafactor(lr=η, beta2_decay=τ, eps=(ε₁, ε₂), d=d, weight_decay=λ)``.
+    Epsilon :math:`\epsilon_1` floors the second moment under the square root (as
+    :math:`\epsilon_1^2`) and the mean row statistic it is divided by;
+    :math:`\epsilon_2` floors the parameter's root mean square. The state of an
+    :math:`m \times n` matrix is ``"{param}/adafactor/row"`` (:math:`m \times 1`) and
+    ``"{param}/adafactor/col"`` (:math:`1 \times n`); vectors and scalars keep
+    ``"{param}/adafactor/v"``, their shape.
+
+    References
+    ----------
+    Shazeer, N. and Stern, M. (2018). Adafactor: adaptive learning rates with sublinear
+    memory cost. ICML.
+
+    See Also
+    --------
+    scale_by_adafactor : the transform; adam
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> W = pytensor.shared(np.full((2, 3), 2.0), name="W")
+    >>> updates = su.adafactor((W ** 2).sum(), [W], learning_rate=0.1)
+    >>> list(updates.state)
+    ['adafactor/step', 'W/adafactor/row', 'W/adafactor/col']
+    >>> step = pytensor.function([], [], updates=updates, mode="FAST_COMPILE")
+    >>> _ = step(); W.get_value()  # the first step moves each element by rms(W) * lr
+    array([[1.8, 1.8, 1.8],
+           [1.8, 1.8, 1.8]])
+    """
+    transforms = _prelude(clip_norm, maximize, None, skip_nonfinite)
+    rule = scale_by_adafactor(learning_rate, beta2_decay, epsilon1, epsilon2, clip_threshold, weight_decay)
+    return _build("adafactor", [*transforms, rule], loss_or_grads, params, skip_nonfinite)

@@ -28,6 +28,7 @@ __all__ = [
     "off",
     "scale",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
@@ -1014,6 +1015,152 @@ def scale_by_lion(beta1=0.9, beta2=0.99):
             m = new_state(scope, "m", like=p)
             out.append(pt.sign(scaled(d, 1.0 - b1) + coef(b1, d) * m))
             state_updates.append((m, scaled(d, 1.0 - b2) + coef(b2, d) * m))
+        return out, state_updates
+
+    return update
+
+
+def _lerp(start, end, weight):
+    """torch's ``start.lerp(end, weight)``, rounded as torch rounds it: from ``start`` for a
+    weight below 1/2, else back from ``end`` (so a weight of 1 gives ``end`` exactly)."""
+    w = coef(weight, start)
+    return pt.switch(pt.lt(weight, 0.5), start + w * (end - start), end - (end - start) * (1 - w))
+
+
+def _rms(tensor):
+    """The root mean square of every element: :math:`\\lVert x \\rVert_2 / \\sqrt{n}`."""
+    return pt.sqrt(pt.mean(pt.sqr(tensor)))
+
+
+def scale_by_adafactor(
+    learning_rate=0.01, beta2_decay=-0.8, epsilon1=None, epsilon2=1e-3, clip_threshold=1.0, weight_decay=0.0
+):
+    r"""Adafactor: a second moment factored into row and column statistics, steps relative
+    to each parameter's size, as torch.
+
+    For a parameter :math:`p` of two axes or more (the last two factored, any others
+    batched), with :math:`\hat\beta_t = t^{\tau}` and :math:`\operatorname{lerp}(a, b, w) = a + w\,(b - a)`:
+
+    .. math::
+
+        R \leftarrow \operatorname{lerp}\bigl(R,\ \operatorname{mean}_{\text{cols}}(g^2),\ \hat\beta_t\bigr),
+        \qquad
+        C \leftarrow \operatorname{lerp}\bigl(C,\ \operatorname{mean}_{\text{rows}}(g^2),\ \hat\beta_t\bigr),
+        \qquad
+        \hat v = \frac{R\,C}{\max\bigl(\operatorname{mean}_{\text{rows}}(R),\ \epsilon_1\bigr)}
+
+    (:math:`R` holds a value per row, :math:`C` one per column, so the state is
+    :math:`m + n` numbers for an :math:`m \times n` matrix); for a vector or a scalar
+    :math:`\hat v \leftarrow \operatorname{lerp}(\hat v,\ g^2,\ \hat\beta_t)`. Then
+
+    .. math::
+
+        u = \frac{g}{\sqrt{\max(\hat v,\ \epsilon_1^2)}}, \qquad
+        \alpha = \max\bigl(\epsilon_2,\ \operatorname{rms}(p)\bigr)\,
+                 \min\bigl(\eta,\ 1/\sqrt{t}\bigr),
+
+        g \leftarrow -\lambda\eta\,p\ -\ \frac{\alpha}{\max\bigl(1,\ \operatorname{rms}(u) / d\bigr)}\,u
+
+    with :math:`\operatorname{rms}(x) = \lVert x \rVert_2 / \sqrt{n}` over the
+    parameter's :math:`n` elements, :math:`p` the parameter *before* this step. Epsilon
+    :math:`\epsilon_1` floors the second moment (squared, under the square root) and
+    the row mean in the factored estimate; :math:`\epsilon_2` floors the parameter's
+    size. The result is the whole step (it holds :math:`-\alpha` and the decay), so it
+    comes last in a chain.
+
+    Parameters
+    ----------
+    learning_rate : float, shared or symbolic scalar, or schedule
+        :math:`\eta \ge 0`, the cap on the relative step :math:`\min(\eta, 1/\sqrt t)`,
+        and the weight decay's factor. Live hyperparameter ``"learning_rate"``.
+    beta2_decay : float, shared or symbolic scalar, or schedule
+        :math:`\tau \le 0`: the second moment's weight on the new gradient is
+        :math:`t^{\tau}` (1 at the first step). Live hyperparameter ``"beta2_decay"``.
+    epsilon1 : float, shared or symbolic scalar, schedule, or None
+        :math:`\epsilon_1 \ge 0`. ``None`` (the default, as torch): the machine epsilon
+        of each parameter's compute dtype (2.2e-16 for float64, 1.2e-7 for float32), a
+        constant, not listed among the hyperparameters; a number is the live
+        hyperparameter ``"epsilon1"``.
+    epsilon2 : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon_2 \ge 0`, the least parameter size the step is relative to (so a
+        parameter at zero still moves). Live hyperparameter ``"epsilon2"``.
+    clip_threshold : float, shared or symbolic scalar, or schedule
+        :math:`d \ge 1`: an update whose root mean square exceeds :math:`d` is scaled
+        down to it. Live hyperparameter ``"clip_threshold"``.
+    weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, decoupled: :math:`p` shrinks by :math:`\lambda\eta p`
+        (the learning rate, not the relative step). Live hyperparameter
+        ``"weight_decay"``; a real 0 adds no term and is listed frozen.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/adafactor/row"`` (:math:`R`, the parameter's shape with its last
+        axis 1) and ``"{param}/adafactor/col"`` (:math:`C`, its second-last axis 1) for a
+        parameter of two axes or more; ``"{param}/adafactor/v"`` for the others.
+
+    Notes
+    -----
+    ``torch.optim.Adafactor(lr=η, beta2_decay=τ, eps=(ε₁, ε₂), d=d,
+    weight_decay=λ)``, whose ``row_var``, ``col_var`` and ``variance`` these are, with
+    torch's rounding of ``lerp``. There is no first moment (torch's Adafactor has none).
+
+    References
+    ----------
+    Shazeer, N. and Stern, M. (2018). Adafactor: adaptive learning rates with sublinear
+    memory cost. ICML.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> W = pytensor.shared(np.ones((3, 4)), name="W")
+    >>> updates = su.get_updates(su.scale_by_adafactor(), (W ** 2).sum(), [W])
+    >>> {name: var.get_value().shape for name, var in updates.state.items() if name.startswith("W/")}
+    {'W/adafactor/row': (3, 1), 'W/adafactor/col': (1, 4)}
+    """
+    check_hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+    check_hyperparam("beta2_decay", beta2_decay, high=0.0)
+    check_hyperparam("epsilon1", epsilon1, **NON_NEGATIVE, allow_none=True)
+    check_hyperparam("epsilon2", epsilon2, **NON_NEGATIVE)
+    check_hyperparam("clip_threshold", clip_threshold, low=1.0)
+    check_hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+
+    def update(directions, params):
+        scope = new_scope("adafactor")
+        lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
+        tau = hyperparam("beta2_decay", beta2_decay, high=0.0)
+        eps1 = None if epsilon1 is None else hyperparam("epsilon1", epsilon1, **NON_NEGATIVE)
+        eps2 = hyperparam("epsilon2", epsilon2, **NON_NEGATIVE)
+        threshold = hyperparam("clip_threshold", clip_threshold, low=1.0)
+        if is_off(weight_decay):
+            hyperparam_off("weight_decay", weight_decay)
+            decay = None
+        else:
+            decay = hyperparam("weight_decay", weight_decay, **NON_NEGATIVE)
+        t = _t()
+        weight = power(t, tau)  # the new gradient's weight: 1 at t = 1
+        relative = pt.minimum(lr, 1.0 / pt.sqrt(t))
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            p_ = p.astype(d.dtype)
+            floor = np.asarray(np.finfo(d.dtype).eps, dtype=d.dtype) if eps1 is None else coef(eps1, d)
+            square = pt.sqr(d)
+            if p.type.ndim >= 2:
+                row = new_state(scope, "row", like=p, reduced=(-1,))
+                col = new_state(scope, "col", like=p, reduced=(-2,))
+                row_new = _lerp(row, pt.mean(square, axis=-1, keepdims=True), weight)
+                col_new = _lerp(col, pt.mean(square, axis=-2, keepdims=True), weight)
+                estimate = row_new * col_new / pt.maximum(pt.mean(row_new, axis=-2, keepdims=True), floor)
+                state_updates += [(row, row_new), (col, col_new)]
+            else:
+                v = new_state(scope, "v", like=p)
+                estimate = _lerp(v, square, weight)
+                state_updates.append((v, estimate))
+            u = d / pt.sqrt(pt.maximum(estimate, floor * floor))
+            alpha = pt.maximum(coef(eps2, d), _rms(p_)) * coef(relative, d)
+            step = -(alpha / pt.maximum(np.asarray(1, dtype=d.dtype), _rms(u) / coef(threshold, d))) * u
+            out.append(step if decay is None else step - coef(lr * decay, d) * p_)
         return out, state_updates
 
     return update

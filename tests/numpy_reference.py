@@ -193,6 +193,27 @@ def _lion(p, g, state, hp, t):
     return p - hp["learning_rate"] * (direction + hp["weight_decay"] * p)
 
 
+def _lerp(start, end, weight):
+    """torch's lerp, rounded as torch: from ``start`` below 1/2, back from ``end`` above."""
+    return start + weight * (end - start) if weight < 0.5 else end - (end - start) * (1 - weight)
+
+
+def _adafactor(p, g, state, hp, t):
+    lr, eps1, eps2 = hp["learning_rate"], hp["epsilon1"], hp["epsilon2"]
+    eps1 = np.finfo(p.dtype).eps if eps1 is None else eps1
+    weight = t ** hp["beta2_decay"]
+    alpha = max(eps2, np.sqrt(np.mean(p * p))) * min(lr, 1 / t**0.5)
+    p = p * (1 - lr * hp["weight_decay"])
+    if p.ndim > 1:  # the last two axes factored
+        state["row"] = _lerp(state.get("row", 0.0), np.mean(g * g, axis=-1, keepdims=True), weight)
+        state["col"] = _lerp(state.get("col", 0.0), np.mean(g * g, axis=-2, keepdims=True), weight)
+        v = state["row"] * state["col"] / np.maximum(np.mean(state["row"], axis=-2, keepdims=True), eps1)
+    else:
+        state["v"] = v = _lerp(state.get("v", 0.0), g * g, weight)
+    u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+    return p - alpha / max(1.0, np.sqrt(np.mean(u * u)) / hp["clip_threshold"]) * u
+
+
 STEPS = {
     "sgd": _sgd_like(nesterov=False),
     "momentum": _sgd_like(nesterov=False),
@@ -208,6 +229,7 @@ STEPS = {
     "rprop": _rprop,
     "asgd": _asgd,
     "lion": _lion,
+    "adafactor": _adafactor,
 }
 
 _NOT_HYPERPARAMETERS = (

@@ -72,6 +72,20 @@ Optional fields (empty by default):
     step sizes, as torch's ``lr`` does), and clipping keeps the gradient's sign, all Rprop
     reads; ASGD's t0 moves only the average it keeps. The live tests check that such a
     change moves nothing.
+``reduced_state``
+    ``{state-name suffix: axes}`` for state whose shape is its parameter's with those
+    axes of length 1 (Adafactor's factored row and column statistics); the dtype and
+    property tests expect :func:`expected_state_shape`.
+``ranks``
+    The numbers of axes of the parameters the rule takes (default 0, 1 and 2; Muon takes
+    matrices only). The shared problem then trains only its parameters of those ranks
+    (tests/reference.py's ``training``), and the dtype and property tests draw only those.
+``separate_passes``
+    Why the update of a parameter and its state cannot be one fused loop (empty: it is
+    one, which tests/core/test_structure.py checks). Adafactor divides the update by its
+    own root mean square, a reduction over the whole update; Muon multiplies matrices.
+    For such a rule the structure test checks that each variable is still written by
+    one elementwise loop.
 ``transforms``
     The rule's own transforms, ``{test id: (constructor, {hyperparameter: (start, new)})}``:
     each float hyperparameter must be live and take a schedule.
@@ -107,6 +121,8 @@ TORCH_PAIRS = {
     "eta_plus": ("etas", 1),
     "step_size_min": ("step_sizes", 0),
     "step_size_max": ("step_sizes", 1),
+    "epsilon1": ("eps", 0),
+    "epsilon2": ("eps", 1),
 }
 
 
@@ -300,12 +316,15 @@ class RuleCase:
     bad_args: tuple[BadArg, ...] = ()
     transforms: Mapping[str, tuple[Callable, Mapping[str, tuple[float, float]]]] = field(default_factory=dict)
     unmoved_later: Mapping[str, str] = field(default_factory=dict)
+    reduced_state: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    ranks: tuple[int, ...] = (0, 1, 2)
+    separate_passes: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "flag_cases", tuple(_frozen(kw) for kw in self.flag_cases))
         if self.sensible_rosenbrock is None:
             object.__setattr__(self, "sensible_rosenbrock", self.sensible)
-        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms", "unmoved_later"):
+        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms", "unmoved_later", "reduced_state"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __repr__(self):
@@ -336,6 +355,15 @@ class RuleCase:
         if hyperparameter in RANGES:
             return RANGES[hyperparameter]
         raise KeyError(f"{self.name}: no range for {hyperparameter!r}; add it to the row's ranges in tests/rules.py")
+
+    def expected_state_shape(self, name, param_shape):
+        """The shape of state ``name`` of a parameter of ``param_shape`` (see ``reduced_state``)."""
+        shape = list(param_shape)
+        for suffix, axes in self.reduced_state.items():
+            if name.endswith(f"/{suffix}"):
+                for axis in axes:
+                    shape[axis] = 1
+        return tuple(shape)
 
     def case_id(self, kwargs):
         return case_id(self.name, kwargs)
@@ -714,6 +742,52 @@ REGISTRY = (
         # beta1 near 1 makes the sign follow the momentum, so that beta2's change shows within 8 steps
         transforms={"scale_by_lion": (su.scale_by_lion, {"beta1": (0.99, 0.5), "beta2": (0.5, 0.99)})},
     ),
+    RuleCase(
+        fn=su.adafactor,
+        reference=Reference("torch", "Adafactor", renames={"clip_threshold": "d"}),
+        lr=0.02,
+        flag_cases=(
+            {},
+            {"beta2_decay": -0.5, "epsilon1": 1e-3, "epsilon2": 1e-2, "clip_threshold": 1.5},
+            {"weight_decay": 0.1},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.05},
+        sensible_rosenbrock={"learning_rate": 5e-3},
+        live=Live(
+            {"learning_rate": 0.02, "beta2_decay": -0.8, "epsilon1": 1e-30, "epsilon2": 1e-3, "clip_threshold": 1.0, "weight_decay": 0.1},
+            {"learning_rate": 0.05, "beta2_decay": -0.5, "epsilon1": 1e-2, "epsilon2": 2.0, "clip_threshold": 1.2, "weight_decay": 0.3},
+        ),
+        in_graph={"weight_decay": 0.1, "epsilon1": 1e-3},
+        reduced_state={"adafactor/row": (-1,), "adafactor/col": (-2,)},
+        separate_passes="the update is divided by its own root mean square, a reduction over all of it",
+        ranges={
+            "beta2_decay": Range(-2.0, 0.0),
+            "epsilon1": Range(1e-10, 1.0),
+            "epsilon2": Range(0.0, 1.0),
+            "clip_threshold": Range(1.0, 10.0),
+        },
+        chain=lambda lr, clip, wd: [su.clip_by_global_norm(clip), su.scale_by_adafactor(lr, weight_decay=wd)],
+        bad_args=(
+            BadArg("positive-beta2_decay", {"beta2_decay": 0.5}, ValueError, ("beta2_decay", "0.5")),
+            BadArg("negative-epsilon1", {"epsilon1": -1.0}, ValueError, ("epsilon1", "-1.0")),
+            BadArg("negative-epsilon2", {"epsilon2": -1e-3}, ValueError, ("epsilon2", "-0.001")),
+            BadArg("clip_threshold-below-1", {"clip_threshold": 0.5}, ValueError, ("clip_threshold", "0.5")),
+        ),
+        transforms={
+            "scale_by_adafactor": (
+                su.scale_by_adafactor,
+                {
+                    "learning_rate": (0.02, 0.05),
+                    "beta2_decay": (-0.8, -0.5),
+                    "epsilon1": (1e-30, 1e-2),
+                    "epsilon2": (1e-3, 2.0),
+                    "clip_threshold": (1.0, 1.2),
+                    "weight_decay": (0.1, 0.3),
+                },
+            )
+        },
+    ),
 )
 
 #: name -> row, in name order (the order the tests run in).
@@ -723,9 +797,10 @@ RULES = {case.name: case for case in sorted(REGISTRY, key=lambda c: c.name)}
 # --- parametrization helpers ------------------------------------------------------------
 
 
-def each_rule():
-    """``pytest.param(case, id=name)`` for every row: ``@pytest.mark.parametrize("case", each_rule())``."""
-    return [pytest.param(case, id=name) for name, case in RULES.items()]
+def each_rule(where=None):
+    """``pytest.param(case, id=name)`` for every row (for which ``where(case)`` holds):
+    ``@pytest.mark.parametrize("case", each_rule())``."""
+    return [pytest.param(case, id=name) for name, case in RULES.items() if where is None or where(case)]
 
 
 def each_flag_case():

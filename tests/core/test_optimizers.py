@@ -66,6 +66,40 @@ def test_asgd_average_matches_torch(torch, clip_norm):
     assert max_relative_error([average], [params[0].get_value()]) > 1e-6  # a real average, not a copy
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_adafactor_factors_the_last_two_axes_as_torch(torch, dtype):
+    """A 3-d parameter is factored over its last two axes (the first batched), as torch;
+    the row and column statistics equal torch's ``row_var``/``col_var``; epsilon1's
+    default is each dtype's machine epsilon (float32's too)."""
+    rng = np.random.default_rng(3)
+    values = {"P": rng.normal(size=(2, 3, 4)), "v": rng.normal(size=5)}
+    target = rng.normal(size=(2, 3, 4))
+    params = [pytensor.shared(v.astype(dtype), name=k) for k, v in values.items()]
+    P, v = params
+    # v's gradients (about 1e-8) have squares below float32's epsilon1 squared, 1.4e-14: its default shows
+    cost = pt.sum(pt.sqr(pt.tanh(P) - target.astype(dtype))) + 1e-8 * pt.sum(pt.sqr(v))
+    updates = su.adafactor(cost, params, learning_rate=0.05, weight_decay=0.1)
+    step = pytensor.function([], [], updates=updates)
+    tensors = [torch.tensor(v.astype(dtype), requires_grad=True) for v in values.values()]
+    opt = torch.optim.Adafactor(tensors, lr=0.05, weight_decay=0.1)
+    target_t = torch.tensor(target.astype(dtype))
+    for _ in range(30):
+        opt.zero_grad()
+        tP, tv = tensors
+        (torch.sum((torch.tanh(tP) - target_t) ** 2) + 1e-8 * torch.sum(tv**2)).backward()
+        opt.step()
+        step()
+    bound = 1e-10 if dtype == "float64" else 1e-4
+    assert updates.state["P/adafactor/row"].get_value().shape == (2, 3, 1)
+    state = opt.state[tensors[0]]
+    for ours, theirs in (("P/adafactor/row", "row_var"), ("P/adafactor/col", "col_var")):
+        assert updates.state[ours].get_value().dtype == dtype
+        assert max_relative_error([updates.state[ours].get_value()], [state[theirs].numpy()]) <= bound
+    assert max_relative_error([updates.state["v/adafactor/v"].get_value()], [opt.state[tensors[1]]["variance"].numpy()]) <= bound
+    assert max_relative_error([p.get_value() for p in params], [t.detach().numpy() for t in tensors]) <= bound
+    assert max_relative_error([p.get_value() for p in params], list(values.values())) > 1e-2  # they moved
+
+
 def test_parity_with_torch_given_gradients(torch):
     """A list of gradient expressions works like the cost it came from."""
     kwargs = {"learning_rate": 0.02, "amsgrad": True}
@@ -113,7 +147,7 @@ def test_docstring_follows_the_numpydoc_conventions(case):
         positions.append(found[0])
     assert positions == sorted(positions)
     notes = doc[positions[2] : positions[3]]
-    has_epsilon = "epsilon" in inspect.signature(case.fn).parameters
+    has_epsilon = any(name.startswith("epsilon") for name in inspect.signature(case.fn).parameters)
     assert ("psilon" if has_epsilon else "no epsilon") in notes, "Notes say where epsilon goes"
     assert ">>> " in doc[positions[4] :]
 

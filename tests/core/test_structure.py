@@ -108,7 +108,7 @@ def test_hand_written_adam_triggers_the_duplication_under_the_c_backend():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", each_rule())
+@pytest.mark.parametrize("case", each_rule(lambda case: not case.separate_passes))
 def test_one_fused_loop_per_parameter(backend, case):
     if not fuses(backend):
         pytest.skip(f"{backend}: PyTensor leaves elementwise fusion to the backend's compiler")
@@ -132,6 +132,19 @@ def test_one_fused_loop_per_parameter(backend, case):
         for var in state_of[p]:
             readers = {client for client, _ in fgraph.clients[fg_input[var]] if not isinstance(client.op, Output)}
             assert readers == {loop}, f"{var.name} is read by {readers}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", each_rule(lambda case: case.separate_passes))
+def test_each_variable_is_written_by_one_loop(backend, case):
+    """A rule whose update needs several passes (its row's ``separate_passes`` says why)
+    still writes each parameter and each state variable with one elementwise loop."""
+    if not fuses(backend):
+        pytest.skip(f"{backend}: PyTensor leaves elementwise fusion to the backend's compiler")
+    f, params = rewritten(backend, "su", case.name)
+    outputs = update_outputs(f)
+    for var in [*params, *_state(f, case.name).values()]:
+        assert loop_elemwise(outputs[var].owner) is not None, f"{var.name} is written by {outputs[var].owner}"
 
 
 def _state(f, rule):
