@@ -23,6 +23,7 @@ function               torch.optim                                 chain
 ``asgd``               ``ASGD``                                    ``scale_by_asgd`` (the whole step)
 ``lion``               none (``optax.lion``)                       ``scale_by_lion``, decay, lr
 ``adafactor``          ``Adafactor`` (``d``: ``clip_threshold``)  ``scale_by_adafactor`` (whole step)
+``muon``               ``Muon`` (matrices only)                    ``scale_by_muon``, decay, lr
 =====================  ==========================================  =================================
 
 Every chain starts the same way, in torch's order: global-norm clipping (``clip_norm``,
@@ -56,6 +57,7 @@ from symupdates.build import in_group
 from symupdates.checks import NON_NEGATIVE, UNIT, check_flag, check_hyperparam, is_off
 from symupdates.clipping import clip_by_global_norm
 from symupdates.transforms import (
+    MUON_COEFFICIENTS,
     add_decayed_weights,
     negate,
     off,
@@ -68,6 +70,7 @@ from symupdates.transforms import (
     scale_by_asgd,
     scale_by_learning_rate,
     scale_by_lion,
+    scale_by_muon,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
@@ -92,6 +95,7 @@ __all__ = [
     "asgd",
     "lion",
     "adafactor",
+    "muon",
 ]
 
 _COMMON = """loss_or_grads : Variable or list of Variable
@@ -181,7 +185,7 @@ def _rule(fn):
             if key not in parameters:
                 raise _spelling_error(name, parameters, key)
         if not args and "loss_or_grads" not in kwargs and "params" not in kwargs:
-            probe = pytensor.shared(np.zeros(1), name="probe")  # check every value now, before any use
+            probe = pytensor.shared(np.zeros((1, 1)), name="probe")  # check every value now (a matrix: Muon takes no other)
             fn((probe**2).sum(), [probe], **kwargs)
             return functools.partial(rule, **kwargs)
         bound = signature.bind(*args, **kwargs)
@@ -1360,3 +1364,106 @@ def adafactor(
     transforms = _prelude(clip_norm, maximize, None, skip_nonfinite)
     rule = scale_by_adafactor(learning_rate, beta2_decay, epsilon1, epsilon2, clip_threshold, weight_decay)
     return _build("adafactor", [*transforms, rule], loss_or_grads, params, skip_nonfinite)
+
+
+@_rule
+@_doc
+def muon(
+    loss_or_grads,
+    params,
+    learning_rate=1e-3,
+    *,
+    weight_decay=0.1,
+    momentum=0.95,
+    nesterov=True,
+    ns_coefficients=MUON_COEFFICIENTS,
+    epsilon=1e-7,
+    ns_steps=5,
+    adjust_lr_fn=None,
+    clip_norm=None,
+    maximize=False,
+    skip_nonfinite=False,
+):
+    r"""Muon: momentum orthogonalized by a Newton–Schulz iteration, for matrices, as
+    ``torch.optim.Muon``.
+
+    .. math::
+
+        p \leftarrow p - \eta\,\bigl(r(m, n)\ \mathrm{NS}(M) + \lambda p\bigr)
+
+    with :math:`M` the (Nesterov) momentum of the gradient :math:`g` after clipping and
+    negation, :math:`\mathrm{NS}(M)` a matrix with :math:`M`'s singular vectors and
+    singular values near 1, :math:`r(m, n)` a scale by the parameter's shape and
+    :math:`\lambda` decoupled weight decay. The exact math, and where epsilon goes, is
+    in :func:`~symupdates.scale_by_muon`.
+
+    Parameters
+    ----------
+    {common}
+        Every parameter must be a matrix (2-d), as torch's; see Raises.
+    {lr}
+    weight_decay : float, shared or symbolic scalar, or schedule
+        :math:`\lambda \ge 0`, decoupled: :math:`p \leftarrow p - \eta\lambda p` besides
+        the step (torch's default, 0.1). Live hyperparameter ``"weight_decay"``; a real 0
+        adds no term.
+    momentum : float, shared or symbolic scalar, or schedule
+        :math:`\mu \in [0, 1]`. Live hyperparameter ``"momentum"``.
+    nesterov : bool
+        The Nesterov form of the momentum (the default, as torch).
+    ns_coefficients : tuple of three float
+        :math:`(a, b, c)` of the Newton–Schulz polynomial, constants of the graph.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`, the floor of the momentum's Frobenius norm. Live
+        hyperparameter ``"epsilon"``.
+    ns_steps : int
+        Newton–Schulz iterations, 0 to 99.
+    adjust_lr_fn : None, "original" or "match_rms_adamw"
+        :math:`r(m, n)`: :math:`\sqrt{\max(1, m/n)}` (``None``, ``"original"``) or
+        :math:`0.2\sqrt{\max(m, n)}`, which lets Muon reuse AdamW's learning rate and
+        weight decay.
+    {flags}
+
+    Raises
+    ------
+    ValueError
+        When a parameter is not a matrix. Biases, embeddings' vectors and scalars need
+        another rule: build one update list for each part and join them with
+        :func:`~symupdates.merge_updates`.
+
+    Notes
+    -----
+    ``torch.optim.Muon(lr=η, weight_decay=λ, momentum=μ, nesterov=..., ns_coefficients=(a, b, c),
+    eps=ε, ns_steps=k, adjust_lr_fn=...)``. Epsilon floors the Frobenius norm the
+    momentum is divided by before the iteration. torch runs the iteration in bfloat16;
+    here it runs in the parameters' dtype (the parity tests remove torch's cast), so a
+    float32 Muon is more precise than torch's, not bit-equal. torch's Muon has no
+    ``maximize``; ours negates the gradient as every rule does.
+
+    References
+    ----------
+    Jordan, K. et al. (2024). Muon: an optimizer for hidden layers in neural networks.
+    Liu, J. et al. (2025). Muon is scalable for LLM training. arXiv:2502.16982.
+
+    See Also
+    --------
+    scale_by_muon : the transform; orthogonalize; merge_updates
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> W = pytensor.shared(np.array([[2.0, 0.0], [0.0, 0.5]]), name="W")
+    >>> b = pytensor.shared(np.zeros(2), name="b")
+    >>> cost = ((W - 1.0) ** 2).sum() + (b ** 2).sum()
+    >>> updates = su.merge_updates(su.muon(cost, [W], learning_rate=0.1, weight_decay=0.0), su.adamw(cost, [b]))
+    >>> list(updates.state)[:2]
+    ['muon/step', 'W/muon/buffer']
+    >>> su.muon(cost, [W, b])
+    Traceback (most recent call last):
+        ...
+    ValueError: muon takes matrices (2-d parameters) only, as torch.optim.Muon; 'b' has shape (2,). Split the parameters and give the others another rule: su.merge_updates(su.muon(cost, [p for p in params if p.ndim == 2]), su.adamw(cost, [p for p in params if p.ndim != 2]))
+    """
+    rule = functools.partial(scale_by_muon, momentum, nesterov, ns_coefficients, epsilon, ns_steps, adjust_lr_fn)
+    return _with_torch_weight_decay(
+        "muon", rule, loss_or_grads, params, learning_rate, weight_decay, True, clip_norm, maximize, skip_nonfinite
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from symupdates.build import apply_only_when, current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
-from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_count, check_flag, check_hyperparam, is_off, is_scalar_number
+from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_count, check_flag, check_hyperparam, check_real, is_off, is_scalar_number
 from symupdates.numerics import coef, power, scaled
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "add_decayed_weights",
     "negate",
     "off",
+    "orthogonalize",
     "scale",
     "scale_by_adadelta",
     "scale_by_adafactor",
@@ -36,6 +37,7 @@ __all__ = [
     "scale_by_decayed_learning_rate",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_muon",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
@@ -1161,6 +1163,178 @@ def scale_by_adafactor(
             alpha = pt.maximum(coef(eps2, d), _rms(p_)) * coef(relative, d)
             step = -(alpha / pt.maximum(np.asarray(1, dtype=d.dtype), _rms(u) / coef(threshold, d))) * u
             out.append(step if decay is None else step - coef(lr * decay, d) * p_)
+        return out, state_updates
+
+    return update
+
+
+#: torch.optim.Muon's Newton–Schulz coefficients (a, b, c): the quintic of Jordan et al.
+MUON_COEFFICIENTS = (3.4445, -4.775, 2.0315)
+
+#: Muon's learning-rate adjustments by parameter shape (m rows, n columns), as torch's ``adjust_lr_fn``.
+_MUON_ADJUSTMENTS = {
+    None: lambda m, n: pt.sqrt(pt.maximum(1.0, m / n)),
+    "original": lambda m, n: pt.sqrt(pt.maximum(1.0, m / n)),
+    "match_rms_adamw": lambda m, n: 0.2 * pt.sqrt(pt.maximum(m, n).astype("float64")),
+}
+
+
+def _check_ns_coefficients(value):
+    """Muon's ``ns_coefficients`` as three floats, or a clear error."""
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        raise TypeError(f"ns_coefficients must be three numbers (a, b, c), got {value!r}; the default is {MUON_COEFFICIENTS}")
+    return tuple(check_real(f"ns_coefficients[{i}]", v) for i, v in enumerate(value))
+
+
+def orthogonalize(matrix, ns_coefficients=MUON_COEFFICIENTS, ns_steps=5, epsilon=1e-7, *, tall=None):
+    r"""Muon's Newton–Schulz iteration: a matrix with the same singular vectors and
+    singular values near 1, as torch's ``_zeropower_via_newtonschulz`` (without its
+    bfloat16 cast).
+
+    .. math::
+
+        X_0 = \frac{G}{\max(\lVert G \rVert_F,\ \epsilon)}, \qquad
+        A = X_i X_i^\top, \qquad
+        X_{i+1} = a X_i + (b A + c A^2)\, X_i
+
+    for :math:`i < k`, on :math:`G^\top` instead (and the result transposed back) when
+    :math:`G` has more rows than columns, so :math:`A` is the smaller Gram matrix. Both
+    orientations give the same matrix up to rounding (:math:`(XX^\top)^j X = X(X^\top X)^j`).
+
+    Parameters
+    ----------
+    matrix : TensorVariable
+        :math:`G`, a matrix.
+    ns_coefficients : tuple of three float
+        :math:`(a, b, c)`, constants of the graph.
+    ns_steps : int
+        :math:`k \ge 0`.
+    epsilon : float or symbolic scalar
+        :math:`\epsilon \ge 0`, the floor of the Frobenius norm :math:`G` is divided by.
+    tall : bool, optional
+        Whether :math:`G` has more rows than columns (its orientation is fixed when the
+        graph is built); default: from its static shape, which must then be known.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> from symupdates.transforms import orthogonalize
+    >>> G = pt.as_tensor(np.array([[3.0, 0.0], [0.0, 0.5]]))
+    >>> np.linalg.svd(orthogonalize(G).eval())[1].round(2)  # 3 and 0.5 become about 1 (0.7 to 1.2)
+    array([1.04, 0.71])
+    """
+    a, b, c = _check_ns_coefficients(ns_coefficients)
+    steps = check_count("ns_steps", ns_steps, low=0, high=99)
+    if tall is None:
+        rows, cols = matrix.type.shape
+        if rows is None or cols is None:
+            raise ValueError("orthogonalize needs tall= when the matrix's static shape is not known")
+        tall = rows > cols
+    x = matrix.T if tall else matrix
+    eps = epsilon if isinstance(epsilon, pt.TensorVariable) else pt.as_tensor(np.float64(epsilon))
+    x = x / pt.maximum(pt.sqrt(pt.sum(pt.sqr(x))), coef(eps, x))
+    a, b, c = (np.asarray(v, dtype=x.dtype) for v in (a, b, c))
+    for _ in range(steps):
+        gram = pt.dot(x, x.T)
+        x = a * x + pt.dot(b * gram + c * pt.dot(gram, gram), x)
+    return x.T if tall else x
+
+
+def scale_by_muon(momentum=0.95, nesterov=True, ns_coefficients=MUON_COEFFICIENTS, epsilon=1e-7, ns_steps=5, adjust_lr_fn=None):
+    r"""Muon: momentum, then each matrix replaced by its orthogonalization, as torch.
+
+    For each :math:`m \times n` parameter, with :math:`\operatorname{lerp}(x, y, w) = x + w\,(y - x)`:
+
+    .. math::
+
+        B \leftarrow \operatorname{lerp}(B,\ g,\ 1 - \mu), \qquad
+        M = \begin{cases} \operatorname{lerp}(g,\ B,\ \mu) & \text{nesterov} \\ B & \text{otherwise} \end{cases}
+
+        g \leftarrow r(m, n)\ \mathrm{NS}^{(a,b,c)}_{k}(M;\ \epsilon), \qquad
+        r(m, n) = \begin{cases} \sqrt{\max(1,\ m/n)} & \text{adjust\_lr\_fn = None, "original"} \\
+            0.2\sqrt{\max(m, n)} & \text{adjust\_lr\_fn = "match\_rms\_adamw"} \end{cases}
+
+    with :math:`\mathrm{NS}` the Newton–Schulz iteration of :func:`orthogonalize`, which
+    divides :math:`M` by :math:`\max(\lVert M \rVert_F,\ \epsilon)` first: that is where
+    epsilon goes. :math:`B` starts at 0. The result is a direction for the learning rate
+    to scale (:func:`scale_by_learning_rate`).
+
+    Parameters
+    ----------
+    momentum : float, shared or symbolic scalar, or schedule
+        :math:`\mu \in [0, 1]`. Live hyperparameter ``"momentum"``.
+    nesterov : bool
+        Use the Nesterov form :math:`\operatorname{lerp}(g, B, \mu)` (the default, as torch).
+    ns_coefficients : tuple of three float
+        :math:`(a, b, c)` of the iteration (default torch's, ``(3.4445, -4.775, 2.0315)``);
+        constants of the graph.
+    epsilon : float, shared or symbolic scalar, or schedule
+        :math:`\epsilon \ge 0`. Live hyperparameter ``"epsilon"``.
+    ns_steps : int
+        :math:`k`, the iterations, 0 to 99 (default 5); fixed when the updates are built.
+    adjust_lr_fn : None, "original" or "match_rms_adamw"
+        The scale :math:`r(m, n)` by the parameter's shape.
+
+    Returns
+    -------
+    Transform
+        State ``"{param}/muon/buffer"`` (:math:`B`).
+
+    Raises
+    ------
+    ValueError
+        When a parameter is not a matrix, naming it (train the others with another rule
+        and :func:`~symupdates.merge_updates` the two lists).
+
+    Notes
+    -----
+    torch's ``Muon`` computes the iteration in bfloat16 (about 3 significant digits);
+    here it runs in the parameter's compute dtype, so the tests compare with torch's own
+    code with that one cast removed. Each matrix costs :math:`3k` matrix products per
+    step, on its smaller side's Gram matrix.
+
+    References
+    ----------
+    Jordan, K. et al. (2024). Muon: an optimizer for hidden layers in neural networks.
+    Liu, J. et al. (2025). Muon is scalable for LLM training. arXiv:2502.16982.
+
+    Examples
+    --------
+    >>> import symupdates as su
+    >>> muon = su.chain(su.scale_by_muon(momentum=0.95), su.scale_by_learning_rate(0.02))
+    """
+    check_hyperparam("momentum", momentum, **UNIT)
+    check_hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+    nesterov = check_flag("nesterov", nesterov)
+    coefficients = _check_ns_coefficients(ns_coefficients)
+    steps = check_count("ns_steps", ns_steps, low=0, high=99)
+    if adjust_lr_fn not in _MUON_ADJUSTMENTS:
+        raise ValueError(f"adjust_lr_fn must be None, 'original' or 'match_rms_adamw' (as torch's), got {adjust_lr_fn!r}")
+    adjust = _MUON_ADJUSTMENTS[adjust_lr_fn]
+
+    def update(directions, params):
+        build = current_build()
+        for p in params:
+            if p.type.ndim != 2:
+                name = build.param_names[id(p)]
+                raise ValueError(
+                    f"muon takes matrices (2-d parameters) only, as torch.optim.Muon; {name!r} has shape "
+                    f"{p.get_value(borrow=True).shape}. Split the parameters and give the others another rule: "
+                    "su.merge_updates(su.muon(cost, [p for p in params if p.ndim == 2]), "
+                    "su.adamw(cost, [p for p in params if p.ndim != 2]))"
+                )
+        scope = new_scope("muon")
+        mu = hyperparam("momentum", momentum, **UNIT)
+        eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        out, state_updates = [], []
+        for d, p in zip(directions, params, strict=True):
+            buffer = new_state(scope, "buffer", like=p)
+            buffer_new = _lerp(buffer, d, 1.0 - mu)
+            state_updates.append((buffer, buffer_new))
+            m = _lerp(d, buffer_new, mu) if nesterov else buffer_new
+            rows, cols = (s if s is not None else v for s, v in zip(p.type.shape, p.get_value(borrow=True).shape, strict=True))
+            ortho = orthogonalize(m, coefficients, steps, eps, tall=rows > cols)
+            out.append(scaled(ortho, adjust(p.shape[0], p.shape[1])))
         return out, state_updates
 
     return update

@@ -11,7 +11,8 @@ import numpy as np
 import pytensor
 import pytest
 
-from tests.reference import require_torch
+from tests.reference import require_torch, training
+from tests.rules import rule_of
 
 pytensor.config.mode = "FAST_COMPILE"
 
@@ -41,6 +42,19 @@ def floatX(request):
     """Run a test under both values of ``pytensor.config.floatX``."""
     with pytensor.config.change_flags(floatX=request.param):
         yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _the_parameters_the_rule_takes(request):
+    """A test parametrized with a rule that takes some ranks only (Muon: matrices) trains
+    only the shared problem's parameters of those ranks (tests/reference.py's ``training``)."""
+    callspec = getattr(request.node, "callspec", None)
+    case = rule_of(callspec.params.values()) if callspec is not None else None
+    if case is None or set(case.ranks) >= {0, 1, 2}:
+        yield
+        return
+    with training(case.ranks):
+        yield
 
 
 @pytest.fixture

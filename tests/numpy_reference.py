@@ -20,7 +20,7 @@ import inspect
 
 import numpy as np
 
-from tests.reference import data, initial_values
+from tests.reference import all_values, data, initial_values
 
 CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6)
 
@@ -29,7 +29,11 @@ def problem_loss_and_grads(values, X, Y):
     """The loss of tests/reference.py's problem and its gradient, by hand.
 
     ``out = tanh(X W1 + b1) W2 s``, ``loss = mean(log cosh(out - Y)) + 0.05 s^2``.
+    ``values`` holds the trained tensors; the others are constants at their initial
+    values (tests/reference.py's ``training``), and only the trained get a gradient.
     """
+    given = list(values)
+    values = {**all_values(), **values}
     W1, b1, W2, s = (values[k] for k in ("W1", "b1", "W2", "s"))
     h = np.tanh(X @ W1 + b1)
     hw = h @ W2
@@ -44,7 +48,7 @@ def problem_loss_and_grads(values, X, Y):
         "W2": h.T @ (d_out * s),
         "s": np.asarray(np.sum(d_out * hw) + 0.1 * s),
     }
-    return loss, grads
+    return loss, {k: grads[k] for k in given}
 
 
 # --- the rules: init(p, hp) -> state; step(p, g, state, hp, t) -> new p ---------------------
@@ -214,6 +218,23 @@ def _adafactor(p, g, state, hp, t):
     return p - alpha / max(1.0, np.sqrt(np.mean(u * u)) / hp["clip_threshold"]) * u
 
 
+def _muon(p, g, state, hp, t):
+    mu, lr = hp["momentum"], hp["learning_rate"]
+    state["B"] = _lerp(state.get("B", np.zeros_like(p)), g, 1 - mu)
+    m = _lerp(g, state["B"], mu) if hp["nesterov"] else state["B"]
+    tall = p.shape[0] > p.shape[1]
+    x = m.T if tall else m
+    x = x / max(np.sqrt(np.sum(x * x)), hp["epsilon"])
+    a, b, c = hp["ns_coefficients"]
+    for _ in range(hp["ns_steps"]):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    x = x.T if tall else x
+    rows, cols = p.shape
+    ratio = 0.2 * np.sqrt(max(rows, cols)) if hp["adjust_lr_fn"] == "match_rms_adamw" else np.sqrt(max(1, rows / cols))
+    return p * (1 - lr * hp["weight_decay"]) - lr * ratio * x
+
+
 STEPS = {
     "sgd": _sgd_like(nesterov=False),
     "momentum": _sgd_like(nesterov=False),
@@ -230,6 +251,7 @@ STEPS = {
     "asgd": _asgd,
     "lion": _lion,
     "adafactor": _adafactor,
+    "muon": _muon,
 }
 
 _NOT_HYPERPARAMETERS = (

@@ -3,10 +3,16 @@
 A small non-quadratic model over four tensors of different shapes (a matrix, a vector,
 another matrix and a 0-d scalar) trained full-batch; the same computation in PyTensor
 and in torch (float64), so parameter trajectories can be compared step by step.
+
+A rule that takes parameters of some ranks only (Muon: matrices) trains only those:
+inside :func:`training`, every function here treats the others as constants at their
+initial values (tests/conftest.py enters it for a test parametrized with such a rule).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.util
 
 import numpy as np
@@ -15,6 +21,36 @@ import pytensor.tensor as pt
 import pytest
 
 SHAPES = {"W1": (3, 4), "b1": (4,), "W2": (4, 2), "s": ()}
+
+#: The names of the parameters trained (the others are constants): see :func:`training`.
+_TRAINED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("trained", default=tuple(SHAPES))
+
+
+@contextlib.contextmanager
+def training(ranks):
+    """Train only the problem's parameters with ``ranks`` axes; the others stay constants.
+
+    ``training((2,))`` trains W1 and W2 (a rule for matrices, Muon); b1 and s keep their
+    initial values in PyTensor, torch, optax and the NumPy steps alike.
+    """
+    names = tuple(name for name, shape in SHAPES.items() if len(shape) in ranks)
+    if not names:
+        raise ValueError(f"the test problem has no parameter with {ranks} axes")
+    token = _TRAINED.set(names)
+    try:
+        yield names
+    finally:
+        _TRAINED.reset(token)
+
+
+def trained():
+    """The names of the parameters trained now (all four, outside :func:`training`)."""
+    return _TRAINED.get()
+
+
+def trained_shapes():
+    """The shapes of the parameters trained now, by name (:data:`SHAPES` outside :func:`training`)."""
+    return {name: SHAPES[name] for name in trained()}
 
 #: Why a torch comparison is skipped: the legs of the support matrix other than main.
 TORCH_MISSING = (
@@ -58,11 +94,25 @@ def _needs(module, mode):
 BACKENDS = ["NUMBA", "CVM", _needs("jax", "JAX"), _needs("torch", "PYTORCH")]
 
 
-def initial_values(seed=0, dtype="float64"):
+def all_values(seed=0, dtype="float64"):
+    """Every tensor of the problem at its initial value, trained or not."""
     rng = np.random.default_rng(seed)
     values = {name: rng.normal(size=shape) for name, shape in SHAPES.items()}
     values["s"] = np.asarray(1.5)
     return {k: np.asarray(v, dtype=dtype) for k, v in values.items()}
+
+
+def initial_values(seed=0, dtype="float64"):
+    """The initial values of the parameters trained (see :func:`training`), by name."""
+    values = all_values(seed, dtype)
+    return {k: values[k] for k in trained()}
+
+
+def _complete(given, seed, make):
+    """The four tensors, in order: ``given`` (the trained ones, in order), the others as
+    ``make(initial value)`` constants."""
+    given = dict(zip(trained(), given, strict=True))
+    return [given[k] if k in given else make(v) for k, v in all_values(seed).items()]
 
 
 def data(seed=1, dtype="float64"):
@@ -76,14 +126,14 @@ def pytensor_problem(dtype="float64", seed=0, sign=1.0, data_seed=1):
     """Shared params and the symbolic cost ``sign * loss`` (on ``data(data_seed)``)."""
     X, Y = data(seed=data_seed, dtype=dtype)
     params = [pytensor.shared(v, name=k) for k, v in initial_values(seed, dtype).items()]
-    W1, b1, W2, s = params
+    W1, b1, W2, s = _complete(params, seed, lambda v: pt.as_tensor(v.astype(dtype)))
     out = pt.tanh(pt.as_tensor(X) @ W1 + b1) @ W2 * s
     loss = pt.mean(pt.log(pt.cosh(out - Y))) + 0.05 * pt.sqr(s)
     return params, loss * np.asarray(sign, dtype=dtype)
 
 
-def torch_loss(torch, tensors, X, Y):
-    W1, b1, W2, s = tensors
+def torch_loss(torch, tensors, X, Y, seed=0):
+    W1, b1, W2, s = _complete(tensors, seed, torch.tensor)
     out = torch.tanh(X @ W1 + b1) @ W2 * s
     return torch.mean(torch.log(torch.cosh(out - Y))) + 0.05 * s**2
 
@@ -99,7 +149,7 @@ def run_torch(make_optimizer, steps, *, clip_norm=None, sign=1.0, make_scheduler
     lrs = []
     for _ in range(steps):
         opt.zero_grad()
-        (sign * torch_loss(torch, tensors, X, Y)).backward()
+        (sign * torch_loss(torch, tensors, X, Y, seed)).backward()
         if clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
         lrs.append(opt.param_groups[0]["lr"])
@@ -127,7 +177,7 @@ def run_optax(make, values_at, steps, *, clip_norm=None, sign=1.0, maximize=Fals
     params = [jnp.asarray(v) for v in initial_values(seed).values()]
 
     def loss(ps):
-        W1, b1, W2, s = ps
+        W1, b1, W2, s = _complete(ps, seed, jnp.asarray)
         out = jnp.tanh(X @ W1 + b1) @ W2 * s
         return sign * (jnp.mean(jnp.log(jnp.cosh(out - Y))) + 0.05 * s**2)
 

@@ -86,6 +86,10 @@ Optional fields (empty by default):
     own root mean square, a reduction over the whole update; Muon multiplies matrices.
     For such a rule the structure test checks that each variable is still written by
     one elementwise loop.
+``matmuls_per_matrix``
+    The matrix products the rule itself computes per matrix parameter (Muon's
+    Newton-Schulz iteration, 3 per step); the structure test expects exactly these
+    beyond the model's own.
 ``transforms``
     The rule's own transforms, ``{test id: (constructor, {hyperparameter: (start, new)})}``:
     each float hyperparameter must be live and take a schedule.
@@ -93,6 +97,7 @@ Optional fields (empty by default):
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +131,20 @@ TORCH_PAIRS = {
 }
 
 
+@contextlib.contextmanager
+def _newton_schulz_in_full_precision():
+    """torch's Muon with its one bfloat16 cast (``grad.bfloat16()`` before the Newton-Schulz
+    iteration) made a copy in the gradient's own dtype: the rest is torch's code."""
+    import torch
+
+    cast = torch.Tensor.bfloat16
+    torch.Tensor.bfloat16 = lambda self, *args, **kwargs: self.clone()
+    try:
+        yield
+    finally:
+        torch.Tensor.bfloat16 = cast
+
+
 def _frozen(mapping):
     return MappingProxyType(dict(mapping))
 
@@ -139,6 +158,7 @@ class Reference:
     implied: Mapping[str, object] = field(default_factory=dict)  # reference arguments the rule implies
     renames: Mapping[str, str] = field(default_factory=dict)  # our name -> theirs, beyond the common ones
     our_defaults: Mapping[str, object] = field(default_factory=dict)  # our defaults that differ from theirs
+    context: Callable[[], contextlib.AbstractContextManager] | None = None  # what the reference runs inside
 
     def __post_init__(self):
         if self.kind not in ("torch", "optax"):
@@ -159,6 +179,12 @@ class Reference:
 
         return getattr(optax, self.name)
 
+    @property
+    def negates(self):
+        """Whether the harness negates the gradient for ``maximize`` (optax, and a torch
+        optimizer without the flag: Muon), after clipping, as torch's own flag does."""
+        return self.kind == "optax" or "maximize" not in inspect.signature(self.target()).parameters
+
     def defaults(self):
         """The reference's own defaults, by its argument names."""
         return {k: p.default for k, p in inspect.signature(self.target()).parameters.items() if p.default is not p.empty}
@@ -174,7 +200,7 @@ class Reference:
         names = {**(TORCH_NAMES if self.kind == "torch" else OPTAX_NAMES), **self.renames}
         out = {}
         for key, value in ours.items():
-            if key in HARNESS_ARGS or (key == "maximize" and self.kind == "optax"):
+            if key in HARNESS_ARGS or (key == "maximize" and self.negates):
                 raise ValueError(f"{key} is applied by the test harness, not passed to {self}")
             if key in TORCH_PAIRS and self.kind == "torch":
                 pair, index = TORCH_PAIRS[key]
@@ -205,32 +231,34 @@ class Reference:
 
         def split(k):
             ours = dict(ours_at(k))
-            return ours.pop("clip_norm", None), ours
-
-        if self.kind == "optax":
-            maximize = bool(split(0)[1].pop("maximize", False))
-
-            def values_at(k):
-                ours = split(k)[1]
+            clip_norm = ours.pop("clip_norm", None)
+            if self.negates:
                 ours.pop("maximize", None)
-                return self.kwargs(ours)
+            return clip_norm, ours
 
-            clip_at = lambda k: split(k)[0]  # noqa: E731
-            return run_optax(self.target(), values_at, steps, clip_norm=clip_at, sign=sign, maximize=maximize)
-        torch = require_torch()
-        X, Y = (torch.tensor(a) for a in data())
-        tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
-        opt = self.build(tensors, split(0)[1])
-        for k in range(steps):
-            clip_norm, ours = split(k)
-            group = opt.param_groups[0]
-            group.update(self.translate(ours, current=group))
-            opt.zero_grad()
-            (sign * torch_loss(torch, tensors, X, Y)).backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
-            opt.step()
-        return [t.detach().numpy() for t in tensors]
+        maximize = self.negates and bool(ours_at(0).get("maximize", False))
+        with self.context() if self.context is not None else contextlib.nullcontext():
+            if self.kind == "optax":
+                values_at = lambda k: self.kwargs(split(k)[1])  # noqa: E731
+                clip_at = lambda k: split(k)[0]  # noqa: E731
+                return run_optax(self.target(), values_at, steps, clip_norm=clip_at, sign=sign, maximize=maximize)
+            torch = require_torch()
+            X, Y = (torch.tensor(a) for a in data())
+            tensors = [torch.tensor(v, requires_grad=True) for v in initial_values().values()]
+            opt = self.build(tensors, split(0)[1])
+            for k in range(steps):
+                clip_norm, ours = split(k)
+                group = opt.param_groups[0]
+                group.update(self.translate(ours, current=group))
+                opt.zero_grad()
+                (sign * torch_loss(torch, tensors, X, Y)).backward()
+                if clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(tensors, clip_norm)
+                if maximize:  # after clipping, as torch's own flag
+                    for t in tensors:
+                        t.grad.neg_()
+                opt.step()
+            return [t.detach().numpy() for t in tensors]
 
 
 @dataclass(frozen=True)
@@ -319,6 +347,7 @@ class RuleCase:
     reduced_state: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     ranks: tuple[int, ...] = (0, 1, 2)
     separate_passes: str = ""
+    matmuls_per_matrix: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "flag_cases", tuple(_frozen(kw) for kw in self.flag_cases))
@@ -788,6 +817,39 @@ REGISTRY = (
             )
         },
     ),
+    RuleCase(
+        fn=su.muon,
+        reference=Reference("torch", "Muon", context=lambda: _newton_schulz_in_full_precision()),
+        lr=0.02,
+        flag_cases=(
+            {},
+            {"nesterov": False, "momentum": 0.5},
+            {"adjust_lr_fn": "match_rms_adamw", "weight_decay": 0.0, "ns_steps": 3},
+            {"ns_coefficients": (2.0, -1.5, 0.5), "epsilon": 0.1, "adjust_lr_fn": "original"},
+            {"maximize": True},
+        ),
+        sensible={"learning_rate": 0.02, "weight_decay": 0.0},
+        live=Live(
+            {"learning_rate": 0.02, "weight_decay": 0.1, "momentum": 0.95, "epsilon": 1e-7},
+            {"learning_rate": 0.05, "weight_decay": 0.3, "momentum": 0.5, "epsilon": 2.0},
+        ),
+        ranks=(2,),
+        separate_passes="the Newton-Schulz iteration multiplies whole matrices",
+        matmuls_per_matrix=15,
+        chain=lambda lr, clip, wd: [
+            su.clip_by_global_norm(clip), su.scale_by_muon(), su.add_decayed_weights(wd), su.scale_by_learning_rate(lr)
+        ],
+        bad_args=(
+            BadArg("momentum-above-1", {"momentum": 1.5}, ValueError, ("momentum", "1.5")),
+            BadArg("negative-epsilon", {"epsilon": -1e-7}, ValueError, ("epsilon", "-1e-07")),
+            BadArg("two-coefficients", {"ns_coefficients": (3.0, -4.0)}, TypeError, ("ns_coefficients", "three")),
+            BadArg("ns_steps-100", {"ns_steps": 100}, ValueError, ("ns_steps", "99", "100")),
+            BadArg("ns_steps-float", {"ns_steps": 5.0}, TypeError, ("ns_steps", "5.0")),
+            BadArg("unknown-adjust_lr_fn", {"adjust_lr_fn": "rms"}, ValueError, ("adjust_lr_fn", "match_rms_adamw", "'rms'")),
+            BadArg("nesterov-not-bool", {"nesterov": "yes"}, TypeError, ("nesterov", "True or False")),
+        ),
+        transforms={"scale_by_muon": (su.scale_by_muon, {"momentum": (0.95, 0.5), "epsilon": (1e-7, 2.0)})},
+    ),
 )
 
 #: name -> row, in name order (the order the tests run in).
@@ -811,6 +873,19 @@ def each_flag_case():
 def each_transform():
     """``pytest.param(id, constructor, values, id=id)`` for every row's own transforms."""
     return [pytest.param(name, make, values, id=name) for case in REGISTRY for name, (make, values) in case.transforms.items()]
+
+
+def rule_of(values):
+    """The row a test is parametrized with: a :class:`RuleCase`, a rule's name or one of its
+    transforms' names among ``values`` (the test's parameters), or ``None``."""
+    for value in values:
+        if isinstance(value, RuleCase):
+            return value
+        if isinstance(value, str):
+            for case in REGISTRY:
+                if value == case.name or value in case.transforms:
+                    return case
+    return None
 
 
 def unmoved_later(owner, hyperparameter):

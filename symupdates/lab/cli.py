@@ -74,7 +74,7 @@ DEFAULT_OPTIMIZERS = (
     "adamw:learning_rate=1e-3,adamax:learning_rate=2e-3,nadam:learning_rate=2e-3,radam:learning_rate=1e-3,"
     # Rprop is made for full-batch gradients: on minibatches its step sizes need a low ceiling
     "rprop:learning_rate=1e-3,step_size_max=1e-2,asgd:learning_rate=0.1,lion:learning_rate=3e-4,"
-    "adafactor:learning_rate=0.01"
+    "adafactor:learning_rate=0.01,muon:learning_rate=0.02"
 )
 
 #: Settings per dataset, used unless a preset or an explicit option says otherwise.

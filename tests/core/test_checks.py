@@ -31,12 +31,9 @@ STATE_INITIALISERS = {"initial_accumulator_value"}
 
 
 def _real_args(fn):
-    """The hyperparameters a rule takes: its arguments with a real default (clip_norm aside)."""
-    return [
-        k
-        for k, p in inspect.signature(fn).parameters.items()
-        if isinstance(p.default, int | float) and not isinstance(p.default, bool) and k not in STATE_INITIALISERS
-    ]
+    """The hyperparameters a rule takes: its arguments with a float default (clip_norm, and
+    counts such as Muon's ``ns_steps``, aside)."""
+    return [k for k, p in inspect.signature(fn).parameters.items() if isinstance(p.default, float) and k not in STATE_INITIALISERS]
 
 
 def _build(rule, **kwargs):

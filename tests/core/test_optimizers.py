@@ -117,8 +117,8 @@ def test_defaults_match_the_reference(case):
     ours = {k: p.default for k, p in inspect.signature(case.fn).parameters.items() if p.default is not inspect.Parameter.empty}
     for key, value in reference.our_defaults.items():
         assert ours.pop(key) == value, key
-    if reference.kind == "optax":
-        ours.pop("maximize")  # the harness's, as clip_norm and skip_nonfinite
+    if reference.negates:
+        ours.pop("maximize")  # the harness's (optax and Muon have no flag), as clip_norm and skip_nonfinite
     theirs = reference.defaults()
     translated = reference.translate({k: v for k, v in ours.items() if k not in HARNESS_ARGS})
     compared = {key: value for key, value in translated.items() if key in theirs}
@@ -180,11 +180,14 @@ def test_state_names_are_stable(case):
 
 
 def _descend(case, cost_fn, x0, steps, settings):
-    x = pytensor.shared(np.asarray(x0, dtype="float64"), name="x")
-    updates = case.fn(cost_fn(x), [x], **settings)
-    f = pytensor.function([], cost_fn(x), updates=updates)
+    x0 = np.asarray(x0, dtype="float64")
+    shape = x0.shape if x0.ndim in case.ranks else (1, x0.size)  # a row matrix for a rule of matrices (Muon)
+    x = pytensor.shared(x0.reshape(shape), name="x")
+    cost = cost_fn(x.reshape(x0.shape))
+    updates = case.fn(cost, [x], **settings)
+    f = pytensor.function([], cost, updates=updates)
     costs = [float(f()) for _ in range(steps)]
-    return x.get_value(), costs
+    return x.get_value().reshape(x0.shape), costs
 
 
 @pytest.mark.parametrize("case", each_rule())
