@@ -61,8 +61,9 @@ import numpy as np
 
 from symupdates import optimizers
 from symupdates.checkpoint import atomic_write
+from symupdates.updates import merge_updates
 
-__all__ = ["OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
+__all__ = ["MATRIX_RULES", "OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
 
 #: The optimizers ``--optimizers`` accepts: every named rule of :mod:`symupdates.optimizers`.
 OPTIMIZERS = {name: getattr(optimizers, name) for name in optimizers.__all__}
@@ -76,6 +77,10 @@ DEFAULT_OPTIMIZERS = (
     "rprop:learning_rate=1e-3,step_size_max=1e-2,asgd:learning_rate=0.1,lion:learning_rate=3e-4,"
     "adafactor:learning_rate=0.01,muon:learning_rate=0.02"
 )
+
+#: Rules that take matrices only, and the rule (at its defaults) that trains the model's
+#: other parameters beside them: torch's documented set-up for Muon.
+MATRIX_RULES = {"muon": "adamw"}
 
 #: Settings per dataset, used unless a preset or an explicit option says otherwise.
 DATASET_DEFAULTS = {
@@ -156,11 +161,17 @@ def _parse_value(name, key, raw, parameter):
         raise UsageError(f"--optimizers: {name}:{key}={raw} must be true or false")
     if parameter.default is None and text.lower() == "none":
         return None
+    if isinstance(parameter.default, int):  # a count (Muon's ns_steps)
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"--optimizers: {name}:{key}={raw} is not an integer; give e.g. {key}={parameter.default}") from None
     try:
         return float(text)
     except ValueError:
-        hint = " or none" if parameter.default is None else ""
-        raise UsageError(f"--optimizers: {name}:{key}={raw} is not a number; give e.g. {key}=1e-3{hint}") from None
+        if parameter.default is None:  # a number or a name (Muon's adjust_lr_fn): the rule checks it
+            return text
+        raise UsageError(f"--optimizers: {name}:{key}={raw} is not a number; give e.g. {key}=1e-3") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,8 +200,23 @@ class OptimizerSpec:
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.raw)
 
     def optimizer(self):
-        """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.lab.fit` takes it."""
-        return functools.partial(OPTIMIZERS[self.name], **self.hyperparams)
+        """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.lab.fit` takes it.
+
+        A rule that takes matrices only (:data:`MATRIX_RULES`) gets the model's matrices;
+        its other parameters (biases) train with the rule listed there, at its defaults,
+        and the two update lists are merged.
+        """
+        rule = functools.partial(OPTIMIZERS[self.name], **self.hyperparams)
+        if self.name not in MATRIX_RULES:
+            return rule
+        others = OPTIMIZERS[MATRIX_RULES[self.name]]
+
+        def split(cost, params):
+            matrices = [p for p in params if p.ndim == 2]
+            rest = [p for p in params if p.ndim != 2]
+            return merge_updates(rule(cost, matrices), others(cost, rest)) if rest else rule(cost, matrices)
+
+        return split
 
 
 def parse_optimizers(text) -> list[OptimizerSpec]:
@@ -277,7 +303,7 @@ def _check_builds(spec) -> None:
     """Build the updates of a one-parameter cost, so the optimizer validates the values now."""
     import pytensor
 
-    p = pytensor.shared(np.zeros(2), name="p")
+    p = pytensor.shared(np.zeros((2, 2)), name="p")
     try:
         spec.optimizer()((p**2).sum(), [p])
     except (TypeError, ValueError) as err:

@@ -11,6 +11,7 @@ import sys
 
 import matplotlib.image
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 
 from symupdates.lab import cli, datasets, training
@@ -219,6 +220,33 @@ def test_optimizer_lists_parse_hyperparameters_of_every_kind():
         ("rmsprop", {"centered": False, "momentum": 0.5}),
     ]
     assert specs[0].label == "adam:amsgrad=true,clip_norm=none"
+
+
+def test_counts_and_named_choices_parse_as_themselves():
+    """Muon's ns_steps is an integer and its adjust_lr_fn a name; the rule checks both at once."""
+    (spec,) = cli.parse_optimizers("muon:ns_steps=3,adjust_lr_fn=match_rms_adamw")
+    assert spec.hyperparams == {"ns_steps": 3, "adjust_lr_fn": "match_rms_adamw"}
+    assert cli.parse_optimizers("adafactor:epsilon1=none")[0].hyperparams == {"epsilon1": None}
+    assert cli.parse_optimizers("adafactor:epsilon1=1e-30")[0].hyperparams == {"epsilon1": 1e-30}
+    with pytest.raises(cli.UsageError, match=r"muon:adjust_lr_fn=rms: adjust_lr_fn must be None, 'original' or 'match_rms_adamw'"):
+        cli.parse_optimizers("muon:adjust_lr_fn=rms")
+    with pytest.raises(cli.UsageError, match=r"muon:ns_steps=2.5 is not an integer"):
+        cli.parse_optimizers("muon:ns_steps=2.5")
+
+
+def test_muon_trains_the_matrices_and_adamw_the_biases():
+    """The compare command gives a rule of matrices (cli.MATRIX_RULES) the model's matrices and
+    the other parameters to AdamW at its defaults, in one merged update list."""
+    model = mlp(n_in=4, hidden=(3,), n_out=2, seed=0)
+    X, y = pt.matrix("X"), pt.vector("y", dtype="int64")
+    (spec,) = cli.parse_optimizers("muon:learning_rate=0.05")
+    updates = spec.optimizer()(model.loss(X, y), list(model.params))
+    owners = {name.split("/")[0]: name.split("/")[1] for name in updates.state if name.count("/") == 2}
+    assert owners == {p.name: ("muon" if p.ndim == 2 else "adam") for p in model.params}  # AdamW's state is Adam's
+    assert {"muon/step", "adamw/step"} <= set(updates.state)
+    assert float(updates.hyperparams["learning_rate"].get_value()) == 0.05
+    assert float(updates.hyperparams["learning_rate_2"].get_value()) == 1e-3  # AdamW's default
+    assert {var for var, _ in updates} >= set(model.params)
 
 
 # --------------------------------------------------------------------------- argument errors
