@@ -44,7 +44,8 @@ def ema(updates, params, decay=0.999, *, start=0) -> Updates:
     params : list of SharedVariable
         The parameters to average; each must be updated by ``updates``.
     decay : float, shared or symbolic scalar, or schedule
-        :math:`\delta \in [0, 1]`. Live hyperparameter ``"ema/decay"``.
+        :math:`\delta \in [0, 1]`. Live hyperparameter ``"ema/decay"``; a schedule is
+        one of the optimizer's step counter (``updates.step``).
     start : int
         The number of updates applied before the first average (0: from the first).
 
@@ -74,6 +75,7 @@ def ema(updates, params, decay=0.999, *, start=0) -> Updates:
     array([0.375])
     """
     check_hyperparam("decay", decay, **UNIT)
+    decay = _of_the_step(decay, updates)
     return _average("ema", updates, params, start, lambda n: 1.0 - hyperparam("decay", decay, **UNIT))
 
 
@@ -215,7 +217,8 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
     sync_period : int
         :math:`k \ge 1`, the fast updates per synchronization.
     slow_step_size : float, shared or symbolic scalar, or schedule
-        :math:`\alpha \in [0, 1]`. Live hyperparameter ``"lookahead/slow_step_size"``.
+        :math:`\alpha \in [0, 1]`. Live hyperparameter ``"lookahead/slow_step_size"``; a
+        schedule is one of the optimizer's step counter (``updates.step``).
 
     Returns
     -------
@@ -258,7 +261,7 @@ def lookahead(updates, params, sync_period=5, slow_step_size=0.5) -> Updates:
     with building(list(params), name="lookahead") as build:
         steps = build.step
         with in_group("lookahead"):
-            alpha = hyperparam("slow_step_size", slow_step_size, **UNIT)
+            alpha = hyperparam("slow_step_size", _of_the_step(slow_step_size, updates), **UNIT)
         sync = _and(pt.ge(steps, sync_period - 1), applied)  # a call that applies nothing neither counts nor syncs
         replaced, pairs = {}, []
         for p in params:
@@ -286,7 +289,13 @@ def _own_updates(build, pairs, counter):
     step_name = f"{build.name}/step"
     state[counter], initial[counter] = state.pop(step_name), initial.pop(step_name)
     build.step.name = counter
-    return Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info={}, initial=initial)
+    return Updates(pairs, state=state, step=None, hyperparams=build.hyperparams, info=build.info, initial=initial)
+
+
+def _of_the_step(value, updates):
+    """``value``; a schedule made a function of the optimizer's step counter, as everywhere
+    else: the wrapper's own counter counts averages taken, or calls since a synchronization."""
+    return (lambda _: value(updates.step)) if callable(value) else value
 
 
 def _applied(updates):

@@ -22,6 +22,7 @@ from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_count, check_flag
 from symupdates.numerics import coef, power, scaled
 
 __all__ = [
+    "MUON_COEFFICIENTS",
     "accumulate_gradients",
     "add_decayed_weights",
     "negate",

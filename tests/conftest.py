@@ -5,14 +5,15 @@ The backend matrix (tests/core/test_backends.py) compiles with Numba, the C VM, 
 PyTorch explicitly; everything else uses FAST_COMPILE so the suite stays fast.
 """
 
+import contextlib
 import os
 
 import numpy as np
 import pytensor
 import pytest
 
-from tests.reference import require_torch, training
-from tests.rules import rule_of
+from tests.reference import require_torch
+from tests.rules import parameters_of, rule_of
 
 pytensor.config.mode = "FAST_COMPILE"
 
@@ -50,10 +51,7 @@ def _the_parameters_the_rule_takes(request):
     only the shared problem's parameters of those ranks (tests/reference.py's ``training``)."""
     callspec = getattr(request.node, "callspec", None)
     case = rule_of(callspec.params.values()) if callspec is not None else None
-    if case is None or set(case.ranks) >= {0, 1, 2}:
-        yield
-        return
-    with training(case.ranks):
+    with parameters_of(case) if case is not None else contextlib.nullcontext():
         yield
 
 

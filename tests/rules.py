@@ -90,6 +90,10 @@ Optional fields (empty by default):
     The matrix products the rule itself computes per matrix parameter (Muon's
     Newton-Schulz iteration, 3 per step); the structure test expects exactly these
     beyond the model's own.
+``broken_backends``
+    ``{backend: why}`` for a backend that cannot run the rule because of a bug of
+    PyTensor's: the backend test leaves the rule out of that backend's graph and checks,
+    as a strict xfail, that the bug is still there (so the entry goes when it is fixed).
 ``transforms``
     The rule's own transforms, ``{test id: (constructor, {hyperparameter: (start, new)})}``:
     each float hyperparameter must be live and take a schedule.
@@ -106,7 +110,7 @@ from types import MappingProxyType
 import pytest
 
 import symupdates as su
-from tests.reference import data, initial_values, require_optax, require_torch, run_optax, torch_loss
+from tests.reference import data, initial_values, require_optax, require_torch, run_optax, torch_loss, training
 
 #: Arguments every rule takes that no reference optimizer does: the harness clips (torch's
 #: ``clip_grad_norm_``) and skipping non-finite steps has no counterpart.
@@ -348,12 +352,13 @@ class RuleCase:
     ranks: tuple[int, ...] = (0, 1, 2)
     separate_passes: str = ""
     matmuls_per_matrix: int = 0
+    broken_backends: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "flag_cases", tuple(_frozen(kw) for kw in self.flag_cases))
         if self.sensible_rosenbrock is None:
             object.__setattr__(self, "sensible_rosenbrock", self.sensible)
-        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms", "unmoved_later", "reduced_state"):
+        for name in ("sensible", "sensible_rosenbrock", "in_graph", "ranges", "state_ranges", "backend_flags", "transforms", "unmoved_later", "reduced_state", "broken_backends"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __repr__(self):
@@ -790,6 +795,11 @@ REGISTRY = (
         in_graph={"weight_decay": 0.1, "epsilon1": 1e-3},
         reduced_state={"adafactor/row": (-1,), "adafactor/col": (-2,)},
         separate_passes="the update is divided by its own root mean square, a reduction over all of it",
+        broken_backends={
+            "PYTORCH": "PyTensor 3.0.7's PyTorch backend: a reduction over an expression of a state variable that the "
+            "same call updates fails (TypeError in scalar_from_tensor after a torch.compile graph break); "
+            "Adafactor's root mean square of the update is one"
+        },
         ranges={
             "beta2_decay": Range(-2.0, 0.0),
             "epsilon1": Range(1e-10, 1.0),
@@ -886,6 +896,12 @@ def rule_of(values):
                 if value == case.name or value in case.transforms:
                     return case
     return None
+
+
+def parameters_of(case):
+    """A context in which the shared problem trains the parameters ``case`` takes: all of
+    them, or those of its ``ranks`` (tests/reference.py's ``training``)."""
+    return contextlib.nullcontext() if set(case.ranks) >= {0, 1, 2} else training(case.ranks)
 
 
 def unmoved_later(owner, hyperparameter):

@@ -19,7 +19,7 @@ import pytest
 
 import symupdates as su
 from tests.reference import pytensor_problem
-from tests.rules import RULES
+from tests.rules import RULES, parameters_of
 
 ROOT = Path(__file__).resolve().parents[2]
 N_STEPS, M_STEPS = 5, 4  # N_STEPS >= 2
@@ -36,7 +36,8 @@ def richest_case(rule):
 def build(rule):
     """Fresh parameters, updates and compiled function; the cost is scaled by an input."""
     kwargs = richest_case(rule)
-    params, loss = pytensor_problem(sign=-1.0 if kwargs.get("maximize") else 1.0)
+    with parameters_of(RULES[rule]):
+        params, loss = pytensor_problem(sign=-1.0 if kwargs.get("maximize") else 1.0)
     scale = pt.scalar("scale", dtype="float64")
     updates = RULES[rule].fn(loss * scale, params, **kwargs)
     return params, updates, pytensor.function([scale], [], updates=updates, mode="FAST_COMPILE")
