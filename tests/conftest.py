@@ -13,6 +13,11 @@ import pytensor
 import pytest
 
 from tests.reference import require_torch
+
+try:  # PyTensor 3
+    from pytensor.compile.maker import FunctionMaker
+except ImportError:  # PyTensor 2.38
+    from pytensor.compile.function.types import FunctionMaker
 from tests.rules import parameters_of, rule_of
 
 pytensor.config.mode = "FAST_COMPILE"
@@ -53,6 +58,20 @@ def _the_parameters_the_rule_takes(request):
     case = rule_of(callspec.params.values()) if callspec is not None else None
     with parameters_of(case) if case is not None else contextlib.nullcontext():
         yield
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """The number of functions PyTensor builds while the test runs."""
+    count = [0]
+    original = FunctionMaker.__init__
+
+    def counting(self, *args, **kwargs):
+        count[0] += 1
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FunctionMaker, "__init__", counting)
+    return count
 
 
 @pytest.fixture

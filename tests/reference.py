@@ -211,6 +211,21 @@ def run_ours(build_updates, steps, *, sign=1.0, seed=0, dtype="float64", mode=No
     return [p.get_value() for p in params], updates, record
 
 
+def assert_bitwise_equal(a, b, what=""):
+    """The same dtype, shape and bytes: a skipped, reset or restored step changes nothing."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, what
+    assert a.tobytes() == b.tobytes(), f"{what}: {a} != {b}"
+
+
+def assert_state_dicts_equal(a, b, ignore=()):
+    """Two ``state_dict()`` s with the same names, each value bit for bit (but ``ignore``)."""
+    assert list(a) == list(b)
+    for key in a:
+        if key not in ignore:
+            assert_bitwise_equal(a[key], b[key], key)
+
+
 def max_relative_error(ours, theirs):
     """Largest per-tensor max|a - b| / max|b| over a list of tensors."""
     worst = 0.0

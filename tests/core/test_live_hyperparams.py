@@ -16,10 +16,6 @@ from pytensor.graph.traversal import ancestors
 
 import symupdates as su
 
-try:  # PyTensor 3
-    from pytensor.compile.maker import FunctionMaker
-except ImportError:  # PyTensor 2.38
-    from pytensor.compile.function.types import FunctionMaker
 from symupdates import schedules as S
 from tests.reference import data, initial_values, max_relative_error, pytensor_problem, require_torch, torch_loss
 from tests.rules import RULES, each_rule, each_transform, reference_of, unmoved_later
@@ -28,20 +24,6 @@ STEPS = 24
 CHANGE_AT = 10
 
 CLIP = (0.05, 0.02)  # clip_norm's start and new value, for every rule
-
-
-@pytest.fixture
-def compiles(monkeypatch):
-    """The number of functions PyTensor builds while the test runs."""
-    count = [0]
-    original = FunctionMaker.__init__
-
-    def counting(self, *args, **kwargs):
-        count[0] += 1
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(FunctionMaker, "__init__", counting)
-    return count
 
 
 # --- the reference with hyperparameters changed before each step ------------------------

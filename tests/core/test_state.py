@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from tests.reference import initial_values, pytensor_problem, trained_shapes
+from tests.reference import assert_bitwise_equal, assert_state_dicts_equal, initial_values, pytensor_problem, trained_shapes
 from tests.rules import RULES, each_flag_case, each_rule, expected_state_dtype
 
 # Injected NaN/Inf make NumPy warn inside the (discarded) branch of the update.
@@ -26,19 +26,6 @@ pytestmark = [
 
 STEPS = 8
 BAD_STEP = 3  # the call (0-based) whose input is NaN or +Inf
-
-
-def assert_bitwise_equal(a, b, what=""):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape, what
-    assert a.tobytes() == b.tobytes(), f"{what}: {a} != {b}"
-
-
-def assert_state_dicts_equal(a, b, ignore=()):
-    assert list(a) == list(b)
-    for key in a:
-        if key not in ignore:
-            assert_bitwise_equal(a[key], b[key], key)
 
 
 def build_case(case, kwargs, **more):

@@ -17,11 +17,7 @@ from pytensor.graph.traversal import ancestors
 
 import symupdates as su
 
-try:  # PyTensor 3
-    from pytensor.compile.maker import FunctionMaker
-except ImportError:  # PyTensor 2.38
-    from pytensor.compile.function.types import FunctionMaker
-from tests.reference import initial_values, max_relative_error, pytensor_problem
+from tests.reference import assert_bitwise_equal, assert_state_dicts_equal, initial_values, max_relative_error, pytensor_problem
 from tests.wrappers import BAD_CALL, CHANGE_AT, STEPS, WRAPPERS
 
 # Injected NaN/Inf make NumPy warn inside the (discarded) branch of the update.
@@ -36,20 +32,6 @@ EACH = pytest.mark.parametrize(
 
 #: The input each call scales the cost by: every call's gradient differs (micro-batches).
 SCALES = tuple(float(s) for s in np.linspace(0.5, 1.5, STEPS))
-
-
-@pytest.fixture
-def compiles(monkeypatch):
-    """The number of functions PyTensor builds while the test runs."""
-    count = [0]
-    original = FunctionMaker.__init__
-
-    def counting(self, *args, **kwargs):
-        count[0] += 1
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(FunctionMaker, "__init__", counting)
-    return count
 
 
 def build(case, values=None, **options):
@@ -99,19 +81,6 @@ def run(params, updates, train, scales):
 def with_bad_call(bad):
     """:data:`SCALES` without its last call, with ``bad`` inserted at :data:`BAD_CALL`."""
     return [*SCALES[:BAD_CALL], bad, *SCALES[BAD_CALL : STEPS - 1]]
-
-
-def assert_bitwise_equal(a, b, what=""):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape, what
-    assert a.tobytes() == b.tobytes(), f"{what}: {a} != {b}"
-
-
-def assert_snapshots_equal(a, b, ignore=()):
-    assert list(a) == list(b)
-    for key in a:
-        if key not in ignore:
-            assert_bitwise_equal(a[key], b[key], key)
 
 
 def largest_change(a, b):
@@ -197,7 +166,7 @@ def test_every_hyperparameter_is_live_without_recompiling(case, compiles):
     )
     for s in SCALES[CHANGE_AT:]:
         fresh_train(s)
-    assert_snapshots_equal(snapshot(fresh_params, fresh), changed)
+    assert_state_dicts_equal(snapshot(fresh_params, fresh), changed)
 
 
 @EACH
@@ -236,7 +205,7 @@ def test_every_hyperparameter_takes_a_schedule_of_the_step_counter(case):
         expected = {name: case.live[name][int(step) >= switch_at] for name in names}
         assert dict(zip(names, map(float, applied), strict=True)) == expected, int(step)
     hyperparams = [f"hyperparams/{name}" for name in names]
-    assert_snapshots_equal(snapshot(params, scheduled), changed, ignore=hyperparams)
+    assert_state_dicts_equal(snapshot(params, scheduled), changed, ignore=hyperparams)
 
 
 # --- reset ----------------------------------------------------------------------------
@@ -253,13 +222,13 @@ def test_reset_and_reinitialised_params_reproduce_the_first_run(case):
     first = run(params, updates, train, scales)
     updates.reset()
     assert float(updates.hyperparams[name].get_value()) == new
-    assert_snapshots_equal(
+    assert_state_dicts_equal(
         updates.state_dict(), initial, ignore=[f"hyperparams/{name}"]
     )
     restart(params, updates)
     second = run(params, updates, train, scales)
     for a, b in zip(first, second, strict=True):
-        assert_snapshots_equal(a, b)
+        assert_state_dicts_equal(a, b)
 
 
 # --- save / load ----------------------------------------------------------------------
@@ -283,12 +252,12 @@ def test_save_and_load_mid_run_resume_bit_for_bit(case, tmp_path):
     restart(params, updates)
     run(params, updates, train, SCALES[:2])  # wander off, then come back
     restore(params, updates, mid)
-    assert_snapshots_equal(run(params, updates, train, rest)[-1], expected)
+    assert_state_dicts_equal(run(params, updates, train, rest)[-1], expected)
 
     fresh_params, fresh, fresh_train = build(case, skip_nonfinite=True)
     run(fresh_params, fresh, fresh_train, SCALES[:2])
     su.load(tmp_path / "mid.npz", fresh_params, fresh)
-    assert_snapshots_equal(run(fresh_params, fresh, fresh_train, rest)[-1], expected)
+    assert_state_dicts_equal(run(fresh_params, fresh, fresh_train, rest)[-1], expected)
 
 
 # --- skip_nonfinite -------------------------------------------------------------------
@@ -308,8 +277,8 @@ def test_a_nonfinite_call_changes_nothing_and_equals_the_run_without_it(case):
         trajectory = run(params, updates, train, with_bad_call(bad))
         before, at = trajectory[BAD_CALL - 1], trajectory[BAD_CALL]
         assert int(at[skipped]) == int(before[skipped]) + 1
-        assert_snapshots_equal(at, before, ignore=[skipped])
-        assert_snapshots_equal(trajectory[-1], clean, ignore=[skipped])
+        assert_state_dicts_equal(at, before, ignore=[skipped])
+        assert_state_dicts_equal(trajectory[-1], clean, ignore=[skipped])
         assert int(updates.skipped.get_value()) == 1
 
 
