@@ -1226,6 +1226,8 @@ def orthogonalize(matrix, ns_coefficients=MUON_COEFFICIENTS, ns_steps=5, epsilon
     """
     a, b, c = _check_ns_coefficients(ns_coefficients)
     steps = check_count("ns_steps", ns_steps, low=0, high=99)
+    if getattr(getattr(matrix, "type", None), "ndim", None) != 2:
+        raise ValueError(f"orthogonalize needs a matrix (a 2-d tensor variable), got {matrix!r}")
     if tall is None:
         rows, cols = matrix.type.shape
         if rows is None or cols is None:

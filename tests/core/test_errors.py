@@ -262,6 +262,7 @@ CASES += [
     Bad("scale_by_muon", "adjust_lr_fn", lambda e: su.scale_by_muon(adjust_lr_fn="none"), ValueError, ("adjust_lr_fn", "'original'", "'none'")),
     Bad("orthogonalize", "ns_steps", lambda e: su.orthogonalize(e.params[0], ns_steps=-1), ValueError, ("ns_steps", "-1")),
     Bad("orthogonalize", "coefficients", lambda e: su.orthogonalize(e.params[0], ns_coefficients=(1.0, float("nan"), 1.0)), ValueError, ("ns_coefficients[1]", "nan")),
+    Bad("orthogonalize", "vector", lambda e: su.orthogonalize(e.params[1]), ValueError, ("orthogonalize needs a matrix",)),
     Bad("orthogonalize", "unknown-shape", lambda e: su.orthogonalize(e.params[0] * 1.0), ValueError, ("tall=",)),
     Bad("scale_by_adadelta", "rho", lambda e: su.scale_by_adadelta(rho=1.1), ValueError, ("rho", "1.1")),
     Bad("scale_by_adagrad", "epsilon", lambda e: su.scale_by_adagrad(epsilon=-1.0), ValueError, ("epsilon", "-1.0")),
