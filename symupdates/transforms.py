@@ -1031,8 +1031,12 @@ def _lerp(start, end, weight):
 
 
 def _rms(tensor):
-    """The root mean square of every element: :math:`\\lVert x \\rVert_2 / \\sqrt{n}`."""
-    return pt.sqrt(pt.mean(pt.sqr(tensor)))
+    """The root mean square of every element: :math:`\\lVert x \\rVert_2 / \\sqrt{n}`; 0 for an
+    empty tensor (whose mean is NaN), and :math:`|x|` for a scalar, which it equals (PyTensor
+    2.38 computes the reduction of a float32 scalar quotient as NaN)."""
+    if tensor.type.ndim == 0:
+        return pt.abs(tensor)
+    return pt.sqrt(pt.sum(pt.sqr(tensor)) / pt.maximum(tensor.size, 1).astype(tensor.dtype))
 
 
 def scale_by_adafactor(

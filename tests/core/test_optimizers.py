@@ -100,6 +100,20 @@ def test_adafactor_factors_the_last_two_axes_as_torch(torch, dtype):
     assert max_relative_error([p.get_value() for p in params], list(values.values())) > 1e-2  # they moved
 
 
+def test_adafactor_keeps_a_float32_scalar_and_an_empty_vector_finite():
+    """The root mean square of a scalar is its absolute value and that of an empty tensor 0:
+    PyTensor 2.38 computed a float32 scalar's as NaN (the property test found it)."""
+    params = [pytensor.shared(np.float32(0.189), name="s"), pytensor.shared(np.zeros(0, "float32"), name="e")]
+    grads = [pt.scalar("gs", dtype="float32"), pt.vector("ge", dtype="float32")]
+    updates = su.adafactor(grads, params, clip_norm=1.0)
+    step = pytensor.function(grads, [], updates=updates)
+    step(np.float32(-0.413), np.zeros(0, "float32"))
+    theirs = 0.189 - min(0.01, 1.0) * 0.189 * np.sign(-0.413)  # the first step moves by lr * rms(p)
+    assert params[0].get_value().dtype == np.float32
+    np.testing.assert_allclose(params[0].get_value(), theirs, rtol=1e-6)
+    assert all(np.all(np.isfinite(v.get_value())) for v in updates.state.values())
+
+
 def test_parity_with_torch_given_gradients(torch):
     """A list of gradient expressions works like the cost it came from."""
     kwargs = {"learning_rate": 0.02, "amsgrad": True}

@@ -21,6 +21,7 @@ import pytest
 
 import symupdates as su
 from symupdates import schedules
+from tests.rules import RULES
 
 pm = pytest.importorskip("pymc", reason="PyMC is installed on the pymc5 and pymc6 legs (make test-pymc5, make test-pymc6)")
 
@@ -73,15 +74,27 @@ def test_a_constant_learning_rate_leaves_the_last_iterate_noisy():
     assert np.abs(constant - EXACT_MEAN).max() > 2 * np.abs(decayed - EXACT_MEAN).max()
 
 
-@pytest.mark.parametrize("rule", su.optimizers.__all__)
+#: ADVI's parameters are vectors: every rule but those that take matrices only (Muon).
+VECTOR_RULES = [name for name, case in RULES.items() if 1 in case.ranks]
+
+
+@pytest.mark.parametrize("rule", VECTOR_RULES)
 def test_every_rule_is_an_obj_optimizer(rule):
-    """Called with hyperparameters only, or wrapped in functools.partial, every rule is what
-    ``pm.fit(obj_optimizer=...)`` takes: ``(grads, params) -> updates``. The fit moves."""
+    """Called with hyperparameters only, or wrapped in functools.partial, every rule that
+    takes vectors is what ``pm.fit(obj_optimizer=...)`` takes: ``(grads, params) -> updates``.
+    The fit moves."""
     fn = getattr(su, rule)
     lr = {"adadelta": 1.0, "adagrad": 0.1}.get(rule, 0.01)
     for optimizer in (fn(learning_rate=lr), functools.partial(fn, learning_rate=lr)):
         mean, _ = fit(optimizer, 20, compile_kwargs={"mode": "FAST_COMPILE"})
         assert np.all(np.isfinite(mean)) and np.abs(mean).max() > 0
+
+
+def test_a_rule_of_matrices_says_why_it_cannot_fit_advi():
+    """Muon takes matrices; ADVI's means and spreads are vectors: a clear error, naming one."""
+    assert set(RULES) - set(VECTOR_RULES) == {"muon"}
+    with pytest.raises(ValueError, match=r"muon takes matrices \(2-d parameters\) only.*'mu' has shape \(3,\)"):
+        fit(su.muon(learning_rate=0.01), 20, compile_kwargs={"mode": "FAST_COMPILE"})
 
 
 def test_su_adam_follows_pm_adam():
