@@ -19,7 +19,7 @@ import pytensor.tensor as pt
 
 from symupdates.build import apply_only_when, current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
 from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_count, check_flag, check_hyperparam, check_real, is_off, is_scalar_number
-from symupdates.numerics import coef, power, scaled
+from symupdates.numerics import coef, power, scaled, sum_of_squares
 
 __all__ = [
     "MUON_COEFFICIENTS",
@@ -1036,7 +1036,7 @@ def _rms(tensor):
     2.38 computes the reduction of a float32 scalar quotient as NaN)."""
     if tensor.type.ndim == 0:
         return pt.abs(tensor)
-    return pt.sqrt(pt.sum(pt.sqr(tensor)) / pt.maximum(tensor.size, 1).astype(tensor.dtype))
+    return pt.sqrt(sum_of_squares(tensor) / pt.maximum(tensor.size, 1).astype(tensor.dtype))
 
 
 def scale_by_adafactor(
@@ -1178,10 +1178,10 @@ MUON_COEFFICIENTS = (3.4445, -4.775, 2.0315)
 
 #: Muon's learning-rate adjustments by parameter shape (m rows, n columns), as torch's ``adjust_lr_fn``.
 _MUON_ADJUSTMENTS = {
-    None: lambda m, n: pt.sqrt(pt.maximum(1.0, m / n)),
     "original": lambda m, n: pt.sqrt(pt.maximum(1.0, m / n)),
     "match_rms_adamw": lambda m, n: 0.2 * pt.sqrt(pt.maximum(m, n).astype("float64")),
 }
+_MUON_ADJUSTMENTS[None] = _MUON_ADJUSTMENTS["original"]  # torch's default
 
 
 def _check_ns_coefficients(value):
@@ -1239,7 +1239,7 @@ def orthogonalize(matrix, ns_coefficients=MUON_COEFFICIENTS, ns_steps=5, epsilon
         tall = rows > cols
     x = matrix.T if tall else matrix
     eps = epsilon if isinstance(epsilon, pt.TensorVariable) else pt.as_tensor(np.float64(epsilon))
-    x = x / pt.maximum(pt.sqrt(pt.sum(pt.sqr(x))), coef(eps, x))
+    x = x / pt.maximum(pt.sqrt(sum_of_squares(x)), coef(eps, x))
     a, b, c = (np.asarray(v, dtype=x.dtype) for v in (a, b, c))
     for _ in range(steps):
         gram = pt.dot(x, x.T)
