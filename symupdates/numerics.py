@@ -33,6 +33,7 @@ __all__ = [
     "compute_dtype",
     "global_norm",
     "isfinite",
+    "one_minus",
     "power",
     "scaled",
     "sum_of_squares",
@@ -55,18 +56,70 @@ def compute_dtype(var) -> str:
     return "float32" if dtype == "float16" else dtype
 
 
+def _derived(var) -> dict:
+    """A cache of the expressions built from ``var`` (its casts), kept on ``var.tag``.
+
+    A model with hundreds of parameter tensors asks for the same cast of the same
+    hyperparameter hundreds of times; without a cache each request would add a node of
+    its own (PyTensor merges them when it compiles, but building them costs time). The
+    cache records which variable it belongs to: a clone shares its original's tag and
+    gets a cache of its own on first use.
+    """
+    entry = getattr(var.tag, "symupdates_derived", None)
+    if entry is None or entry[0] is not var:
+        entry = (var, {})
+        var.tag.symupdates_derived = entry
+    return entry[1]
+
+
 def coef(scalar, like):
     """Cast a scalar coefficient to the dtype of the tensor it multiplies.
 
     Hyperparameters are float64 scalars; every rule passes them through ``coef`` before
     they meet a tensor, so float32 tensors stay float32 (scalar arithmetic before that
     point is done in float64, as torch does with Python floats).
+
+    The result has ``like``'s number of dimensions, all of length 1, so it broadcasts
+    against ``like`` as the scalar would. It is built once per scalar, dtype and number
+    of dimensions and then reused: a rule over many tensors of one kind adds one cast,
+    not one per tensor.
+
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> from symupdates.numerics import coef
+    >>> lr, W = pt.scalar("lr", dtype="float64"), pt.matrix("W", dtype="float32")
+    >>> c = coef(lr, W)
+    >>> c.dtype, c.type.ndim, c is coef(lr, pt.matrix("V", dtype="float32"))
+    ('float32', 2, True)
     """
     if not isinstance(scalar, Variable) or getattr(scalar.type, "ndim", None) != 0:
         raise TypeError(f"coef needs a symbolic scalar as scalar (e.g. from hyperparam()), got {scalar!r}")
     if not isinstance(like, Variable) or getattr(like, "dtype", None) not in FLOAT_DTYPES:
         raise TypeError(f"coef needs a float tensor variable as like, got {like!r}")
-    return scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
+    cache = _derived(scalar)
+    key = ("coef", like.dtype, like.type.ndim)
+    if key not in cache:
+        cast = scalar.astype(like.dtype) if scalar.dtype != like.dtype else scalar
+        cache[key] = pt.shape_padleft(cast, like.type.ndim) if like.type.ndim else cast
+    return cache[key]
+
+
+def one_minus(scalar):
+    r""":math:`1 - x` of a symbolic scalar (a decay's complement), built once per scalar.
+
+    Rules apply the same complement to every parameter tensor; asking for it in the loop
+    over the tensors returns the same variable each time, so :func:`coef` of it is also
+    built once.
+
+    >>> import pytensor.tensor as pt
+    >>> from symupdates.numerics import one_minus
+    >>> beta = pt.scalar("beta", dtype="float64")
+    >>> one_minus(beta) is one_minus(beta)
+    True
+    """
+    cache = _derived(scalar)
+    if "one_minus" not in cache:
+        cache["one_minus"] = 1.0 - scalar
+    return cache["one_minus"]
 
 
 def _first_type(*types):

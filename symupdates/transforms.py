@@ -19,7 +19,7 @@ import pytensor.tensor as pt
 
 from symupdates.build import apply_only_when, current_build, hyperparam, hyperparam_off, new_scope, new_state, step_count
 from symupdates.checks import DECAY, NON_NEGATIVE, UNIT, check_count, check_flag, check_hyperparam, check_real, is_off, is_scalar_number
-from symupdates.numerics import coef, power, scaled, sum_of_squares
+from symupdates.numerics import coef, one_minus, power, scaled, sum_of_squares
 
 __all__ = [
     "MUON_COEFFICIENTS",
@@ -98,7 +98,8 @@ def scale_by_learning_rate(learning_rate):
 
     def update(directions, params):
         lr = hyperparam("learning_rate", learning_rate, **NON_NEGATIVE)
-        return [scaled(d, -lr) for d in directions], []
+        minus_lr = -lr
+        return [scaled(d, minus_lr) for d in directions], []
 
     return update
 
@@ -132,7 +133,8 @@ def scale_by_decayed_learning_rate(learning_rate, lr_decay):
         decay = hyperparam("lr_decay", lr_decay, **NON_NEGATIVE)
         rate = lr / (1.0 + step_count().astype("float64") * decay)
         current_build().info["learning_rate"] = rate  # the rate this call applies, as for every rule
-        return [scaled(d, -rate) for d in directions], []
+        minus_rate = -rate
+        return [scaled(d, minus_rate) for d in directions], []
 
     return update
 
@@ -408,14 +410,15 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
         scope = new_scope("rms")
         r = hyperparam("rho", rho, **UNIT)
         eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        one_minus_r = 1.0 - r
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             sq = new_state(scope, "square_avg", like=p)
-            sq_new = coef(r, d) * sq + coef(1.0 - r, d) * pt.sqr(d)
+            sq_new = coef(r, d) * sq + coef(one_minus_r, d) * pt.sqr(d)
             state_updates.append((sq, sq_new))
             if centered:
                 avg = new_state(scope, "grad_avg", like=p)
-                avg_new = coef(r, d) * avg + scaled(d, 1.0 - r)
+                avg_new = coef(r, d) * avg + scaled(d, one_minus_r)
                 state_updates.append((avg, avg_new))
                 # S - A^2 >= 0 in exact arithmetic; rounding can make it slightly negative.
                 sq_new = pt.maximum(sq_new - pt.sqr(avg_new), 0)
@@ -464,13 +467,14 @@ def scale_by_adadelta(rho=0.9, epsilon=1e-6):
         scope = new_scope("adadelta")
         r = hyperparam("rho", rho, **UNIT)
         eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
+        one_minus_r = 1.0 - r
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             sq = new_state(scope, "square_avg", like=p)
             acc = new_state(scope, "acc_delta", like=p)
-            sq_new = coef(r, d) * sq + coef(1.0 - r, d) * pt.sqr(d)
+            sq_new = coef(r, d) * sq + coef(one_minus_r, d) * pt.sqr(d)
             delta = pt.sqrt(acc + coef(eps, d)) / pt.sqrt(sq_new + coef(eps, d)) * d
-            acc_new = coef(r, d) * acc + coef(1.0 - r, d) * pt.sqr(delta)
+            acc_new = coef(r, d) * acc + coef(one_minus_r, d) * pt.sqr(delta)
             state_updates += [(sq, sq_new), (acc, acc_new)]
             out.append(delta)
         return out, state_updates
@@ -497,8 +501,8 @@ def _moments(scope, b1, b2, d, p):
     Returns ``(state pairs, new m, new v)``."""
     m = new_state(scope, "m", like=p)
     v = new_state(scope, "v", like=p)
-    m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
-    v_new = coef(b2, d) * v + coef(1.0 - b2, d) * pt.sqr(d)
+    m_new = coef(b1, d) * m + scaled(d, one_minus(b1))
+    v_new = coef(b2, d) * v + coef(one_minus(b2), d) * pt.sqr(d)
     return [(m, m_new), (v, v_new)], m_new, v_new
 
 
@@ -762,7 +766,7 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8):
         for d, p in zip(directions, params, strict=True):
             m = new_state(scope, "m", like=p)
             u = new_state(scope, "u", like=p)
-            m_new = coef(b1, d) * m + scaled(d, 1.0 - b1)
+            m_new = coef(b1, d) * m + scaled(d, one_minus(b1))
             u_new = pt.maximum(coef(b2, d) * u, pt.abs(d) + coef(eps, d))
             state_updates += [(m, m_new), (u, u_new)]
             out.append(m_new * coef(inv_bc1, d) / u_new)
@@ -950,10 +954,11 @@ def scale_by_asgd(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6):
             (eta_state, lr / power(1.0 + lam * lr * t, power_)),
             (mu_state, 1.0 / pt.maximum(1.0, t - start)),
         ]
+        decay = lam * eta
         out = []
         for d, p in zip(directions, params, strict=True):
             average = new_state(scope, "ax", like=p)
-            step = -(scaled(d, eta) + coef(lam * eta, d) * p.astype(d.dtype))
+            step = -(scaled(d, eta) + coef(decay, d) * p.astype(d.dtype))
             moved = p.astype(d.dtype) + step
             state_updates.append(
                 # mu <= 1 always, so mu >= 1 is torch's mu == 1 (ge: see rprop on the PyTorch backend)
@@ -1016,8 +1021,8 @@ def scale_by_lion(beta1=0.9, beta2=0.99):
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             m = new_state(scope, "m", like=p)
-            out.append(pt.sign(scaled(d, 1.0 - b1) + coef(b1, d) * m))
-            state_updates.append((m, scaled(d, 1.0 - b2) + coef(b2, d) * m))
+            out.append(pt.sign(scaled(d, one_minus(b1)) + coef(b1, d) * m))
+            state_updates.append((m, scaled(d, one_minus(b2)) + coef(b2, d) * m))
         return out, state_updates
 
     return update
@@ -1148,6 +1153,7 @@ def scale_by_adafactor(
         t = _t()
         weight = power(t, tau)  # the new gradient's weight: 1 at t = 1
         relative = pt.minimum(lr, 1.0 / pt.sqrt(t))
+        decoupled = None if decay is None else lr * decay
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             p_ = p.astype(d.dtype)
@@ -1167,7 +1173,7 @@ def scale_by_adafactor(
             u = d / pt.sqrt(pt.maximum(estimate, floor * floor))
             alpha = pt.maximum(coef(eps2, d), _rms(p_)) * coef(relative, d)
             step = -(alpha / pt.maximum(np.asarray(1, dtype=d.dtype), _rms(u) / coef(threshold, d))) * u
-            out.append(step if decay is None else step - coef(lr * decay, d) * p_)
+            out.append(step if decoupled is None else step - coef(decoupled, d) * p_)
         return out, state_updates
 
     return update
@@ -1336,7 +1342,7 @@ def scale_by_muon(momentum=0.95, nesterov=True, ns_coefficients=MUON_COEFFICIENT
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             buffer = new_state(scope, "buffer", like=p)
-            buffer_new = _lerp(buffer, d, 1.0 - mu)
+            buffer_new = _lerp(buffer, d, one_minus(mu))
             state_updates.append((buffer, buffer_new))
             m = _lerp(d, buffer_new, mu) if nesterov else buffer_new
             rows, cols = (s if s is not None else v for s, v in zip(p.type.shape, p.get_value(borrow=True).shape, strict=True))
