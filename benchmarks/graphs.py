@@ -9,6 +9,8 @@ inspects these graphs; ``benchmarks/run.py`` times them.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -229,3 +231,68 @@ def w2_step(which, values, grads, mode=None):
     build = BUILDERS[which]
     f = pytensor.function([], [], updates=build("adam", grad_vars, params, clip_norm=None), mode=mode)
     return f, params
+
+
+# ---------------------------------------------------------------- W4: many tensors
+
+#: W4 splits this many float32 parameters into 10 to 300 tensors.
+W4_TOTAL = 10**6
+
+
+def many_tensors(n, total=W4_TOTAL, seed=0):
+    """``(values, grads)``: ``total`` float32 parameters in ``n`` vectors of (nearly) equal
+    length, and a gradient for each, as NumPy arrays."""
+    rng = np.random.default_rng(seed)
+    sizes = [total // n + (i < total % n) for i in range(n)]
+    values = [rng.standard_normal(s).astype("float32") for s in sizes]
+    grads = [rng.standard_normal(s).astype("float32") for s in sizes]
+    return values, grads
+
+
+def hand_packed_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM):
+    """Adam with clipping, every tensor packed into one buffer: a multi-tensor path.
+
+    The gradients and parameters are raveled and concatenated, the moments live in one
+    flat buffer each, the update is one loop over all of it, and the new parameters are
+    split back into their tensors. The same formulas as :func:`hand_updates`; what it
+    changes is the number of nodes (a fixed few, plus a reshape per tensor) at the price
+    of copying the parameters and gradients in and the parameters out.
+    """
+    if rule != "adam":
+        raise ValueError(f"the packed path is written for adam only, got {rule!r}")
+    h = RULES["adam"]
+    lr, b1, b2, eps = (np.float32(h[k]) for k in ("learning_rate", "beta1", "beta2", "epsilon"))
+    grads = list(loss_or_grads)
+    sizes = [int(np.prod(p.get_value(borrow=True).shape)) for p in params]
+    g = pt.concatenate([x.ravel() for x in grads]) if len(grads) > 1 else grads[0].ravel()
+    p = pt.concatenate([x.ravel() for x in params]) if len(params) > 1 else params[0].ravel()
+    if clip_norm is not None:
+        norm = pt.sqrt(pt.sum(pt.sqr(g)))
+        g = g * pt.minimum(np.float32(1), np.float32(clip_norm) / (norm + np.float32(1e-6)))
+    step = pytensor.shared(np.int64(0), name="packed/step")
+    t = (step + 1).astype("float32")
+    m = pytensor.shared(np.zeros(sum(sizes), "float32"), name="packed/m")
+    v = pytensor.shared(np.zeros(sum(sizes), "float32"), name="packed/v")
+    m_new = b1 * m + (np.float32(1) - b1) * g
+    v_new = b2 * v + (np.float32(1) - b2) * g * g
+    p_new = p - lr * (m_new / (np.float32(1) - b1**t)) / (pt.sqrt(v_new) / pt.sqrt(np.float32(1) - b2**t) + eps)
+    pieces = pt.split(p_new, sizes, n_splits=len(sizes)) if len(sizes) > 1 else [p_new]
+    news = [(q, piece.reshape(q.shape)) for q, piece in zip(params, pieces, strict=True)]
+    return [*news, (m, m_new), (v, v_new), (step, step + 1)]
+
+
+BUILDERS["hand_packed"] = hand_packed_updates
+
+
+def w4_step(which, values, grads, mode=None):
+    """W4: Adam with global-norm clipping at :data:`CLIP_NORM`, the update alone, for the
+    parameters ``values`` (copied) with the gradients ``grads`` held in shared variables.
+
+    Returns ``(f, seconds spent building the updates, params)``; a call ``f()`` is one update.
+    """
+    params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(values)]
+    grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
+    t0 = time.perf_counter()
+    updates = BUILDERS[which]("adam", grad_vars, params, clip_norm=CLIP_NORM)
+    built = time.perf_counter() - t0
+    return pytensor.function([], [], updates=updates, mode=mode), built, params

@@ -1,6 +1,7 @@
 """Measurements that need a process of their own: ``python -m benchmarks.probes KIND ...``.
 
 ``compile GRAPH WHICH MODE``  time building, compiling and first calling one graph (W3)
+``w4 WHICH MODE N``           the same for Adam with clipping on N tensors (W4)
 ``memory CONTENDER N``        resident memory around Adam steps on N float32 parameters
 ``buffers N``                 resident memory each symupdates rule's state takes
 
@@ -25,14 +26,14 @@ def _cpu():
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def compile_probe(graph, which, mode):
-    """Build, compile and call once; imports of the libraries are done (and timed) first."""
+def _import_for(mode):
+    """Import the libraries ``mode`` compiles with; returns the wall and CPU seconds it took."""
     w0, c0 = time.perf_counter(), _cpu()
     if mode == "JAX-jit":
         import jax  # noqa: F401
         import optax  # noqa: F401
     else:
-        import pytensor
+        import pytensor  # noqa: F401
 
         import symupdates  # noqa: F401
 
@@ -44,9 +45,16 @@ def compile_probe(graph, which, mode):
             import jax  # noqa: F401
 
             import pytensor.link.jax.dispatch  # noqa: F401
+    return {"wall": time.perf_counter() - w0, "cpu": _cpu() - c0}
+
+
+def compile_probe(graph, which, mode):
+    """Build, compile and call once; imports of the libraries are done (and timed) first."""
+    imports = _import_for(mode)
+    import pytensor
+
     from benchmarks import contenders, graphs
 
-    imports = {"wall": time.perf_counter() - w0, "cpu": _cpu() - c0}
     X, y = graphs.batch()
     w0, c0 = time.perf_counter(), _cpu()
     if mode == "JAX-jit":
@@ -73,6 +81,26 @@ def compile_probe(graph, which, mode):
         nodes = len(f.maker.fgraph.apply_nodes)
     total = {"wall": time.perf_counter() - w0, "cpu": _cpu() - c0}
     return {"imports": imports, "build_and_function": built, "total": total, "nodes": nodes}
+
+
+def w4_probe(which, mode, n):
+    """W4: build, compile and call once Adam with clipping on 1e6 parameters in ``n``
+    tensors; ``which`` is a key of ``graphs.BUILDERS`` or ``optax`` (mode ``JAX-jit``)."""
+    imports = _import_for(mode)
+    from benchmarks import contenders, graphs
+
+    values, grads = graphs.many_tensors(int(n))
+    w0, c0 = time.perf_counter(), _cpu()
+    if mode == "JAX-jit":
+        step, _ = contenders.optax_w4(values, grads)
+        build, nodes = None, None
+    else:
+        step, build, _ = graphs.w4_step(which, values, grads, mode=None if mode == "NUMBA" else mode)
+        nodes = len(step.maker.fgraph.apply_nodes)
+    function = {"wall": time.perf_counter() - w0, "cpu": _cpu() - c0}
+    step()
+    total = {"wall": time.perf_counter() - w0, "cpu": _cpu() - c0}
+    return {"imports": imports, "build": build, "function": function, "total": total, "nodes": nodes}
 
 
 def _adam_step(name, values, grads):
@@ -169,6 +197,8 @@ def main(argv):
     kind, *args = argv
     if kind == "compile":
         result = compile_probe(*args)
+    elif kind == "w4":
+        result = w4_probe(*args)
     elif kind == "memory":
         result = memory_probe(args[0], int(args[1]))
     elif kind == "buffers":

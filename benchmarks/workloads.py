@@ -6,6 +6,7 @@ W2  Adam's update alone on N float32 parameters in 4 tensors, against a measured
 W3  cold and warm compile of the W1 step, each in a fresh subprocess
 MEM peak resident memory of a 1e7-parameter Adam step; state buffers of every rule
 SKIP the cost of skip_nonfinite on Adam's update, 1e4 to 1e8 parameters, paired ratios
+W4  1e6 parameters in 10 to 300 tensors: building, compiling and stepping Adam with clipping
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from benchmarks import contenders as other
-from benchmarks.graphs import batch, monitored_train_step, read_gradients, skip_step, train_step, w2_step
+from benchmarks.graphs import BUILDERS, batch, many_tensors, monitored_train_step, read_gradients, skip_step, train_step, w2_step, w4_step
 from benchmarks.timing import interleaved, paired_ratio, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
 
 REFERENCE = "symupdates"
@@ -323,7 +324,146 @@ def skip(quick, threads):
     return {"sizes": sizes, "by_size": results}
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory, "SKIP": skip}
+# ---------------------------------------------------------------- W4
+
+#: W4's tensor counts (the same 1e6 float32 parameters split into this many tensors).
+W4_COUNTS = (10, 30, 100, 300)
+W4_COUNTS_QUICK = (10, 30)
+#: Counts at which W4 also times building the updates alone (building is cheap; 1,000
+#: tensors is the target's count).
+W4_BUILD_EXTRA = (1000,)
+#: PyTensor's Numba backend compiles a graph of n tensors in a time that grows faster
+#: than n (one Numba function per node, each compiled and linked on its own: Adam with
+#: clipping on 100 tensors took 541 s cold), so Numba's compile and step are measured up
+#: to this count; the C backend's up to the next; PyTensor's JAX backend at every count.
+W4_NUMBA_MAX = 30
+W4_CVM_MAX = 100
+#: Seconds a cold compile may take before W4 gives up on it and reports it as longer.
+W4_COMPILE_BUDGET = 300
+#: W4's contender names, by (builder, PyTensor mode).
+W4_NAMES = {
+    ("su", "NUMBA"): REFERENCE,
+    ("hand", "NUMBA"): HAND,
+    ("hand_packed", "NUMBA"): "hand-written, packed into one buffer",
+    ("su", "JAX"): "symupdates, JAX backend",
+    ("hand", "JAX"): "hand-written, JAX backend",
+    ("su", "CVM"): "symupdates, C backend",
+    ("hand", "CVM"): "hand-written, C backend",
+    ("optax", "JAX-jit"): "optax (jax.jit)",
+}
+
+
+def _w4_compile_cases(counts, quick):
+    cases = []
+    for n in counts:
+        modes = [("su", "JAX"), ("hand", "JAX"), ("optax", "JAX-jit")]
+        if n <= W4_NUMBA_MAX:
+            modes += [("su", "NUMBA"), ("hand", "NUMBA"), ("hand_packed", "NUMBA")]
+        if n <= W4_CVM_MAX and not quick:
+            modes += [("su", "CVM"), ("hand", "CVM")]
+        cases += [(which, mode, n) for which, mode in modes]
+    return cases
+
+
+def _w4_compile(which, mode, n):
+    """Cold (fresh caches) then warm (the same caches) compile of one W4 case, each in a
+    subprocess; a cold compile over budget is reported as ``{"over": budget}``."""
+    with tempfile.TemporaryDirectory(prefix="symupdates-bench-") as tmp:
+        env = _child_env({"PYTENSOR_FLAGS": f"base_compiledir={tmp}", "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")})
+        try:
+            cold = _probe(["w4", which, mode, str(n)], env, timeout=W4_COMPILE_BUDGET)
+        except subprocess.TimeoutExpired:
+            return {"which": which, "mode": mode, "n": n, "over": W4_COMPILE_BUDGET}
+        warm = _probe(["w4", which, mode, str(n)], env, timeout=W4_COMPILE_BUDGET)
+    return {"which": which, "mode": mode, "n": n, "cold": cold, "warm": warm}
+
+
+def _w4_build_times(counts, repeats):
+    """Seconds to build the updates (no compiling), the least of ``repeats`` tries."""
+    import pytensor
+
+    out = {}
+    for n in counts:
+        values, grads = many_tensors(n)
+        for which in ("su", "hand", "hand_packed"):
+            best = float("inf")
+            for _ in range(repeats if n <= 100 else 1):
+                params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(values)]
+                grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
+                gc.collect()
+                t0 = time.perf_counter()
+                updates = BUILDERS[which]("adam", grad_vars, params)
+                best = min(best, time.perf_counter() - t0)
+                del updates  # freed outside the timed call
+            out.setdefault(which, {})[str(n)] = best
+    return out
+
+
+def _waiting(f, params):
+    """A call of ``f`` under PyTensor's JAX backend that returns when the update is done:
+    JAX dispatches asynchronously, so it waits for the new parameters."""
+    import jax
+
+    def step():
+        f()
+        jax.block_until_ready([p.get_value(borrow=True) for p in params])
+
+    return step
+
+
+def _w4_steps(n, quick, threads):
+    """Every contender's Adam-with-clipping step on ``n`` tensors, interleaved, with the
+    paired ratios the targets are judged on and each contender's agreement with symupdates
+    after 3 steps from the same start."""
+    values, grads = many_tensors(n)
+    steps, getters = {}, {}
+    modes = ["JAX"] + (["NUMBA"] if n <= W4_NUMBA_MAX else [])
+    for mode in modes:
+        for which in ("su", "hand") + (("hand_packed",) if mode == "NUMBA" else ()):
+            f, _, params = w4_step(which, values, grads, mode=None if mode == "NUMBA" else mode)
+            name = W4_NAMES[(which, mode)]
+            steps[name] = f if mode == "NUMBA" else _waiting(f, params)
+            getters[name] = lambda params=params: [p.get_value() for p in params]
+    for variant in other.TORCH_VARIANTS:
+        steps[variant], getters[variant] = other.torch_w4(variant, values, grads)
+    steps["optax (jax.jit)"], getters["optax (jax.jit)"] = other.optax_w4(values, grads)
+    for step in steps.values():  # the same 3 steps from the same start
+        for _ in range(3):
+            step()
+    reference = REFERENCE if REFERENCE in steps else W4_NAMES[("su", "JAX")]
+    ref = getters[reference]()
+    agree = {}
+    for name, get in getters.items():
+        diff = max(float(np.max(np.abs(a - b))) for a, b in zip(get(), ref, strict=True))
+        agree[name] = diff / max(float(np.max(np.abs(b))) for b in ref)
+    rounds, block = (8, 5) if quick else (20, 10)
+    times = interleaved(steps, rounds, block, warmup=2)
+    pairs = {}
+    for a, b in ((REFERENCE, HAND), (W4_NAMES[("su", "JAX")], W4_NAMES[("hand", "JAX")]),
+                 (REFERENCE, W4_NAMES[("hand_packed", "NUMBA")]), (reference, "torch foreach")):
+        if a in times and b in times:
+            pairs[f"{a} / {b}"] = paired_ratio(times, a, b, block)
+    return {"rows": summary(times, reference, block), "reference": reference, "pairs": pairs, "agree": agree,
+            "rounds": rounds, "block": block}
+
+
+def w4(quick, threads):
+    """W4: Adam with global-norm clipping on 1e6 float32 parameters split into 10 to 300
+    tensors: building the updates, cold and warm compiling, and the step."""
+    _set_torch_threads(threads)
+    counts = W4_COUNTS_QUICK if quick else W4_COUNTS
+    build = _w4_build_times(counts + W4_BUILD_EXTRA, 1 if quick else 3)
+    compiles = [_w4_compile(*case) for case in _w4_compile_cases(counts, quick)]
+    steps = {}
+    for n in counts:
+        steps[str(n)] = _w4_steps(n, quick, threads)
+        gc.collect()
+    return {"counts": list(counts), "build": build, "compiles": compiles, "steps": steps, "total": 10**6,
+            "numba_max": W4_NUMBA_MAX, "cvm_max": W4_CVM_MAX, "budget": W4_COMPILE_BUDGET,
+            "names": {f"{which}|{mode}": name for (which, mode), name in W4_NAMES.items()}}
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory, "SKIP": skip, "W4": w4}
 
 
 def main(name, quick, threads, out):

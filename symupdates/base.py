@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import linecache
 import os
 import sys
@@ -58,6 +59,25 @@ def _caller_trace(limit):
         frame = frame.f_back
     trace.reverse()
     return trace
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a graph is built.
+
+    Building the updates of hundreds of tensors makes hundreds of thousands of objects
+    that all stay alive; each full collection the collector starts meanwhile walks all of
+    them and finds nothing to free (a quarter of the build time for 1,000 tensors).
+    Objects freed by reference counting are freed as usual; the collector is switched
+    back on (if it was on) however the build ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager
@@ -262,7 +282,7 @@ def get_updates(
         return None
     params = check_params(params)
     stamped: list = []
-    with _traced_to_caller(stamped):
+    with _without_cyclic_gc(), _traced_to_caller(stamped):
         updates = _build_updates(transform, loss_or_grads, params, name, skip_nonfinite)
         stamped += [new for _, new in updates] + list(updates.info.values())
     return updates

@@ -146,3 +146,21 @@ def test_an_error_inside_the_build_leaves_pytensor_tracing_as_it_was():
     with pytest.raises(ValueError):
         su.muon(grads, params)  # vectors: Muon takes matrices only
     assert pytensor.config.traceback__limit == limit
+
+
+def test_the_garbage_collector_is_switched_back_on_however_the_build_ends():
+    import gc
+
+    params, grads = _model(2)
+    assert gc.isenabled()
+    su.sgd(grads, params, learning_rate=0.1)
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        su.muon(grads, params)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller who switched it off keeps it off
+        su.sgd(grads, params, learning_rate=0.1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
