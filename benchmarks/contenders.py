@@ -106,14 +106,13 @@ def optax_w1(X, y, seed=0):
     return step
 
 
-def optax_w2(values, grads):
-    """``optax.adam`` update and ``apply_updates`` in one ``jax.jit``, parameters and state donated."""
+def _optax_jitted(opt, values, grads):
+    """``opt``'s update and ``apply_updates`` in one ``jax.jit``, parameters and state
+    donated (updated in place). Returns ``(step, carry)``; ``carry["params"]`` holds the
+    parameters."""
     import jax
     import jax.numpy as jnp
     import optax
-
-    h = ADAM
-    opt = optax.adam(h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"])
 
     def update(params, state, grads):
         updates, state = opt.update(grads, state, params)
@@ -128,6 +127,15 @@ def optax_w2(values, grads):
         carry["params"], carry["state"] = jitted(carry["params"], carry["state"], gs)
         return jax.block_until_ready(carry["params"])
 
+    return step, carry
+
+
+def optax_w2(values, grads):
+    """``optax.adam`` update and ``apply_updates`` in one ``jax.jit``, parameters and state donated."""
+    import optax
+
+    h = ADAM
+    step, _ = _optax_jitted(optax.adam(h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"]), values, grads)
     return step
 
 
@@ -241,24 +249,9 @@ def optax_w4(values, grads):
     """``optax.clip_by_global_norm`` then ``optax.adam`` and ``apply_updates`` in one
     ``jax.jit``, parameters and state donated. Returns ``(step, values)``; the first call
     traces and compiles."""
-    import jax
-    import jax.numpy as jnp
     import optax
 
     h = ADAM
     opt = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adam(h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"]))
-
-    def update(params, state, grads):
-        updates, state = opt.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    jitted = jax.jit(update, donate_argnums=(0, 1))
-    params = [jnp.asarray(v) for v in values]
-    carry = {"params": params, "state": opt.init(params)}
-    gs = [jnp.asarray(g) for g in grads]
-
-    def step():
-        carry["params"], carry["state"] = jitted(carry["params"], carry["state"], gs)
-        return jax.block_until_ready(carry["params"])
-
+    step, carry = _optax_jitted(opt, values, grads)
     return step, lambda: [np.asarray(p) for p in carry["params"]]

@@ -344,6 +344,7 @@ W4_COMPILE_BUDGET = 300
 W4_NAMES = {
     ("su", "NUMBA"): REFERENCE,
     ("hand", "NUMBA"): HAND,
+    ("hand_live", "NUMBA"): "hand-written, live hyperparameters",
     ("hand_packed", "NUMBA"): "hand-written, packed into one buffer",
     ("su", "JAX"): "symupdates, JAX backend",
     ("hand", "JAX"): "hand-written, JAX backend",
@@ -358,7 +359,7 @@ def _w4_compile_cases(counts, quick):
     for n in counts:
         modes = [("su", "JAX"), ("hand", "JAX"), ("optax", "JAX-jit")]
         if n <= W4_NUMBA_MAX:
-            modes += [("su", "NUMBA"), ("hand", "NUMBA"), ("hand_packed", "NUMBA")]
+            modes += [("su", "NUMBA"), ("hand", "NUMBA"), ("hand_live", "NUMBA"), ("hand_packed", "NUMBA")]
         if n <= W4_CVM_MAX and not quick:
             modes += [("su", "CVM"), ("hand", "CVM")]
         cases += [(which, mode, n) for which, mode in modes]
@@ -419,7 +420,7 @@ def _w4_steps(n, quick, threads):
     steps, getters = {}, {}
     modes = ["JAX"] + (["NUMBA"] if n <= W4_NUMBA_MAX else [])
     for mode in modes:
-        for which in ("su", "hand") + (("hand_packed",) if mode == "NUMBA" else ()):
+        for which in ("su", "hand") + (("hand_live", "hand_packed") if mode == "NUMBA" else ()):
             f, _, params = w4_step(which, values, grads, mode=None if mode == "NUMBA" else mode)
             name = W4_NAMES[(which, mode)]
             steps[name] = f if mode == "NUMBA" else _waiting(f, params)
@@ -439,7 +440,7 @@ def _w4_steps(n, quick, threads):
     rounds, block = (8, 5) if quick else (20, 10)
     times = interleaved(steps, rounds, block, warmup=2)
     pairs = {}
-    for a, b in ((REFERENCE, HAND), (W4_NAMES[("su", "JAX")], W4_NAMES[("hand", "JAX")]),
+    for a, b in ((REFERENCE, HAND), (REFERENCE, W4_NAMES[("hand_live", "NUMBA")]), (W4_NAMES[("su", "JAX")], W4_NAMES[("hand", "JAX")]),
                  (REFERENCE, W4_NAMES[("hand_packed", "NUMBA")]), (reference, "torch foreach")):
         if a in times and b in times:
             pairs[f"{a} / {b}"] = paired_ratio(times, a, b, block)
