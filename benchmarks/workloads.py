@@ -333,11 +333,12 @@ W4_COUNTS_QUICK = (10, 30)
 #: tensors is the target's count).
 W4_BUILD_EXTRA = (1000,)
 #: PyTensor's Numba backend compiles a graph of n tensors in a time that grows faster
-#: than n (one Numba function per node, each compiled and linked on its own: Adam with
-#: clipping on 100 tensors took 541 s cold), so Numba's compile and step are measured up
-#: to this count; the C backend's up to the next; PyTensor's JAX backend at every count.
+#: than n (the whole graph is one Numba function whose every node is compiled again:
+#: Adam with clipping on 100 tensors took 541 s cold, 469 s written by hand), so Numba's
+#: compile and step are measured up to this count; the C backend's and PyTensor's JAX
+#: backend's at every count.
 W4_NUMBA_MAX = 30
-W4_CVM_MAX = 100
+W4_CVM_MAX = 300
 #: Seconds a cold compile may take before W4 gives up on it and reports it as longer.
 W4_COMPILE_BUDGET = 300
 #: W4's contender names, by (builder, PyTensor mode).
@@ -354,12 +355,19 @@ W4_NAMES = {
 }
 
 
+def _numba_max(quick):
+    """The largest count Numba compiles in W4 (``--quick``: the smallest count only)."""
+    return W4_COUNTS_QUICK[0] if quick else W4_NUMBA_MAX
+
+
 def _w4_compile_cases(counts, quick):
     cases = []
     for n in counts:
         modes = [("su", "JAX"), ("hand", "JAX"), ("optax", "JAX-jit")]
-        if n <= W4_NUMBA_MAX:
-            modes += [("su", "NUMBA"), ("hand", "NUMBA"), ("hand_live", "NUMBA"), ("hand_packed", "NUMBA")]
+        if n <= _numba_max(quick):
+            modes += [("su", "NUMBA"), ("hand", "NUMBA")]
+            if not quick:
+                modes += [("hand_live", "NUMBA"), ("hand_packed", "NUMBA")]
         if n <= W4_CVM_MAX and not quick:
             modes += [("su", "CVM"), ("hand", "CVM")]
         cases += [(which, mode, n) for which, mode in modes]
@@ -418,9 +426,9 @@ def _w4_steps(n, quick, threads):
     after 3 steps from the same start."""
     values, grads = many_tensors(n)
     steps, getters = {}, {}
-    modes = ["JAX"] + (["NUMBA"] if n <= W4_NUMBA_MAX else [])
+    modes = ["JAX"] + (["CVM"] if n <= W4_CVM_MAX and not quick else []) + (["NUMBA"] if n <= _numba_max(quick) else [])
     for mode in modes:
-        for which in ("su", "hand") + (("hand_live", "hand_packed") if mode == "NUMBA" else ()):
+        for which in ("su", "hand") + (("hand_live", "hand_packed") if mode == "NUMBA" and not quick else ()):
             f, _, params = w4_step(which, values, grads, mode=None if mode == "NUMBA" else mode)
             name = W4_NAMES[(which, mode)]
             steps[name] = f if mode == "NUMBA" else _waiting(f, params)
@@ -431,7 +439,7 @@ def _w4_steps(n, quick, threads):
     for step in steps.values():  # the same 3 steps from the same start
         for _ in range(3):
             step()
-    reference = REFERENCE if REFERENCE in steps else W4_NAMES[("su", "JAX")]
+    reference = next(name for name in (REFERENCE, W4_NAMES[("su", "CVM")], W4_NAMES[("su", "JAX")]) if name in steps)
     ref = getters[reference]()
     agree = {}
     for name, get in getters.items():
@@ -440,8 +448,10 @@ def _w4_steps(n, quick, threads):
     rounds, block = (8, 5) if quick else (20, 10)
     times = interleaved(steps, rounds, block, warmup=2)
     pairs = {}
-    for a, b in ((REFERENCE, HAND), (REFERENCE, W4_NAMES[("hand_live", "NUMBA")]), (W4_NAMES[("su", "JAX")], W4_NAMES[("hand", "JAX")]),
-                 (REFERENCE, W4_NAMES[("hand_packed", "NUMBA")]), (reference, "torch foreach")):
+    names = W4_NAMES
+    for a, b in ((REFERENCE, HAND), (REFERENCE, names[("hand_live", "NUMBA")]), (names[("su", "CVM")], names[("hand", "CVM")]),
+                 (names[("su", "JAX")], names[("hand", "JAX")]), (REFERENCE, names[("hand_packed", "NUMBA")]),
+                 (REFERENCE, "torch foreach"), (names[("su", "CVM")], "torch foreach"), (names[("su", "JAX")], "torch foreach")):
         if a in times and b in times:
             pairs[f"{a} / {b}"] = paired_ratio(times, a, b, block)
     return {"rows": summary(times, reference, block), "reference": reference, "pairs": pairs, "agree": agree,
@@ -460,7 +470,7 @@ def w4(quick, threads):
         steps[str(n)] = _w4_steps(n, quick, threads)
         gc.collect()
     return {"counts": list(counts), "build": build, "compiles": compiles, "steps": steps, "total": 10**6,
-            "numba_max": W4_NUMBA_MAX, "cvm_max": W4_CVM_MAX, "budget": W4_COMPILE_BUDGET,
+            "numba_max": _numba_max(quick), "cvm_max": 0 if quick else W4_CVM_MAX, "budget": W4_COMPILE_BUDGET,
             "names": {f"{which}|{mode}": name for (which, mode), name in W4_NAMES.items()}}
 
 
