@@ -45,7 +45,7 @@ test-all: test test-core test-pymc5 test-pymc6
 
 # The performance suite (benchmarks/): every contender interleaved, ratios to symupdates.
 # Writes benchmarks/latest.md (RESULTS.md is the annotated copy of a full run);
-# `$(PY) benchmarks/run.py --quick` takes under 2 minutes.
+# `$(PY) benchmarks/run.py --quick` is a shorter run (fewer rounds, sizes and tensor counts).
 STAMP_BENCH := $(VENV)/.installed-bench
 $(STAMP_BENCH): $(STAMP_RUN) setup.cfg
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -1,12 +1,12 @@
 """Run the performance suite and write its markdown tables.
 
-    python benchmarks/run.py            # full suite, under 10 minutes on 2 cores
-    python benchmarks/run.py --quick    # fewer rounds and sizes, under 2 minutes
+    python benchmarks/run.py            # full suite (W4, many tensors, takes most of it)
+    python benchmarks/run.py --quick    # fewer rounds, sizes and tensor counts
 
 Each workload (W1 train step, W2 update only, W3 compile, W4 many tensors, MEM memory,
-SKIP skip_nonfinite) runs in a worker
-process of its own with the thread count fixed in its environment (BLAS, OpenMP, XLA,
-torch), every contender interleaved with the others in rounds. The tables report min and
+SKIP skip_nonfinite) runs in a worker process of its own with the thread count fixed in
+its environment (BLAS, OpenMP, XLA, torch), every contender interleaved with the others
+in rounds. The tables report min and
 median per contender and their ratios to symupdates; claims are made on ratios only.
 """
 
@@ -437,7 +437,7 @@ def markdown_w4(r, figure=None):
         s_ = slope(sorted((int(n), t) for n, t in by.items()))
         rows.append([names[which]] + [_secs(by[str(n)]) if str(n) in by else "-" for n in all_counts]
                     + [f"{s_:.2f}" if s_ is not None else "-"])
-    out += ["Building the updates (seconds, the least of 3 tries up to 100 tensors, 1 try beyond; no compiling):", "",
+    out += ["Building the updates (seconds, the least of 3 tries for symupdates and up to 100 tensors, 1 try beyond; no compiling):", "",
             _table(["contender"] + [f"{n} tensors" for n in all_counts] + ["slope"], rows), ""]
     by_case = {}
     for c in r["compiles"]:
@@ -524,8 +524,8 @@ def markdown(env, results, figures=None):
            f"symupdates {v['symupdates']} at {env['commit']}. Every contender runs on {env['threads']} "
            f"thread(s) unless a row says otherwise. Load average before the run: "
            f"{', '.join(f'{x:.1f}' for x in env['load_before'])}; after: "
-           f"{', '.join(f'{x:.1f}' for x in env['load_after'])}. `python benchmarks/run.py"
-           f"{' --quick' if env['quick'] else ''}` took {env['seconds']:.0f} s.", ""]
+           f"{', '.join(f'{x:.1f}' for x in env['load_after'])}. "
+           f"`{env.get('command', 'python benchmarks/run.py' + (' --quick' if env['quick'] else ''))}` took {env['seconds']:.0f} s.", ""]
     for name in ORDER:
         if name in results:
             out.append(RENDER[name](results[name], **figures.get(name, {})))
@@ -542,7 +542,7 @@ def _write_json(path, data):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, sizes and tensor counts")
     parser.add_argument("--threads", type=int, default=1, help="threads for every library (default 1)")
     parser.add_argument("--only", default=",".join(ORDER), help="comma-separated workloads (default: all)")
     parser.add_argument("--out", help="markdown output (default benchmarks/latest[-quick].md)")
@@ -565,6 +565,7 @@ def main(argv=None):
         out = args.out or os.path.join(HERE, "latest-quick.md" if args.quick else "latest.md")
         t0 = time.perf_counter()
         env = environment(args.threads, args.quick)
+        env["command"] = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
         results = {}
         raw = args.json or os.path.splitext(out)[0] + ".json"
         for name in [n.strip().upper() for n in args.only.split(",")]:
