@@ -95,7 +95,7 @@ def _traced_to_caller(stamped: list) -> Iterator[None]:
     ``traceback__compile_limit`` (full traces wanted), PyTensor is left alone.
     """
     config = pytensor.config
-    if config.traceback__limit == 0 or config.traceback__compile_limit > 0:
+    if config.traceback__limit == 0 or getattr(config, "traceback__compile_limit", 0) > 0:
         yield
         return
     trace = _caller_trace(config.traceback__limit)
