@@ -410,15 +410,14 @@ def scale_by_rms(rho=0.99, epsilon=1e-8, centered=False):
         scope = new_scope("rms")
         r = hyperparam("rho", rho, **UNIT)
         eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
-        one_minus_r = 1.0 - r
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             sq = new_state(scope, "square_avg", like=p)
-            sq_new = coef(r, d) * sq + coef(one_minus_r, d) * pt.sqr(d)
+            sq_new = coef(r, d) * sq + coef(one_minus(r), d) * pt.sqr(d)
             state_updates.append((sq, sq_new))
             if centered:
                 avg = new_state(scope, "grad_avg", like=p)
-                avg_new = coef(r, d) * avg + scaled(d, one_minus_r)
+                avg_new = coef(r, d) * avg + scaled(d, one_minus(r))
                 state_updates.append((avg, avg_new))
                 # S - A^2 >= 0 in exact arithmetic; rounding can make it slightly negative.
                 sq_new = pt.maximum(sq_new - pt.sqr(avg_new), 0)
@@ -467,14 +466,13 @@ def scale_by_adadelta(rho=0.9, epsilon=1e-6):
         scope = new_scope("adadelta")
         r = hyperparam("rho", rho, **UNIT)
         eps = hyperparam("epsilon", epsilon, **NON_NEGATIVE)
-        one_minus_r = 1.0 - r
         out, state_updates = [], []
         for d, p in zip(directions, params, strict=True):
             sq = new_state(scope, "square_avg", like=p)
             acc = new_state(scope, "acc_delta", like=p)
-            sq_new = coef(r, d) * sq + coef(one_minus_r, d) * pt.sqr(d)
+            sq_new = coef(r, d) * sq + coef(one_minus(r), d) * pt.sqr(d)
             delta = pt.sqrt(acc + coef(eps, d)) / pt.sqrt(sq_new + coef(eps, d)) * d
-            acc_new = coef(r, d) * acc + coef(one_minus_r, d) * pt.sqr(delta)
+            acc_new = coef(r, d) * acc + coef(one_minus(r), d) * pt.sqr(delta)
             state_updates += [(sq, sq_new), (acc, acc_new)]
             out.append(delta)
         return out, state_updates
