@@ -381,9 +381,9 @@ def _w4_compile(which, mode, n):
         env = _child_env({"PYTENSOR_FLAGS": f"base_compiledir={tmp}", "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")})
         try:
             cold = _probe(["w4", which, mode, str(n)], env, timeout=W4_COMPILE_BUDGET)
+            warm = _probe(["w4", which, mode, str(n)], env, timeout=W4_COMPILE_BUDGET)
         except subprocess.TimeoutExpired:
             return {"which": which, "mode": mode, "n": n, "over": W4_COMPILE_BUDGET}
-        warm = _probe(["w4", which, mode, str(n)], env, timeout=W4_COMPILE_BUDGET)
     return {"which": which, "mode": mode, "n": n, "cold": cold, "warm": warm}
 
 
@@ -448,7 +448,7 @@ def _w4_steps(n, quick, threads):
     rounds, block = (8, 5) if quick else (20, 10)
     times = interleaved(steps, rounds, block, warmup=2)
     pairs = {}
-    names = W4_NAMES
+    names = W4_NAMES  # short, for the list below
     for a, b in ((REFERENCE, HAND), (REFERENCE, names[("hand_live", "NUMBA")]), (names[("su", "CVM")], names[("hand", "CVM")]),
                  (names[("su", "JAX")], names[("hand", "JAX")]), (REFERENCE, names[("hand_packed", "NUMBA")]),
                  (REFERENCE, "torch foreach"), (names[("su", "CVM")], "torch foreach"), (names[("su", "JAX")], "torch foreach")):
