@@ -284,15 +284,22 @@ def hand_packed_updates(rule, loss_or_grads, params, clip_norm=CLIP_NORM):
 BUILDERS["hand_packed"] = hand_packed_updates
 
 
-def w4_step(which, values, grads, mode=None):
-    """W4: Adam with global-norm clipping at :data:`CLIP_NORM`, the update alone, for the
-    parameters ``values`` (copied) with the gradients ``grads`` held in shared variables.
+def w4_updates(which, values, grads):
+    """W4: Adam with global-norm clipping at :data:`CLIP_NORM` built by ``which`` (a key of
+    :data:`BUILDERS`) for the parameters ``values`` (copied), the gradients ``grads`` held
+    in shared variables.
 
-    Returns ``(f, seconds spent building the updates, params)``; a call ``f()`` is one update.
+    Returns ``(updates, seconds spent building them, params)``.
     """
     params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(values)]
     grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
     t0 = time.perf_counter()
     updates = BUILDERS[which]("adam", grad_vars, params, clip_norm=CLIP_NORM)
-    built = time.perf_counter() - t0
+    return updates, time.perf_counter() - t0, params
+
+
+def w4_step(which, values, grads, mode=None):
+    """:func:`w4_updates` compiled: returns ``(f, seconds spent building the updates,
+    params)``; a call ``f()`` is one update."""
+    updates, built, params = w4_updates(which, values, grads)
     return pytensor.function([], [], updates=updates, mode=mode), built, params

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from benchmarks import contenders as other
-from benchmarks.graphs import BUILDERS, batch, many_tensors, monitored_train_step, read_gradients, skip_step, train_step, w2_step, w4_step
+from benchmarks.graphs import batch, many_tensors, monitored_train_step, read_gradients, skip_step, train_step, w2_step, w4_step, w4_updates
 from benchmarks.timing import interleaved, paired_ratio, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
 
 REFERENCE = "symupdates"
@@ -389,21 +389,16 @@ def _w4_compile(which, mode, n):
 
 def _w4_build_times(counts, repeats):
     """Seconds to build the updates (no compiling), the least of ``repeats`` tries."""
-    import pytensor
-
     out = {}
     for n in counts:
         values, grads = many_tensors(n)
         for which in ("su", "hand", "hand_packed"):
             best = float("inf")
             for _ in range(repeats if which == "su" or n <= 100 else 1):  # the 1,000-tensor target is ours
-                params = [pytensor.shared(v, name=f"p{i}") for i, v in enumerate(values)]
-                grad_vars = [pytensor.shared(g, name=f"g{i}", borrow=True) for i, g in enumerate(grads)]
                 gc.collect()
-                t0 = time.perf_counter()
-                updates = BUILDERS[which]("adam", grad_vars, params)
-                best = min(best, time.perf_counter() - t0)
-                del updates  # freed outside the timed call
+                updates, built, _ = w4_updates(which, values, grads)
+                best = min(best, built)
+                del updates  # freed outside the timed build
             out.setdefault(which, {})[str(n)] = best
     return out
 
