@@ -65,15 +65,27 @@ def _per_tensor(counts):
     return step if (c - b) == step * (n3 - n2) else None
 
 
+def _at_most_linear(counts):
+    """The first increment per added tensor, if the later one is positive and no larger, else None.
+
+    Compiled loops may grow a little slower than linearly: PyTensor 3.3's fusion
+    (``ScalarizedElemwise``) sometimes merges loops of different tensors (Adafactor's
+    loops at 2, 4, 8 and 16 tensors there: 21, 41, 72, 144). They must never grow faster.
+    """
+    (a, b, c), (n1, n2, n3) = counts, COUNTS
+    first, then = (b - a) / (n2 - n1), (c - b) / (n3 - n2)
+    return first if 0 < then <= first else None
+
+
 @pytest.mark.parametrize("label, build, matrices", CASES, ids=[c[0] for c in CASES])
 def test_the_graph_grows_linearly_with_the_number_of_tensors(label, build, matrices):
     built, loops = zip(*(_counts(build, n, matrices) for n in COUNTS), strict=True)
     assert _per_tensor(built) is not None, f"{label}: built nodes {built} for {COUNTS} tensors"
-    per_loop = _per_tensor(loops)
+    per_loop = _at_most_linear(loops)
     assert per_loop is not None, f"{label}: compiled loops {loops} for {COUNTS} tensors"
     # Each tensor costs a handful of loops (its update, its norm, Adafactor's and Muon's
     # passes), never a number that depends on how many other tensors there are.
-    assert 0 < per_loop <= 40, (label, loops)
+    assert per_loop <= 40, (label, loops)
 
 
 def test_the_linearity_check_fails_on_a_quadratic_graph():
@@ -89,6 +101,9 @@ def test_the_linearity_check_fails_on_a_quadratic_graph():
 
     built, _ = zip(*(_counts(quadratic, n, False) for n in COUNTS), strict=True)
     assert _per_tensor(built) is None, built
+    assert _at_most_linear(built) is None, built
+    assert _at_most_linear((21, 41, 72)) == 10 and _at_most_linear((5, 9, 17)) == 2
+    assert _at_most_linear((5, 9, 25)) is None and _at_most_linear((5, 9, 9)) is None
 
 
 def test_coefficients_are_built_once_per_dtype_and_rank():
