@@ -4,12 +4,13 @@ r"""The command line: ``symupdates compare`` (also ``python -m symupdates compar
 each optimizer, every run from the **same initial weights** and with a **fresh
 optimizer state**, on the same seeded minibatches, and shows which learns fastest and
 which diverges. It prints a table (steps to the target accuracy, best and final
-validation accuracy, final validation loss, why the run stopped, diverged or not, wall
-time) and writes into ``--out``:
+validation accuracy, final validation loss, why the run stopped (target held, patience,
+divergence, step limit), wall time) and writes into ``--out``:
 
 ==================  ==============================================================
 ``curves.png``      training loss, validation loss and validation accuracy, one
-                    curve per optimizer in each panel (``--xscale log`` for long runs)
+                    curve per optimizer in each panel (``--xscale log`` for long runs;
+                    ``--format svg`` or ``pdf`` for ``curves.svg``, ``curves.pdf``)
 ``histories.json``  the settings, each run's summary, the fingerprint of its initial
                     weights, its full history and the figure's curve counts
 ``valid.csv``       one row per validation per optimizer
@@ -99,6 +100,7 @@ GENERAL_DEFAULTS = {
     "target_times": 0,
     "log_every": 1,
     "xscale": "linear",
+    "format": "png",
     "mode": None,
 }
 
@@ -174,6 +176,14 @@ def _parse_value(name, key, raw, parameter):
         raise UsageError(f"--optimizers: {name}:{key}={raw} is not a number; give e.g. {key}=1e-3") from None
 
 
+#: How a legend abbreviates a hyperparameter (:attr:`OptimizerSpec.short_label`).
+SHORT_NAMES = {"learning_rate": "lr", "momentum": "μ", "rho": "ρ", "epsilon": "ε", "weight_decay": "wd", "clip_norm": "clip"}
+
+
+def _number_text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
     """One entry of ``--optimizers``: an optimizer name and the hyperparameters given.
@@ -198,6 +208,25 @@ class OptimizerSpec:
         if not self.raw:
             return self.name
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.raw)
+
+    @property
+    def short_label(self) -> str:
+        """A legend label: the name, then each hyperparameter that differs from the default,
+        abbreviated (:data:`SHORT_NAMES`; ``beta1``/``beta2`` as one pair ``β=(β₁, β₂)``).
+
+        >>> parse_optimizers("adam:learning_rate=1e-4,beta2=0.99,epsilon=1e-8")[0].short_label
+        'adam  lr=1e-4  β=(0.9, 0.99)'
+        """
+        defaults = {k: p.default for k, p in _hyperparameters(self.name).items()}
+        raw = dict(self.raw)
+        changed = [k for k, v in self.hyperparams.items() if v != defaults.get(k)]
+        parts = []
+        if "beta1" in changed or "beta2" in changed:
+            pair = [raw[k] if k in changed else _number_text(defaults[k]) for k in ("beta1", "beta2")]
+            parts.append(f"β=({pair[0]}, {pair[1]})")
+            changed = [k for k in changed if k not in ("beta1", "beta2")]
+        parts[:0] = [f"{SHORT_NAMES.get(k, k)}={raw[k]}" for k in changed]
+        return "  ".join([self.name, *parts])
 
     def optimizer(self):
         """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.lab.fit` takes it.
@@ -363,8 +392,11 @@ def _resolve(args) -> argparse.Namespace:
         chosen.pop("max_steps")
     chosen.update({k: v for k, v in explicit.items() if k not in ("run", "parser")})
     chosen.pop("description", None)
-    s = argparse.Namespace(**{"epochs": None, "max_steps": None, "data_dir": None, "preset": None, "out": None, **chosen})
+    unset = {"epochs": None, "max_steps": None, "data_dir": None, "preset": None, "out": None, "progress": None}
+    s = argparse.Namespace(**{**unset, **chosen})
 
+    if s.progress is None:  # bars on a terminal only: in a log file each redraw would be a line
+        s.progress = sys.stderr.isatty()
     s.specs = parse_optimizers(s.optimizers)
     if s.data_dir is not None and s.dataset != "mnist":
         raise UsageError("--data-dir is read only with --dataset mnist")
@@ -496,11 +528,24 @@ def _percent(x) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
 
 
+#: Why a run stopped (``History.stopped``), as the table says it.
+STOP_REASONS = {
+    "target_accuracy": "target held",
+    "patience": "patience",
+    "diverged": "diverged",
+    "max_steps": "step limit",
+    "epochs": "epoch limit",
+}
+
+
 def table_rows(runs) -> list[list[str]]:
     """The table's cells as text, one row per run (the last two cells are the times).
 
     ``final loss`` is the last validation loss, or for a diverged run the training loss
     that diverged (NaN, ±inf or a blow-up), since such a run stops without validating.
+    ``stopped by`` says why the run ended (:data:`STOP_REASONS`): the target accuracy
+    held for ``--target-times`` validations, ``--patience`` ran out, the loss diverged,
+    or the step (epoch) limit was reached.
     """
     rows = []
     for run in runs:
@@ -515,8 +560,7 @@ def table_rows(runs) -> list[list[str]]:
                 _percent(m["best_accuracy"]),
                 _percent(m["final_accuracy"]),
                 f"{loss:.4g}" if m["diverged"] else f"{loss:.4f}",
-                str(m["stopped"]),
-                "yes" if m["diverged"] else "no",
+                STOP_REASONS.get(m["stopped"], str(m["stopped"])),
                 f"{m['time']:.1f}",
                 f"{m['compile_seconds']:.1f}",
             ]
@@ -524,17 +568,28 @@ def table_rows(runs) -> list[list[str]]:
     return rows
 
 
+def _labels(runs) -> list[str]:
+    """The runs' names in the table and the legend: the short labels
+    (:attr:`OptimizerSpec.short_label`), or the entries as typed if two short ones coincide."""
+    short = [run.spec.short_label for run in runs]
+    return short if len(set(short)) == len(short) else [run.spec.label for run in runs]
+
+
 def _table(s, runs):
     from rich.table import Table
 
     target = f"{100 * s.target_accuracy:g}%"
-    table = Table(title=f"{s.dataset}: validation accuracy (%) per optimizer, target {target}")
-    headers = ["optimizer", f"steps to {target}", "steps", "best acc", "final acc", "final loss", "stopped", "diverged",
-               "train s", "compile s"]  # fmt: skip
+    table = Table(
+        title=f"{s.dataset}: validation accuracy (%) per optimizer, steps to {target}, final validation loss",
+        padding=(0, 1),
+    )
+    headers = ["optimizer", f"to {target}", "steps", "best", "final", "loss", "stopped by", "train s", "compile s"]
     for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i in (0, 6) else "right", overflow="fold")
-    for row in table_rows(runs):
-        table.add_row(*row, style="red" if row[7] == "yes" else None)
+        # Only the optimizer's label wraps (at its spaces) when the table is too wide for the terminal.
+        table.add_column(header, justify="left" if i in (0, 6) else "right", overflow="fold", no_wrap=i != 0)
+    labels = _labels(runs)
+    for run, label, row in zip(runs, labels, table_rows(runs), strict=True):
+        table.add_row(label, *row[1:], style="red" if run.summary["diverged"] else None)
     return table
 
 
@@ -564,20 +619,25 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
     from symupdates.lab.plotting import plot_histories, run_lines
 
     s.out.mkdir(parents=True, exist_ok=True)
-    paths = {name: s.out / name for name in ("summary.csv", "valid.csv", "train.csv", "histories.json", "curves.png")}
+    paths = {name: s.out / name for name in ("summary.csv", "valid.csv", "train.csv", "histories.json")}
+    paths["figure"] = s.out / f"curves.{s.format}"
 
     title = f"{s.preset or s.dataset}: {_model_text(s, data)}, batch {s.batch_size}, seed {s.seed}"
-    figure = plot_histories({run.spec.label: run.history for run in runs}, target_accuracy=s.target_accuracy, title=title)
+    figure = plot_histories(
+        {label: run.history for label, run in zip(_labels(runs), runs, strict=True)},
+        target_accuracy=s.target_accuracy,
+        title=title,
+    )
     if s.xscale == "log":  # linear up to the first validation (step 0 stays visible), logarithmic beyond
-        for ax in figure.axes:
+        for ax in figure.axes[:3]:  # the panels (the inset keeps its linear second half)
             ax.set_xscale("symlog", linthresh=s.validate_every)
-            right = max(run.summary["steps"] for run in runs) * 1.2
+            right = max(run.summary["steps"] for run in runs)
             ax.set_xlim(0, right)
             # 0 and the decades beyond the linear part; a decade inside it would print on top of the 0
             decades = 10.0 ** np.arange(math.ceil(math.log10(s.validate_every)), math.log10(right) + 1)
             ax.set_xticks([0.0, *decades])
-    with atomic_write(paths["curves.png"]) as f:
-        figure.savefig(f, dpi=100, format="png")
+    with atomic_write(paths["figure"]) as f:
+        figure.savefig(f, dpi=100, format=s.format)
     lines = {ax.get_title(): len(run_lines(ax)) for ax in figure.axes}
 
     for table, columns in (("valid", VALID_COLUMNS), ("train", TRAIN_COLUMNS)):
@@ -610,7 +670,7 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
             }
             for run in runs
         ],
-        "figure": {"path": paths["curves.png"].name, "lines": lines},
+        "figure": {"path": paths["figure"].name, "lines": lines},
     }
     with atomic_write(paths["histories.json"], "w", encoding="utf-8") as f:
         f.write(json.dumps(_json_safe(document), allow_nan=False, indent=1))
@@ -622,11 +682,19 @@ def _model_text(s, data) -> str:
     return f"MLP {sizes} ({s.activation})" if s.hidden else f"softmax regression {sizes}"
 
 
+#: The width of the output when it is not a terminal (a log file, a pipe).
+PIPED_WIDTH = 100
+
+
 def _console():
+    """Rich output that fits the terminal, or :data:`PIPED_WIDTH` columns without colour
+    or escape codes when standard output is not a terminal."""
     from rich.console import Console
 
     out = sys.stdout
-    return Console(file=out, width=None if out.isatty() else 200, highlight=False)
+    if out.isatty():
+        return Console(file=out, highlight=False)
+    return Console(file=out, width=PIPED_WIDTH, highlight=False, color_system=None, force_terminal=False)
 
 
 def _describe(s, data) -> str:
@@ -671,7 +739,7 @@ def run_compare(args) -> int:
             if not s.progress:
                 m = run.summary
                 console.print(
-                    f"  {run.spec.label}: {m['steps']} steps, stopped by {m['stopped']}, "
+                    f"  {run.spec.label}: {m['steps']} steps, stopped by {STOP_REASONS.get(m['stopped'], m['stopped'])}, "
                     f"best accuracy {_percent(m['best_accuracy'])}%",
                     markup=False,
                 )
@@ -679,7 +747,7 @@ def run_compare(args) -> int:
     console.print(_table(s, runs))
     histories = ", ".join(str(paths[name]) for name in ("histories.json", "valid.csv", "train.csv", "summary.csv"))
     console.print(f"histories: {histories}", markup=False)
-    console.print(f"figure: {paths['curves.png']}", markup=False)
+    console.print(f"figure: {paths['figure']}", markup=False)
     return 0
 
 
@@ -743,8 +811,11 @@ def _add_compare_parser(subparsers) -> None:
     add = group.add_argument
     add("--out", metavar="DIR", type=Path, help="output folder (default out/compare-<preset or dataset>)")
     add("--log-every", metavar="N", type=_positive_int, help="keep one training step in N in the figure, train.csv and JSON (default 1)")
+    add("--format", choices=["png", "svg", "pdf"], help="the figure's format: curves.png (default), curves.svg or curves.pdf")
     add("--xscale", choices=["linear", "log"], help="the figure's step axis (default linear; log suits runs of very different lengths)")
-    add("--no-progress", dest="progress", action="store_false", default=True, help="no progress bars")
+    add("--progress", dest="progress", action="store_true", default=None,
+        help="progress bars (default: only when standard error is a terminal; otherwise one line per run)")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bars: one line per finished run")
     add("--preset", choices=sorted(PRESETS), help="a published study's settings (see below)")
     p.set_defaults(run=run_compare, parser=p)
 

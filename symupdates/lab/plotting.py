@@ -1,9 +1,12 @@
 """Matplotlib figures of training histories: one run or several on the same axes.
 
 :func:`plot_histories` draws three panels side by side, each with **one line per run**
-in the run's colour: the training loss per step (exponentially smoothed, log scale), the
-validation loss and the validation accuracy, both per validation. A run that diverged
-is marked with a cross where its loss curve ends and ``(diverged)`` in the legend.
+in the run's colour: the training loss per step (exponentially smoothed, log scale; the
+panel's title says by how much), the validation loss and the validation accuracy, both
+per validation. A run that diverged is marked with a cross where its loss curve ends and
+``(diverged)`` in the legend. The legend sits below the panels, never on a curve; the
+step axis ends at the last step recorded; with several runs, an inset in the accuracy
+panel zooms into the top of it, where the runs that learn differ.
 
 The figure is a plain :class:`matplotlib.figure.Figure` (no pyplot state, no GUI
 backend needed); save it as PNG with ``path=`` or ``fig.savefig``.
@@ -19,9 +22,11 @@ backend needed); save it as PNG with ``path=`` or ``fig.savefig``.
 ...     runs[name] = h
 >>> fig = lab.plot_histories(runs, target_accuracy=0.9)
 >>> [ax.get_title() for ax in fig.axes]
-['training loss', 'validation loss', 'validation accuracy']
+['training loss (EMA 0.9)', 'validation loss', 'validation accuracy']
 >>> [len(lab.plotting.run_lines(ax)) for ax in fig.axes]
 [0, 2, 2]
+>>> [inset.get_title() for inset in fig.axes[2].child_axes]
+['top of the accuracy']
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ def run_lines(ax) -> list:
     return [line for line in ax.get_lines() if line.get_gid() != _TARGET_GID]
 
 
-def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None, path=None, figsize=(15, 4.2), dpi=100):
+def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None, path=None, figsize=(15, 5), dpi=100):
     """Plot the loss and validation-accuracy curves of one or several training runs.
 
     Parameters
@@ -107,12 +112,19 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     -------
     matplotlib.figure.Figure
         Three axes (training loss, validation loss, validation accuracy), each with one
-        line per run, all sharing the step axis.
+        line per run, all sharing the step axis, which ends at the last recorded step.
+        With two or more runs that validated, the accuracy panel holds an inset
+        (``fig.axes[2].child_axes[0]``, titled ``"top of the accuracy"``).
 
     Notes
     -----
     Non-finite values are left out of the curves (a gap), so a diverged run's curve ends
     at its last finite loss, where a cross marks it.
+
+    The inset shows the second half of the steps and the accuracies from just below the
+    lowest final accuracy among the runs that end within 10 points of the best one, to
+    just above the highest accuracy: the range where rules that all learn differ. The
+    legend is below the panels, in as many columns as fit.
 
     See Also
     --------
@@ -163,7 +175,8 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     if target_accuracy is not None:
         ax_acc.axhline(float(target_accuracy), color="0.4", ls=":", lw=1, gid=_TARGET_GID)
 
-    for ax, name in ((ax_train, "training loss"), (ax_loss, "validation loss"), (ax_acc, "validation accuracy")):
+    train_title = f"training loss (EMA {float(smoothing):g})" if smoothing else "training loss"
+    for ax, name in ((ax_train, train_title), (ax_loss, "validation loss"), (ax_acc, "validation accuracy")):
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
@@ -172,19 +185,46 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
         if lines and all(np.nanmin(_finite(line.get_ydata()), initial=np.inf) > 0 for line in lines):
             ax.set_yscale("log")
     ax_acc.set_ylabel("accuracy")
+    last = max((max(h.train["step"][-1:] + h.valid["step"][-1:], default=0) for _, h in runs), default=0)
+    if last > 0:
+        ax_train.set_xlim(0, last)  # shared: every panel ends at the data
+    _zoom_inset(ax_acc, runs, colors, last)
     seen, unique = set(), []
     for line in run_lines(ax_acc) + run_lines(ax_train):
         if line.get_label() not in seen:
             seen.add(line.get_label())
             unique.append(line)
     if unique:
-        ax_acc.legend(handles=unique, loc="lower right", fontsize="small")
+        columns = max(1, min(len(unique), int(figsize[0] // 2.5)))
+        fig.legend(handles=unique, loc="outside lower center", ncols=columns, fontsize="small", frameon=False)
     if title is not None:
         fig.suptitle(str(title))
     if path is not None:
         with atomic_write(path) as f:
             fig.savefig(f, dpi=dpi, format=_image_format(path))
     return fig
+
+
+def _zoom_inset(ax, runs, colors, last) -> None:
+    """An inset of the accuracy panel over the second half of the steps, zoomed to the
+    top: from the lowest final accuracy among the runs ending within 10 points of the
+    best one to the highest accuracy (see :func:`plot_histories`, Notes)."""
+    curves = [(h.valid["step"], _finite(h.valid["accuracy"]), color) for (_, h), color in zip(runs, colors, strict=True)]
+    finals = [acc[np.isfinite(acc)][-1] for _, acc, _ in curves if np.isfinite(acc).any()]
+    if len(runs) < 2 or len(finals) < 2 or last <= 0:
+        return
+    best = max(finals)
+    low = min(f for f in finals if f >= best - 0.1)
+    high = max(np.nanmax(acc) for _, acc, _ in curves if np.isfinite(acc).any())
+    pad = max(0.002, 0.1 * (high - low))
+    inset = ax.inset_axes([0.42, 0.08, 0.55, 0.45])
+    for steps, acc, color in curves:
+        inset.plot(steps, acc, color=color, lw=1.0, marker=".", ms=2)
+    inset.set_xlim(last / 2, last)
+    inset.set_ylim(low - pad, min(1.0, high + pad) if high < 1 else 1.0 + pad / 4)
+    inset.set_title("top of the accuracy", fontsize="x-small")
+    inset.tick_params(labelsize="x-small")
+    inset.grid(True, alpha=0.3)
 
 
 def _image_format(path) -> str:

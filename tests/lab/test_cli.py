@@ -63,31 +63,48 @@ def test_table_has_one_row_per_optimizer_and_ends_with_the_figure(study):
     out, stdout = study
     rows = table(stdout)
     summary = read_csv(out / "summary.csv")
-    assert [row[0] for row in rows] == STUDY.split(",") == [s["optimizer"] for s in summary]
+    assert [s["optimizer"] for s in summary] == STUDY.split(",")
+    assert [row[0] for row in rows] == ["sgd  lr=0.5", "adam  lr=0.01", "sgd  lr=1e3"]  # the short labels
     for row, s in zip(rows, summary, strict=True):
-        label, to_target, steps, best, final, loss, stopped, diverged = row[:8]
-        assert steps == s["steps"] and stopped == s["stopped"]
+        label, to_target, steps, best, final, loss, stopped_by = row[:7]
+        assert steps == s["steps"] and stopped_by == cli.STOP_REASONS[s["stopped"]]
         assert to_target == (s["steps_to_target"] or "—")
         assert float(best) == pytest.approx(100 * float(s["best_accuracy"]), abs=0.006)
         assert float(final) == pytest.approx(100 * float(s["final_accuracy"]), abs=0.006)
-        assert diverged == ("yes" if s["diverged"] == "True" else "no")
-        float(row[8]), float(row[9])  # the times are numbers
+        assert (stopped_by == "diverged") == (s["diverged"] == "True")
+        float(row[7]), float(row[8])  # the times are numbers
     learners, diverging = rows[:2], rows[2]
-    assert [r[6:8] for r in learners] == [["max_steps", "no"]] * 2 and [r[2] for r in learners] == ["30", "30"]
-    assert diverging[6:8] == ["diverged", "yes"] and int(diverging[2]) < 30
+    assert [r[6] for r in learners] == ["step limit"] * 2 and [r[2] for r in learners] == ["30", "30"]
+    assert diverging[6] == "diverged" and int(diverging[2]) < 30
     assert float(diverging[5]) > 100 * float(learners[0][5])  # the loss that blew up, not the last validation's
     assert all(r[1] != "—" and int(r[1]) <= 30 for r in learners)  # both reach 30% accuracy
     assert stdout.rstrip().splitlines()[-1] == f"figure: {out / 'curves.png'}"
 
 
+def test_piped_output_fits_100_columns_without_escape_codes(study):
+    _, stdout = study
+    assert max(len(line) for line in stdout.splitlines()) <= cli.PIPED_WIDTH
+    assert "\x1b" not in stdout
+
+
+def test_off_a_terminal_there_are_no_bars_but_one_line_per_run(tmp_path, capsys):
+    args = [a for a in TINY if a != "--no-progress"]
+    assert cli.main(["compare", *args, "--out", str(tmp_path), "--optimizers", "sgd:learning_rate=0.5,adam"]) == 0
+    out, err = capsys.readouterr()
+    assert "\r" not in err and "step/s" not in err  # no tqdm bar in the log
+    lines = [line for line in out.splitlines() if line.startswith("  ") and " steps, stopped by " in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["sgd", "adam"]
+    assert all("stopped by step limit" in line for line in lines)
+
+
 def test_png_is_a_real_image_with_one_curve_per_optimizer(study):
     out, _ = study
     image = matplotlib.image.imread(out / "curves.png")
-    assert image.shape == (420, 1500, 4)  # figsize (15, 4.2) inches at 100 dpi
+    assert image.shape == (500, 1500, 4)  # figsize (15, 5) inches at 100 dpi
     assert image[..., :3].std() > 0.05  # not a blank canvas
     figure = load(out)["figure"]
     assert figure["path"] == "curves.png"
-    assert figure["lines"] == {"training loss": 3, "validation loss": 3, "validation accuracy": 3}
+    assert figure["lines"] == {"training loss (EMA 0.9)": 3, "validation loss": 3, "validation accuracy": 3}
 
 
 def test_csv_files_hold_every_validation_and_step(study):

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -18,7 +19,7 @@ from symupdates import lab
 from symupdates.lab.history import History
 from symupdates.lab.plotting import run_lines
 
-PANELS = ["training loss", "validation loss", "validation accuracy"]
+PANELS = ["training loss (EMA 0.9)", "validation loss", "validation accuracy"]
 
 
 def scripted(name, rate, steps=50, diverge_at=None):
@@ -49,14 +50,48 @@ def test_one_history():
 def test_several_runs_share_axes_with_one_line_each(container):
     runs = {"sgd": scripted("sgd", 0.99), "adam": scripted("adam", 0.95), "rmsprop": scripted("rmsprop", 0.97)}
     fig = lab.plot_histories(runs if container == "dict" else list(runs.values()), target_accuracy=0.91, title="study")
-    for ax in fig.axes:
+    for ax in fig.axes[:3]:
         lines = run_lines(ax)
         assert [line.get_label() for line in lines] == list(runs)
         assert len({line.get_color() for line in lines}) == 3
     guide = [line for line in fig.axes[2].get_lines() if line.get_gid() == "target"]
     assert len(guide) == 1 and list(guide[0].get_ydata()) == [0.91, 0.91]
-    assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == list(runs)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(runs)
     assert fig.get_suptitle() == "study"
+
+
+def test_the_legend_is_below_the_panels_and_covers_no_curve():
+    runs = {f"rule {i}  lr=1e-{i}": scripted(f"rule {i}", 0.9 + i / 200) for i in range(16)}
+    fig = lab.plot_histories(runs)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes[:3]:
+        panel = ax.get_tightbbox(renderer)
+        assert box.y1 <= panel.y0 + 1, (box, panel)  # entirely below every panel and its tick labels
+
+
+def test_the_step_axis_ends_at_the_data_and_the_inset_zooms_into_the_top():
+    runs = {"fast": scripted("fast", 0.8), "slow": scripted("slow", 0.95), "stuck": scripted("stuck", 0.999)}
+    fig = lab.plot_histories(runs)
+    assert [ax.get_xlim() for ax in fig.axes[:3]] == [(0.0, 50.0)] * 3
+    (inset,) = fig.axes[2].child_axes
+    assert inset.get_title() == "top of the accuracy"
+    finals = {name: h.valid["accuracy"][-1] for name, h in runs.items()}
+    low, high = inset.get_ylim()
+    # "stuck" ends more than 10 points below the best: the inset leaves it out and zooms on the other two
+    assert finals["stuck"] < low < finals["slow"] and high >= finals["fast"] and high - low < 0.2
+    assert inset.get_xlim() == (25.0, 50.0)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_svg_and_pdf_follow_the_suffix(tmp_path, suffix, magic):
+    path = tmp_path / f"curves{suffix}"
+    lab.plot_histories({"a": scripted("a", 0.9), "b": scripted("b", 0.95)}, path=path)
+    assert path.read_bytes().startswith(magic)
 
 
 def test_smoothing_of_the_training_loss():
@@ -88,7 +123,7 @@ def test_png_is_a_real_image(tmp_path):
     image = matplotlib.image.imread(path)
     assert image.shape[:2] == (150, 450)
     assert image[..., :3].std() > 0.05  # not a blank canvas
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 3 and not fig.axes[2].child_axes  # one run: no inset
 
 
 def test_plot_of_a_real_fit():

@@ -30,7 +30,11 @@ def test_the_readme_has_the_blocks_this_file_runs():
     assert len(shell_lines()) >= 6
 
 
-@pytest.mark.parametrize("line, text", [b for b in PYTHON if b not in NEEDS_PYMC], ids=lambda v: f"line{v}" if isinstance(v, int) else "")
+def _ids(value):
+    return f"line{value}" if isinstance(value, int) else ""
+
+
+@pytest.mark.parametrize("line, text", [b for b in PYTHON if b not in NEEDS_PYMC], ids=_ids)
 def test_the_python_block_runs(line, text, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"readme_line{line}"}
@@ -49,7 +53,7 @@ def _make_targets() -> set[str]:
     return {m.group(1) for m in re.finditer(r"^([\w-]+):", text, re.M)}
 
 
-@pytest.mark.parametrize("line, command", shell_lines(), ids=lambda v: f"line{v}" if isinstance(v, int) else "")
+@pytest.mark.parametrize("line, command", shell_lines(), ids=_ids)
 def test_the_shell_command_names_what_exists(line, command):
     from symupdates.lab.cli import build_parser, parse_optimizers
 
