@@ -687,14 +687,15 @@ PIPED_WIDTH = 100
 
 
 def _console():
-    """Rich output that fits the terminal, or :data:`PIPED_WIDTH` columns without colour
-    or escape codes when standard output is not a terminal."""
+    """Rich output that fits the terminal, or :data:`PIPED_WIDTH` columns of plain text (no
+    colour, no escape codes) when standard output is not a terminal: a pipe, a log, a notebook."""
     from rich.console import Console
 
     out = sys.stdout
     if out.isatty():
         return Console(file=out, highlight=False)
-    return Console(file=out, width=PIPED_WIDTH, highlight=False, color_system=None, force_terminal=False)
+    # Plain text in a notebook too (rich would send ANSI-coloured display data there).
+    return Console(file=out, width=PIPED_WIDTH, highlight=False, color_system=None, force_terminal=False, force_jupyter=False)
 
 
 def _describe(s, data) -> str:
