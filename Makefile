@@ -20,8 +20,9 @@ $(STAMP_TEST): $(STAMP_RUN) setup.cfg
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-# The C backend (CVM) compiles the optimizers' graphs several times faster than Numba,
-# PyTensor's default, on a machine whose compile cache is empty; Numba steps faster.
+# The C backend (CVM): on an empty compile cache it compiles this study faster than Numba,
+# PyTensor's default (README, "First run: what compiling costs", has the times and the
+# commands that measure them); Numba steps faster.
 run: $(STAMP_RUN)
 	$(VENV)/bin/symupdates compare --dataset digits --mode CVM --out out/compare-digits
 

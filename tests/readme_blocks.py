@@ -53,11 +53,15 @@ def pymc_blocks() -> list[tuple[int, str]]:
 
 
 def shell_lines() -> list[tuple[int, str]]:
-    """Every command of the README's shell blocks (``bash`` or unmarked), comments stripped."""
+    """Every command of the README's shell blocks (``bash`` or unmarked): comments stripped,
+    ``a && b`` split in two, a leading ``time`` and environment assignments dropped."""
     lines = []
     for start, text in blocks("bash") + blocks(""):
         for offset, line in enumerate(text.splitlines(), start=1):
-            command = line.split(" #", 1)[0].strip()
-            if command:
-                lines.append((start + offset, command))
+            for command in line.split(" #", 1)[0].split("&&"):
+                words = re.sub(r"\$\([^)]*\)", "SUBST", command).split()  # $(mktemp -d) is one word
+                while words and (words[0] == "time" or re.fullmatch(r"[A-Z_]+=\S*", words[0])):
+                    words.pop(0)
+                if words:
+                    lines.append((start + offset, " ".join(words)))
     return lines

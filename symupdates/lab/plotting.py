@@ -122,7 +122,7 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     at its last finite loss, where a cross marks it.
 
     The inset shows the second half of the steps and the accuracies from just below the
-    lowest final accuracy among the runs that end within 10 points of the best one, to
+    lowest one there among the runs that end within 5 points of the best one, to
     just above the highest accuracy: the range where rules that all learn differ. The
     legend is below the panels, in as many columns as fit.
 
@@ -159,19 +159,20 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
 
     fig = Figure(figsize=figsize, layout="constrained")
     ax_train, ax_loss, ax_acc = fig.subplots(1, 3, sharex=True)
-    colors = [f"C{i % 10}" for i in range(len(runs))]
-    for (label, h), color in zip(runs, colors, strict=True):
+    # The 11th to 20th runs repeat the ten colours dashed, the next ten dotted.
+    looks = [{"color": f"C{i % 10}", "ls": ("-", "--", ":")[i // 10 % 3]} for i in range(len(runs))]
+    for (label, h), look in zip(runs, looks, strict=True):
         legend = f"{label} (diverged)" if h.diverged else label
         if h.train["step"]:
             loss = _smooth(h.train["loss"], float(smoothing))
-            ax_train.plot(h.train["step"], loss, color=color, lw=1.2, label=legend)
+            ax_train.plot(h.train["step"], loss, lw=1.2, label=legend, **look)
             finite = np.flatnonzero(np.isfinite(loss))
             if h.diverged and finite.size:
                 last = finite[-1]
-                ax_train.scatter([h.train["step"][last]], [loss[last]], marker="x", s=60, color=color, zorder=3)
+                ax_train.scatter([h.train["step"][last]], [loss[last]], marker="x", s=60, color=look["color"], zorder=3)
         if h.valid["step"]:
-            ax_loss.plot(h.valid["step"], _finite(h.valid["loss"]), color=color, lw=1.2, marker=".", ms=3, label=legend)
-            ax_acc.plot(h.valid["step"], _finite(h.valid["accuracy"]), color=color, lw=1.2, marker=".", ms=3, label=legend)
+            ax_loss.plot(h.valid["step"], _finite(h.valid["loss"]), lw=1.2, marker=".", ms=3, label=legend, **look)
+            ax_acc.plot(h.valid["step"], _finite(h.valid["accuracy"]), lw=1.2, marker=".", ms=3, label=legend, **look)
     if target_accuracy is not None:
         ax_acc.axhline(float(target_accuracy), color="0.4", ls=":", lw=1, gid=_TARGET_GID)
 
@@ -188,7 +189,7 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     last = max((max(h.train["step"][-1:] + h.valid["step"][-1:], default=0) for _, h in runs), default=0)
     if last > 0:
         ax_train.set_xlim(0, last)  # shared: every panel ends at the data
-    _zoom_inset(ax_acc, runs, colors, last)
+    _zoom_inset(ax_acc, runs, looks, last)
     seen, unique = set(), []
     for line in run_lines(ax_acc) + run_lines(ax_train):
         if line.get_label() not in seen:
@@ -205,21 +206,26 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     return fig
 
 
-def _zoom_inset(ax, runs, colors, last) -> None:
+def _zoom_inset(ax, runs, looks, last) -> None:
     """An inset of the accuracy panel over the second half of the steps, zoomed to the
-    top: from the lowest final accuracy among the runs ending within 10 points of the
-    best one to the highest accuracy (see :func:`plot_histories`, Notes)."""
-    curves = [(h.valid["step"], _finite(h.valid["accuracy"]), color) for (_, h), color in zip(runs, colors, strict=True)]
+    top: from the lowest accuracy there of the runs ending within 5 points of the best
+    one to the highest accuracy (see :func:`plot_histories`, Notes)."""
+    curves = [(h.valid["step"], _finite(h.valid["accuracy"]), look) for (_, h), look in zip(runs, looks, strict=True)]
     finals = [acc[np.isfinite(acc)][-1] for _, acc, _ in curves if np.isfinite(acc).any()]
     if len(runs) < 2 or len(finals) < 2 or last <= 0:
         return
     best = max(finals)
-    low = min(f for f in finals if f >= best - 0.1)
+    shown = [
+        acc[np.asarray(steps) >= last / 2]
+        for steps, acc, _ in curves
+        if np.isfinite(acc).any() and acc[np.isfinite(acc)][-1] >= best - 0.05
+    ]
+    low = min(np.nanmin(a, initial=np.inf) for a in shown)
     high = max(np.nanmax(acc) for _, acc, _ in curves if np.isfinite(acc).any())
     pad = max(0.002, 0.1 * (high - low))
     inset = ax.inset_axes([0.42, 0.08, 0.55, 0.45])
-    for steps, acc, color in curves:
-        inset.plot(steps, acc, color=color, lw=1.0, marker=".", ms=2)
+    for steps, acc, look in curves:
+        inset.plot(steps, acc, lw=1.0, marker=".", ms=2, **look)
     inset.set_xlim(last / 2, last)
     inset.set_ylim(low - pad, min(1.0, high + pad) if high < 1 else 1.0 + pad / 4)
     inset.set_title("top of the accuracy", fontsize="x-small")

@@ -75,16 +75,24 @@ def test_the_legend_is_below_the_panels_and_covers_no_curve():
 
 
 def test_the_step_axis_ends_at_the_data_and_the_inset_zooms_into_the_top():
-    runs = {"fast": scripted("fast", 0.8), "slow": scripted("slow", 0.95), "stuck": scripted("stuck", 0.999)}
+    runs = {"fast": scripted("fast", 0.8), "slow": scripted("slow", 0.93), "stuck": scripted("stuck", 0.99)}
     fig = lab.plot_histories(runs)
     assert [ax.get_xlim() for ax in fig.axes[:3]] == [(0.0, 50.0)] * 3
     (inset,) = fig.axes[2].child_axes
     assert inset.get_title() == "top of the accuracy"
     finals = {name: h.valid["accuracy"][-1] for name, h in runs.items()}
     low, high = inset.get_ylim()
-    # "stuck" ends more than 10 points below the best: the inset leaves it out and zooms on the other two
+    # "stuck" ends more than 5 points below the best: the inset leaves it out and zooms on the other two
     assert finals["stuck"] < low < finals["slow"] and high >= finals["fast"] and high - low < 0.2
     assert inset.get_xlim() == (25.0, 50.0)
+
+
+def test_more_than_ten_runs_repeat_the_colours_with_another_line_style():
+    runs = {f"run {i}": scripted(f"run {i}", 0.9) for i in range(12)}
+    lines = run_lines(lab.plot_histories(runs).axes[2])
+    looks = [(line.get_color(), line.get_linestyle()) for line in lines]
+    assert len(set(looks)) == 12
+    assert looks[10] == (looks[0][0], "--") and looks[0][1] == "-"
 
 
 @pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".pdf", b"%PDF")])

@@ -65,6 +65,8 @@ def test_the_shell_command_names_what_exists(line, command):
         extras = re.fullmatch(r"(?:\.|symupdates)(?:\[([\w,-]+)\])?", target)
         assert extras, f"README line {line}: {command}"
         assert set(filter(None, (extras.group(1) or "").split(","))) <= _extras(), f"README line {line}: {command}"
+    elif words[:2] == ["git", "clone"] or words[0] == "cd":
+        pass  # getting a checkout: nothing of ours to check
     elif words[0] == "symupdates":
         args = build_parser().parse_args(words[1:])
         if args.optimizers:
