@@ -215,12 +215,12 @@ def _zoom_inset(ax, runs, looks, last) -> None:
     if len(runs) < 2 or len(finals) < 2 or last <= 0:
         return
     best = max(finals)
-    shown = [
-        acc[np.asarray(steps) >= last / 2]
+    low = min(
+        # a run's final accuracy, and anything lower in the second half (a run that stopped early has none there)
+        np.nanmin(acc[np.asarray(steps) >= last / 2], initial=acc[np.isfinite(acc)][-1])
         for steps, acc, _ in curves
         if np.isfinite(acc).any() and acc[np.isfinite(acc)][-1] >= best - 0.05
-    ]
-    low = min(np.nanmin(a, initial=np.inf) for a in shown)
+    )
     high = max(np.nanmax(acc) for _, acc, _ in curves if np.isfinite(acc).any())
     pad = max(0.002, 0.1 * (high - low))
     inset = ax.inset_axes([0.42, 0.08, 0.55, 0.45])
