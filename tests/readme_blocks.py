@@ -1,9 +1,9 @@
 """The README's code blocks, extracted, for the tests that run them.
 
-``python`` blocks are executed (tests/lab/test_readme_blocks.py; the one that imports
-PyMC by tests/pymc/test_readme.py). A fragment that uses names it does not define
-(``loss``, ``params``, ``X``, ``evaluate``...) runs after :data:`PRELUDE`, a small model
-that defines them. Shell blocks are checked line by line: ``make`` targets exist,
+``python`` blocks are executed by :func:`run_block` (tests/lab/test_readme_blocks.py; the
+one that imports PyMC by tests/pymc/test_readme.py). The fragments that use names they do
+not define (``loss``, ``params``, ``X``, ``evaluate``...) run after :data:`PRELUDE`, a
+small model that defines them. Shell blocks are checked line by line: ``make`` targets exist,
 ``pip install`` names real extras and ``symupdates`` command lines parse.
 """
 
@@ -45,6 +45,16 @@ def blocks(language: str) -> list[tuple[int, str]]:
     """``(line number, text)`` of every README block fenced as ``language`` ("" for unmarked)."""
     text = README.read_text(encoding="utf-8")
     return [(text[: m.start()].count("\n") + 1, m.group(2)) for m in _BLOCK.finditer(text) if m.group(1) == language]
+
+
+def run_block(line: int, text: str, prelude: str = "") -> dict:
+    """Execute the README block that starts at ``line`` (after ``prelude``) in a fresh
+    namespace, and return the namespace; a traceback names the block's line."""
+    namespace = {"__name__": f"readme_line{line}"}
+    if prelude:
+        exec(compile(prelude, "<prelude>", "exec"), namespace)
+    exec(compile(text, f"README.md, block at line {line}", "exec"), namespace)
+    return namespace
 
 
 def pymc_blocks() -> list[tuple[int, str]]:

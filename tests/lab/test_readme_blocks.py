@@ -17,7 +17,7 @@ import shlex
 import matplotlib
 import pytest
 
-from tests.readme_blocks import PRELUDE, ROOT, blocks, pymc_blocks, shell_lines
+from tests.readme_blocks import PRELUDE, ROOT, blocks, pymc_blocks, run_block, shell_lines
 
 matplotlib.use("Agg")
 
@@ -37,9 +37,7 @@ def _ids(value):
 @pytest.mark.parametrize("line, text", [b for b in PYTHON if b not in NEEDS_PYMC], ids=_ids)
 def test_the_python_block_runs(line, text, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": f"readme_line{line}"}
-    exec(compile(PRELUDE, "<prelude>", "exec"), namespace)
-    exec(compile(text, f"README.md, block at line {line}", "exec"), namespace)
+    run_block(line, text, PRELUDE)
 
 
 def _extras() -> set[str]:
