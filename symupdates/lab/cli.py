@@ -538,6 +538,11 @@ STOP_REASONS = {
 }
 
 
+def _stop_text(stopped) -> str:
+    """Why a run stopped, as the table and the log say it (:data:`STOP_REASONS`)."""
+    return STOP_REASONS.get(stopped, str(stopped))
+
+
 def table_rows(runs) -> list[list[str]]:
     """The table's cells as text, one row per run (the last two cells are the times).
 
@@ -560,7 +565,7 @@ def table_rows(runs) -> list[list[str]]:
                 _percent(m["best_accuracy"]),
                 _percent(m["final_accuracy"]),
                 f"{loss:.4g}" if m["diverged"] else f"{loss:.4f}",
-                STOP_REASONS.get(m["stopped"], str(m["stopped"])),
+                _stop_text(m["stopped"]),
                 f"{m['time']:.1f}",
                 f"{m['compile_seconds']:.1f}",
             ]
@@ -740,7 +745,7 @@ def run_compare(args) -> int:
             if not s.progress:
                 m = run.summary
                 console.print(
-                    f"  {run.spec.label}: {m['steps']} steps, stopped by {STOP_REASONS.get(m['stopped'], m['stopped'])}, "
+                    f"  {run.spec.label}: {m['steps']} steps, stopped by {_stop_text(m['stopped'])}, "
                     f"best accuracy {_percent(m['best_accuracy'])}%",
                     markup=False,
                 )

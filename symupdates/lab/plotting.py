@@ -211,17 +211,18 @@ def _zoom_inset(ax, runs, looks, last) -> None:
     top: from the lowest accuracy there of the runs ending within 5 points of the best
     one to the highest accuracy (see :func:`plot_histories`, Notes)."""
     curves = [(h.valid["step"], _finite(h.valid["accuracy"]), look) for (_, h), look in zip(runs, looks, strict=True)]
-    finals = [acc[np.isfinite(acc)][-1] for _, acc, _ in curves if np.isfinite(acc).any()]
-    if len(runs) < 2 or len(finals) < 2 or last <= 0:
+    # (steps, accuracies, last finite accuracy) of every run that has one
+    ended = [(steps, acc, acc[np.isfinite(acc)][-1]) for steps, acc, _ in curves if np.isfinite(acc).any()]
+    if len(runs) < 2 or len(ended) < 2 or last <= 0:
         return
-    best = max(finals)
+    best = max(final for _, _, final in ended)
     low = min(
         # a run's final accuracy, and anything lower in the second half (a run that stopped early has none there)
-        np.nanmin(acc[np.asarray(steps) >= last / 2], initial=acc[np.isfinite(acc)][-1])
-        for steps, acc, _ in curves
-        if np.isfinite(acc).any() and acc[np.isfinite(acc)][-1] >= best - 0.05
+        np.nanmin(acc[np.asarray(steps) >= last / 2], initial=final)
+        for steps, acc, final in ended
+        if final >= best - 0.05
     )
-    high = max(np.nanmax(acc) for _, acc, _ in curves if np.isfinite(acc).any())
+    high = max(np.nanmax(acc) for _, acc, _ in ended)
     pad = max(0.002, 0.1 * (high - low))
     inset = ax.inset_axes([0.42, 0.08, 0.55, 0.45])
     for steps, acc, look in curves:
