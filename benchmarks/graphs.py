@@ -193,6 +193,22 @@ def monitored_train_step(rule="adam", per_param=False, mode=None, clip_norm=CLIP
     return f, params
 
 
+def fit_train_step(update_ratio=False, rule="adam", mode=None, clip_norm=CLIP_NORM, seed=0):
+    """The symupdates W1 step as :func:`symupdates.lab.fit` compiles it: the cost, the
+    gradient norm and the learning rate, and with ``update_ratio`` the update ratio (what
+    ``monitor_every=1`` adds; with a larger ``monitor_every`` the ratio is taken on the
+    host by :class:`symupdates.monitor.Snapshot`).
+
+    Returns ``(f, params)``; ``f(X, y)`` returns the list of outputs.
+    """
+    params, X, y, cost = mlp_cost(seed)
+    updates = su_updates(rule, cost, params, clip_norm)
+    outputs = [cost, updates.info["grad_norm"], updates.info["learning_rate"]]
+    if update_ratio:
+        outputs.append(su.monitor.update_ratios(updates, params)["update_ratio"])
+    return pytensor.function([X, y], outputs, updates=updates, mode=mode), params
+
+
 def update_step(which, rule="adam", mode=None, clip_norm=CLIP_NORM, seed=0):
     """Compile the W1 parameter update alone, ``f(*grads)``: the optimizer's part of W1.
 

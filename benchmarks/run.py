@@ -27,6 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ORDER = ["W1", "W2", "W3", "W4", "MEM", "SKIP"]
 REFERENCE = "symupdates"
+#: The W1 group of fit's monitor cadence (benchmarks.workloads fills it).
+CADENCE = "adam, monitors every k steps"
 LIVE = "hand-written, live hyperparameters"
 
 
@@ -166,7 +168,7 @@ def markdown_w1(r):
                     "paired / symupdates [95% CI]", "loss vs symupdates (3 steps)"], rows), ""]
     rows = []
     for rule, g in r["groups"].items():
-        if rule == "adam":
+        if rule in ("adam", CADENCE):
             continue
         agree = g.get("loss_rel_diff", {})
         for name, x in _order(g["rows"]):
@@ -190,6 +192,20 @@ def markdown_w1(r):
             if name != REFERENCE:
                 out.append(f"- {name} / symupdates, paired: {_paired(x)}; target ≤ 1.05 (the interval's upper end): "
                            f"{_verdict(_paired_high(x) <= 1.05)}.")
+    cadence = r["groups"].get(CADENCE)
+    if cadence:
+        out += ["", f"`fit`'s monitor cadence (`monitor_every`): the update ratio on the host every k-th step "
+                f"(`symupdates.monitor.Snapshot`) or in the compiled step at every step, against fit's step without it. "
+                f"A round of {cadence['block']} calls per contender is cut into runs of k = {cadence['every']} "
+                f"consecutive calls, each holding one monitored step; a round's time is the median of the runs' "
+                f"summed times (training time, robust to an interrupted run), and the ratio is paired by round:", ""]
+        rows = [[name, _ms(x["per_step"]), _paired(x)] for name, x in _order(cadence["rows"])]
+        out += [_table(["contender", "time per step (ms)", "paired / symupdates [95% CI]"], rows), ""]
+        for name, x in _order(cadence["rows"]):
+            if "host" in name:
+                out.append(f"- {name}: a snapshot and its comparison take {_ms(x['watch_seconds'])} ms (median), "
+                           f"{100 * x['watch_share']:.2f}% of the training time at one in {cadence['every']} steps "
+                           f"(paired ratio of whole runs: {_paired(x)}); target ≤ 2%: {_verdict(x['watch_share'] <= 0.02)}.")
     out.append("")
     return "\n".join(out)
 

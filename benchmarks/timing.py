@@ -36,25 +36,41 @@ def interleaved(contenders, rounds, block, warmup=3):
     return times
 
 
-def summary(times, reference, block=None):
+def summary(times, reference, block=None, statistic=statistics.median):
     """Min, median and their ratios to ``reference`` for each contender, in seconds.
 
     With ``block`` (the calls per contender per round of :func:`interleaved`), each row
     also holds ``"paired"``: the :func:`paired_ratio` of the contender to ``reference``,
-    the ratio the claims are made on.
+    the ratio the claims are made on, with ``statistic`` taken over each round's calls.
     """
     ref_min = min(times[reference])
     ref_med = statistics.median(times[reference])
     rows = {}
     for name, ts in times.items():
         lo, med = min(ts), statistics.median(ts)
-        rows[name] = {"min": lo, "median": med, "min_ratio": lo / ref_min, "median_ratio": med / ref_med, "calls": len(ts)}
+        rows[name] = {"min": lo, "median": med, "mean": statistics.fmean(ts), "min_ratio": lo / ref_min,
+                      "median_ratio": med / ref_med, "calls": len(ts)}
         if block is not None:
-            rows[name]["paired"] = paired_ratio(times, name, reference, block)
+            rows[name]["paired"] = paired_ratio(times, name, reference, block, statistic=statistic)
     return rows
 
 
-def paired_ratio(times, name, reference, block, resamples=2000, seed=0):
+def per_cadence(k):
+    """A round statistic for a cost paid once every ``k`` calls: the median, over the
+    round's runs of ``k`` consecutive calls, of their summed time.
+
+    Each run of ``k`` calls holds exactly one costly call, so the sum is the time of ``k``
+    training steps as a loop pays it; the median over runs drops a run the machine
+    interrupted, as the median of single calls does (and a plain mean does not).
+    """
+
+    def statistic(times):
+        return statistics.median(sum(times[i : i + k]) for i in range(0, len(times) - k + 1, k))
+
+    return statistic
+
+
+def paired_ratio(times, name, reference, block, resamples=2000, seed=0, statistic=statistics.median):
     """The ratio ``name / reference`` taken round by round, with a bootstrap 95% interval.
 
     ``times`` comes from :func:`interleaved`: each contender ran ``block`` calls per
@@ -63,12 +79,17 @@ def paired_ratio(times, name, reference, block, resamples=2000, seed=0):
     result is the median of those ratios and the 2.5 and 97.5 percentiles of the median
     over ``resamples`` bootstrap resamples of the rounds.
 
+    ``statistic`` summarises a round's calls: the median by default (robust to a call
+    the machine interrupted); :func:`per_cadence` when one call in ``k`` does more work
+    on purpose and the total time is what counts (then ``block`` must be a multiple of
+    ``k``).
+
     Returns ``{"ratio": median, "low": ..., "high": ..., "rounds": n}``.
     """
     a, b = times[name], times[reference]
     rounds = min(len(a), len(b)) // block
     ratios = [
-        statistics.median(a[r * block : (r + 1) * block]) / statistics.median(b[r * block : (r + 1) * block])
+        statistic(a[r * block : (r + 1) * block]) / statistic(b[r * block : (r + 1) * block])
         for r in range(rounds)
     ]
     rng = random.Random(seed)

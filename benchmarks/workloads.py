@@ -12,18 +12,23 @@ W4  1e6 parameters in 10 to 300 tensors: building, compiling and stepping Adam w
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import statistics
 import time
 
 import numpy as np
 
+import symupdates as su
 from benchmarks import contenders as other
-from benchmarks.graphs import batch, many_tensors, monitored_train_step, read_gradients, skip_step, train_step, w2_step, w4_step, w4_updates
-from benchmarks.timing import interleaved, paired_ratio, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
+from benchmarks.graphs import batch, fit_train_step, many_tensors, monitored_train_step, read_gradients, skip_step, train_step, w2_step, w4_step, w4_updates
+from benchmarks.run import CADENCE
+from benchmarks.timing import interleaved, paired_ratio, per_cadence, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
+from symupdates.lab.training import MONITOR_EVERY
 
 REFERENCE = "symupdates"
 HAND = "hand-written PyTensor"
@@ -45,6 +50,54 @@ def _set_torch_threads(threads):
 
 
 # ---------------------------------------------------------------- W1
+
+
+def _every_kth_watched(f, params, X, y, every):
+    """``f(X, y)``, with every ``every``-th call between a :class:`~symupdates.monitor.Snapshot`
+    and its comparison, as :func:`symupdates.lab.fit` does for ``monitor_every``. The
+    seconds each snapshot and comparison took are appended to ``step.watch_seconds``."""
+    calls = itertools.count(1)
+    clock = time.perf_counter
+
+    def step():
+        if next(calls) % every:
+            return f(X, y)
+        t0 = clock()
+        watch = su.monitor.Snapshot(params)
+        t1 = clock()
+        out = f(X, y)
+        t2 = clock()
+        watch.compare()
+        step.watch_seconds.append((t1 - t0) + (clock() - t2))
+        return out
+
+    step.watch_seconds = []
+    return step
+
+
+def monitor_cadence(X, y, rounds, every=MONITOR_EVERY):
+    """fit's ``monitor_every``: the update ratio every ``every``-th step on the host against
+    every step in the graph, and neither. One call in ``every`` does more work, so a
+    round's time is the median over its runs of ``every`` calls of their summed time (the
+    training time, robust to interruptions), and each round holds 5 such runs. The host's
+    share is also taken directly: the median time of a snapshot and its comparison over
+    ``every`` times the reference's median step (``watch_share``)."""
+    f, params = fit_train_step()
+    steps = {REFERENCE: (lambda f=f: f(X, y))}
+    host = f"update ratio every {every} steps (host)"
+    steps[host] = watched = _every_kth_watched(f, params, X, y, every)
+    f1, _ = fit_train_step(update_ratio=True)
+    steps["update ratio every step (in the graph)"] = lambda f=f1: f(X, y)
+    block = 5 * every
+    times = interleaved(steps, rounds, block)
+    rows = summary(times, REFERENCE, block, statistic=per_cadence(every))
+    for name, row in rows.items():  # the time of one step, on average over a run of `every` steps
+        row["per_step"] = per_cadence(every)(times[name]) / every
+    # The host's work, timed by itself: robust to the drift that widens the paired interval.
+    watch = statistics.median(watched.watch_seconds)
+    rows[host]["watch_seconds"] = watch
+    rows[host]["watch_share"] = watch / (every * statistics.median(times[REFERENCE]))
+    return {"rows": rows, "block": block, "every": every}
 
 
 def w1(quick, threads):
@@ -79,6 +132,9 @@ def w1(quick, threads):
         steps[name] = (lambda f=f: f(X, y)[0])
     groups["adam, monitored"] = {"rows": summary(interleaved(steps, rounds, block), REFERENCE, block)}
     del steps
+    gc.collect()
+
+    groups[CADENCE] = monitor_cadence(X, y, rounds)
     gc.collect()
 
     rules = ("sgd", "momentum", "rmsprop", "nadam", "radam", "lion")

@@ -62,6 +62,7 @@ import numpy as np
 
 from symupdates import optimizers
 from symupdates.checkpoint import atomic_write
+from symupdates.lab.training import MONITOR_EVERY
 from symupdates.updates import merge_updates
 
 __all__ = ["MATRIX_RULES", "OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
@@ -99,6 +100,7 @@ GENERAL_DEFAULTS = {
     "patience": 0,
     "target_times": 0,
     "log_every": 1,
+    "monitor_every": MONITOR_EVERY,
     "xscale": "linear",
     "format": "png",
     "mode": None,
@@ -509,6 +511,7 @@ def run_study(s, data):
             epochs=s.epochs,
             max_steps=s.max_steps,
             validate_every=s.validate_every,
+            monitor_every=s.monitor_every,
             stop=stop,
             seed=s.seed,
             mode=s.mode,
@@ -613,7 +616,8 @@ def _json_safe(value):
 def _settings(s) -> dict:
     keys = (
         "dataset", "preset", "hidden", "activation", "l2", "dtype", "batch_size", "epochs", "max_steps",
-        "validate_every", "patience", "target_accuracy", "target_times", "seed", "mode", "log_every", "xscale", "optimizers",
+        "validate_every", "monitor_every", "patience", "target_accuracy", "target_times", "seed", "mode", "log_every",
+        "xscale", "optimizers",
     )  # fmt: skip
     return {k: getattr(s, k) for k in keys}
 
@@ -804,6 +808,8 @@ def _add_compare_parser(subparsers) -> None:
     add("--epochs", metavar="N", type=_positive_int, help="passes over the data (with --max-steps: whichever ends first)")
     add("--max-steps", metavar="N", type=_positive_int, help=f"training steps {per_dataset('max_steps')}")
     add("--validate-every", metavar="N", type=_positive_int, help=f"steps between validations {per_dataset('validate_every')}")
+    add("--monitor-every", metavar="N", type=_positive_int,
+        help="record the update/parameter ratio every N steps (default 20; 1: every step, in the compiled step)")
     add("--seed", metavar="N", type=int, help="seed of the initial weights, the split and the minibatch order (default 0)")
     add("--mode", metavar="MODE", help="PyTensor compile mode: NUMBA, CVM, JAX, FAST_COMPILE (default pytensor.config.mode)")
 

@@ -43,7 +43,8 @@ class History:
         ``accuracy`` (of the minibatch, before the update), ``learning_rate`` (the value
         applied), ``grad_norm`` (global, before clipping), ``update_ratio``
         (:math:`\\lVert\\Delta p\\rVert_2 / \\lVert p\\rVert_2` over all parameters, see
-        :func:`symupdates.monitor.update_ratios`) and ``time`` (seconds since the start of
+        :func:`symupdates.monitor.update_ratios`; NaN on the steps between two of
+        :func:`fit`'s ``monitor_every``) and ``time`` (seconds since the start of
         training, compilation excluded).
     valid : dict of str to list
         Columns ``step`` (updates applied so far; ``0`` is the initial model), ``epoch``,

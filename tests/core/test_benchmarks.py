@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pytensor
 import pytest
 
+import symupdates as su
+
 from benchmarks.graphs import BUILDERS, many_tensors
 from benchmarks.run import slope
-from benchmarks.timing import paired_ratio
+from benchmarks.timing import paired_ratio, per_cadence
+from benchmarks.workloads import _every_kth_watched
 
 
 @pytest.mark.parametrize(("power", "expected"), [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (0.5, 0.5)])
@@ -27,6 +32,34 @@ def test_paired_ratio_takes_the_ratio_round_by_round():
     assert (p["ratio"], p["low"], p["high"], p["rounds"]) == (pytest.approx(2.0), pytest.approx(2.0), pytest.approx(2.0), rounds)
     same = paired_ratio(times, "b", "b", block)
     assert (same["ratio"], same["low"], same["high"]) == (1.0, 1.0, 1.0)
+
+
+def test_a_per_cadence_paired_ratio_counts_the_one_slow_call_in_k_but_not_an_interruption():
+    """One call in 4 takes 5 units instead of 1: the median of a round's calls does not see
+    it, the per-cadence statistic does: (3 + 5) / 4 = 2. A call the machine interrupted
+    (100 units) moves a plain mean but not the median over a round's runs of 4 calls."""
+    k, rounds = 4, 6
+    block = 3 * k
+    watched = [1.0, 1.0, 1.0, 5.0] * 3
+    watched[1] = 100.0
+    times = {"watched": watched * rounds, "plain": [1.0] * block * rounds}
+    assert paired_ratio(times, "watched", "plain", block)["ratio"] == 1.0
+    p = paired_ratio(times, "watched", "plain", block, statistic=per_cadence(k))
+    assert (p["ratio"], p["low"], p["high"]) == (2.0, 2.0, 2.0)
+    assert paired_ratio(times, "watched", "plain", block, statistic=statistics.fmean)["ratio"] > 10
+
+
+def test_the_cadence_contender_watches_every_kth_call_as_fit_does(monkeypatch):
+    w = pytensor.shared(np.array([3.0, 4.0]), name="w")
+    f = pytensor.function([], [], updates=[(w, 0.5 * w)], mode="FAST_COMPILE")
+    compared = []
+    original = su.monitor.Snapshot.compare
+    monkeypatch.setattr(su.monitor.Snapshot, "compare", lambda self: compared.append(original(self)))
+    step = _every_kth_watched(lambda X, y: f(), [w], None, None, 3)
+    for _ in range(7):
+        step()
+    assert [c["update_ratio"] for c in compared] == [0.5, 0.5]  # calls 3 and 6
+    np.testing.assert_allclose(w.get_value(), np.array([3.0, 4.0]) / 2**7)
 
 
 def test_many_tensors_splits_the_total():

@@ -178,3 +178,48 @@ def test_bad_input():
         monitor.grad_norms([pt.matrix()], [w])
     with pytest.raises(ValueError, match="at least one tensor"):
         monitor.count_nonfinite([])
+
+
+# ---------------------------------------------------------------------------- Snapshot (host side)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_snapshot_gives_the_symbolic_monitors_values(dtype, rng):
+    model, X, y, updates, diag, step, _ = mlp_step(dtype, learning_rate=0.01)
+    X_data, y_data = rng.normal(size=(16, 6)).astype(dtype), rng.integers(0, 3, 16)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    for _ in range(3):
+        snapshot = monitor.Snapshot(model.params)
+        out = dict(zip(["cost", *diag], step(X_data, y_data), strict=True))
+        host = snapshot.compare(per_param=True)
+        assert list(host) == [
+            "param_norm", "update_norm", "update_ratio", "nonfinite_updates",
+            *(f"{kind}/{n}" for n in NAMES for kind in ("param_norm", "update_norm", "update_ratio")),
+        ]  # fmt: skip
+        for name, value in host.items():
+            assert isinstance(value, int if name == "nonfinite_updates" else float), name
+            np.testing.assert_allclose(value, out[name], rtol=rtol, err_msg=name)
+    # the first step moves the zero biases: a ratio of inf, as the symbolic one
+    model, X, y, updates, diag, step, _ = mlp_step(dtype, learning_rate=0.01)
+    snapshot = monitor.Snapshot(model.params)
+    step(X_data, y_data)
+    assert snapshot.compare(per_param=True)["update_ratio/b1"] == np.inf
+
+
+def test_a_snapshot_copies_the_values_and_counts_nonfinite_entries():
+    w = pytensor.shared(np.array([3.0, 4.0]), name="w")
+    b = pytensor.shared(np.zeros(3), name="b")
+    snapshot = monitor.Snapshot([w, b])
+    assert repr(snapshot) == "Snapshot(w, b)"
+    w.get_value(borrow=True)[:] = [0.0, 0.0]  # changing the array in place must not change the snapshot
+    out = snapshot.compare(per_param=True)
+    assert (out["param_norm"], out["update_norm"], out["update_ratio"]) == (5.0, 5.0, 1.0)
+    assert (out["update_ratio/b"], out["nonfinite_updates"]) == (0.0, 0)  # 0 / 0 is 0
+    b.set_value(np.array([np.nan, np.inf, 1.0]))
+    assert snapshot.compare()["nonfinite_updates"] == 2
+    big = pytensor.shared(np.full(4, 1e308), name="big")  # a sum that overflows, no entry that does
+    assert monitor.Snapshot([big]).compare()["nonfinite_updates"] == 0
+    with pytest.raises(TypeError, match="per_param must be True or False"):
+        snapshot.compare(per_param=1)
+    with pytest.raises(TypeError, match="params must be a list of shared variables"):
+        monitor.Snapshot(w)

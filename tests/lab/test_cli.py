@@ -227,6 +227,7 @@ def test_explicit_options_override_the_preset_and_the_defaults():
     assert (s.dataset, s.hidden, s.max_steps, s.epochs) == ("digits", (64, 64), cli.DATASET_DEFAULTS["digits"]["max_steps"], None)
     assert [spec.name for spec in s.specs] == list(cli.OPTIMIZERS)
     assert str(s.out) == "out/compare-digits" and str(resolve("--preset", "cute-dl").out) == "out/compare-cute-dl"
+    assert s.monitor_every == 20 and resolve("--monitor-every", "1").monitor_every == 1
 
 
 def test_optimizer_lists_parse_hyperparameters_of_every_kind():
@@ -286,6 +287,7 @@ def test_muon_trains_the_matrices_and_adamw_the_biases():
         (["--target-accuracy", "91"], "must be a fraction in (0, 1]"),
         (["--hidden", "64,x"], "is not a list of layer widths"),
         (["--batch-size", "0"], "must be a positive integer"),
+        (["--monitor-every", "0"], "must be a positive integer"),
         (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),

@@ -293,7 +293,8 @@ def test_fit_records_what_the_step_did(digits):
     """The first row, recomputed independently from the documented minibatch order."""
     model = small_mlp()
     before = [p.get_value() for p in model.params]
-    history = quick_fit(digits, functools.partial(su.sgd, learning_rate=0.05), model=model, max_steps=1, seed=3)
+    history = quick_fit(digits, functools.partial(su.sgd, learning_rate=0.05), model=model, max_steps=1, seed=3,
+                        monitor_every=1)
     after = [p.get_value() for p in model.params]
     [index, *_] = lab.minibatches(len(digits.train[1]), 32, np.random.default_rng([3, 0]))
     X, y = digits.train[0][index], digits.train[1][index]
@@ -311,6 +312,42 @@ def test_fit_records_what_the_step_did(digits):
     size = np.sqrt(sum((b**2).sum() for b in before))
     np.testing.assert_allclose(row["update_ratio"], moved / size, rtol=1e-10)
     assert history.valid["step"] == [0, 1] and history.stopped == "max_steps"
+
+
+def test_monitor_every_k_records_the_same_ratios_on_every_kth_step_and_trains_the_same(digits):
+    """monitor_every=1 computes the update ratio in the compiled step; k > 1 leaves it out of
+    the step and computes it on the host every k-th step. Training is the same either way."""
+    adam = functools.partial(su.adam, learning_rate=0.01)
+    every = quick_fit(digits, adam, model=small_mlp(), max_steps=30, monitor_every=1)
+    cadence = quick_fit(digits, adam, model=small_mlp(), max_steps=30, monitor_every=7)
+    for key in ("loss", "accuracy", "grad_norm", "learning_rate"):
+        np.testing.assert_allclose(cadence.train[key], every.train[key], rtol=1e-12)
+    np.testing.assert_allclose(cadence.valid["loss"], every.valid["loss"], rtol=1e-12)
+    ratios = np.array(cadence.train["update_ratio"])
+    watched = np.array(cadence.train["step"]) % 7 == 0
+    assert list(np.array(cadence.train["step"])[watched]) == [7, 14, 21, 28]
+    assert np.all(np.isnan(ratios[~watched])) and np.all(np.isfinite(every.train["update_ratio"]))
+    np.testing.assert_allclose(ratios[watched], np.array(every.train["update_ratio"])[watched], rtol=1e-10)
+    assert (every.meta["monitor_every"], cadence.meta["monitor_every"]) == (1, 7)
+
+
+def test_only_monitor_every_1_compiles_the_update_ratio_into_the_step(digits, monkeypatch):
+    compiled = []
+    original = lab.training.compile_step
+
+    def spy(inputs, cost, updates, *, outputs=None, **kwargs):
+        compiled.append(sorted(outputs or {}))
+        return original(inputs, cost, updates, outputs=outputs, **kwargs)
+
+    monkeypatch.setattr(lab.training, "compile_step", spy)
+    sgd = functools.partial(su.sgd, learning_rate=0.1)
+    quick_fit(digits, sgd, max_steps=2, monitor_every=1)
+    quick_fit(digits, sgd, max_steps=2)
+    train_steps = [names for names in compiled if "grad_norm" in names]
+    assert train_steps == [
+        ["accuracy", "grad_norm", "learning_rate", "update_ratio"],
+        ["accuracy", "grad_norm", "learning_rate"],
+    ]
 
 
 def test_fit_epochs_budget(digits):
@@ -496,6 +533,7 @@ def test_fit_resume_checks_settings_and_finished_runs(digits, tmp_path):
         ({"max_steps": None}, ValueError, "epochs or max_steps"),
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"validate_every": 1.5}, ValueError, "validate_every"),
+        ({"monitor_every": 0}, ValueError, "monitor_every must be a positive integer, got 0"),
         ({"stop": [3]}, TypeError, "stop must be a list of functions"),
         ({"diverge_factor": 0.5}, ValueError, "diverge_factor"),
         ({"seed": "a"}, TypeError, "seed"),
