@@ -521,7 +521,7 @@ def fit(
         :func:`symupdates.monitor.update_ratios`) after every this many steps; the
         history holds NaN for the steps between. The default, 20, adds about 1% to the
         training time of a small MLP; ``1`` records every step, computed in the compiled
-        step itself (about 4%). See Notes.
+        step itself (about 3%). See Notes.
     stop : sequence of callable
         Stop rules, called after each validation with the :class:`History`; the first
         to return a string (the reason) rather than ``None`` ends training:
