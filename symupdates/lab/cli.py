@@ -837,6 +837,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symupdates", description="Symbolic update rules for PyTensor, exact to torch.optim.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_compare_parser(subparsers)
+    from symupdates.lab import search
+
+    search.add_parser(subparsers)
     return parser
 
 
@@ -860,7 +863,12 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from symupdates.lab.search import StorageError
+
     try:
         return args.run(args)
     except UsageError as err:
         args.parser.error(str(err))
+    except StorageError as err:  # the database behind a search cannot be reached: not a usage error
+        print(f"symupdates {args.command}: error: {err}", file=sys.stderr)
+        return 1

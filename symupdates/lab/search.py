@@ -1,0 +1,1220 @@
+r"""Hyperparameter search on Optuna: random log-uniform sampling, workers on many machines,
+pruning, coarse-to-fine refinement.
+
+The search follows the cs231n notes' advice, on an existing engine (Optuna) rather than a
+home-made one:
+
+* **Log scales.** A learning rate is drawn as :math:`10^{u}`, :math:`u` uniform (cs231n:
+  ``10 ** uniform(-6, 1)``); so are weight decay and epsilon. Betas, momentum and
+  :math:`\rho` live close to 1, so :math:`1 - x` is drawn log-uniformly (``beta2`` from
+  0.9 to 0.9999 spreads its samples evenly over 0.9, 0.99, 0.999, 0.9999). Anything else
+  may be linear. :data:`DEFAULT_RANGES` holds the ranges used when none is given.
+* **Random search, not a grid**, by default (Optuna's TPE as an option).
+* **A search is one Optuna study per rule** (``NAME/adam``, ``NAME/sgd``, ...), each with
+  the same budget of trials, enqueued when the search is created. Workers take trials
+  from these queues, so any number of workers on any number of machines, against one
+  storage URL, run exactly the budget between them: no trial is lost or run twice.
+* **Workers** train each trial with :func:`~symupdates.lab.fit`, validate after every
+  epoch, report the validation loss to Optuna and stop a trial the pruner (median by
+  default) calls hopeless. Each trial writes a resumable checkpoint and its history to
+  its own folder (``DIR/NAME/RULE/trial-0007/``, shareable between machines); the final
+  checkpoint's file name holds the validation score.
+* **Losing a worker loses nothing else.** A running trial's worker sends a heartbeat; a
+  trial whose heartbeat stops (``kill -9``, a lost machine) is marked failed by the next
+  worker that looks, and a copy with the same hyperparameters is queued, which resumes
+  from the failed trial's last checkpoint.
+* **Check the borders.** :func:`status` warns about every best value within 10% of its
+  range's border (in the scale's own space: log for log ranges).
+* **Coarse to fine.** :func:`refine` makes a new search whose ranges are narrowed around
+  the best trials and whose trials train longer.
+
+The storage is any Optuna RDB URL: SQLite (``sqlite:///search.db``, one file, nothing to
+start) on one machine, PostgreSQL (``postgresql+psycopg://user@host/db``, the
+``symupdates[postgres]`` extra) when workers run on several.
+
+Examples
+--------
+>>> import tempfile, os
+>>> from symupdates.lab import search
+>>> folder = tempfile.mkdtemp()
+>>> url = "sqlite:///" + os.path.join(folder, "search.db")
+>>> config = search.create("lr", url, ["sgd", "adam"], trials=2, epochs=1, hidden=(8,),
+...                        out_dir=folder, mode="FAST_COMPILE")
+>>> config.space["adam"]
+{'learning_rate': Range(low=1e-06, high=10.0, scale='log')}
+>>> search.work("lr", url)
+4
+>>> report = search.status("lr", url)
+>>> {rule: report[rule]["counts"]["complete"] for rule in ("sgd", "adam")}
+{'sgd': 2, 'adam': 2}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_RANGES",
+    "Range",
+    "SearchConfig",
+    "StorageError",
+    "create",
+    "load_config",
+    "plot",
+    "refine",
+    "request_stop",
+    "status",
+    "work",
+]
+
+#: The scales of a :class:`Range`: ``log`` (log-uniform), ``linear`` (uniform) and
+#: ``1-log`` (:math:`1 - x` log-uniform, for values just below 1).
+SCALES = ("log", "linear", "1-log")
+
+#: How close to a border (as a fraction of the range, in the scale's space) a best value
+#: may come before :func:`status` warns.
+BORDER = 0.1
+
+
+class StorageError(RuntimeError):
+    """The storage URL cannot be opened or reached; the message names it, without a password."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    r"""The range of one hyperparameter and the scale it is sampled on.
+
+    Parameters
+    ----------
+    low, high : float
+        The range's ends, ``low < high``.
+    scale : {"log", "linear", "1-log"}
+        ``log``: :math:`x = 10^u` with :math:`u` uniform on
+        :math:`[\log_{10} \mathit{low}, \log_{10} \mathit{high}]` (needs ``low > 0``);
+        ``linear``: :math:`x` uniform on the range; ``1-log``: :math:`1 - x` log-uniform on
+        :math:`[1 - \mathit{high}, 1 - \mathit{low}]` (needs ``high < 1``), for betas,
+        momentum and :math:`\rho`.
+
+    Examples
+    --------
+    >>> from symupdates.lab.search import Range
+    >>> r = Range(1e-6, 10.0)
+    >>> r.unit(1e-6), round(r.unit(1e-2), 6), r.unit(10.0)
+    (0.0, 0.571429, 1.0)
+    >>> beta2 = Range(0.9, 0.9999, "1-log")  # 0.9, 0.99, 0.999, 0.9999 evenly spaced
+    >>> round(beta2.unit(0.99), 6), beta2.value(2 / 3)
+    (0.333333, 0.999)
+    >>> Range(0.1, 0.01)
+    Traceback (most recent call last):
+    ...
+    ValueError: a range must have low < high, got 0.1..0.01; write it as 0.01..0.1
+    """
+
+    low: float
+    high: float
+    scale: str = "log"
+
+    def __post_init__(self):
+        for end in ("low", "high"):
+            value = getattr(self, end)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"a range's {end} must be a finite number, got {value!r}")
+            object.__setattr__(self, end, float(value))
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if not self.low < self.high:
+            hint = f"; write it as {_g(self.high)}..{_g(self.low)}" if self.high < self.low else ""
+            raise ValueError(f"a range must have low < high, got {_g(self.low)}..{_g(self.high)}{hint}")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(f"a log range must be positive, got {_g(self.low)}..{_g(self.high)}; use scale 'linear'")
+        if self.scale == "1-log" and self.high >= 1:
+            raise ValueError(f"a 1-log range must end below 1, got {_g(self.low)}..{_g(self.high)}; use scale 'linear'")
+
+    def _forward(self, x: float) -> float:
+        if self.scale == "log":
+            return math.log10(x)
+        if self.scale == "1-log":
+            return -math.log10(1.0 - x)
+        return x
+
+    def _inverse(self, u: float) -> float:
+        if self.scale == "log":
+            return 10.0**u
+        if self.scale == "1-log":
+            return 1.0 - 10.0 ** (-u)
+        return u
+
+    def unit(self, x: float) -> float:
+        """Where ``x`` lies in the range, in the scale's space: 0 at ``low``, 1 at ``high``."""
+        a, b = self._forward(self.low), self._forward(self.high)
+        return (self._forward(x) - a) / (b - a)
+
+    def value(self, t: float) -> float:
+        """The value at position ``t`` of the range in the scale's space (inverse of :meth:`unit`)."""
+        a, b = self._forward(self.low), self._forward(self.high)
+        return float(f"{self._inverse(a + t * (b - a)):.6g}")
+
+    def optuna_name(self, name: str) -> str:
+        """The parameter's name in Optuna: ``name``, or ``"1-name"`` for a ``1-log`` range."""
+        return f"1-{name}" if self.scale == "1-log" else name
+
+    def suggest(self, trial, name: str) -> float:
+        """Draw the hyperparameter ``name`` for an Optuna trial; returns its value."""
+        if self.scale == "1-log":
+            return 1.0 - trial.suggest_float(self.optuna_name(name), 1.0 - self.high, 1.0 - self.low, log=True)
+        return trial.suggest_float(name, self.low, self.high, log=self.scale == "log")
+
+    def text(self) -> str:
+        """``"1e-06..10 (log)"``, as :func:`parse_space` reads it back."""
+        return f"{_g(self.low)}..{_g(self.high)}:{self.scale}"
+
+    def to_json(self) -> list:
+        return [self.low, self.high, self.scale]
+
+
+def _g(x: float) -> str:
+    return f"{x:.6g}"
+
+
+#: The range of each hyperparameter when none is given: cs231n's :math:`10^{-6}` to
+#: :math:`10^{1}` for the learning rate, log ranges for weight decay and epsilon,
+#: :math:`1 - x` log ranges for the averaging constants.
+DEFAULT_RANGES = {
+    "learning_rate": Range(1e-6, 10.0, "log"),
+    "weight_decay": Range(1e-6, 1e-1, "log"),
+    "epsilon": Range(1e-10, 1e-4, "log"),
+    "beta1": Range(0.5, 0.99, "1-log"),
+    "beta2": Range(0.9, 0.9999, "1-log"),
+    "momentum": Range(0.5, 0.99, "1-log"),
+    "rho": Range(0.8, 0.999, "1-log"),
+}
+
+
+def _rules():
+    from symupdates.lab.cli import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _hyperparameters(rule):
+    from symupdates.lab.cli import _hyperparameters
+
+    return _hyperparameters(rule)
+
+
+def _check_rule(rule) -> str:
+    rules = _rules()
+    if not isinstance(rule, str) or rule not in rules:
+        raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(rules)}")
+    return rule
+
+
+def _check_value_builds(rule, name, value) -> None:
+    """Build the rule's updates for a one-parameter cost with ``name=value`` (no compiling),
+    so an end of a range the rule refuses is reported now, not in a worker."""
+    import pytensor
+
+    from symupdates.lab.cli import OptimizerSpec
+
+    p = pytensor.shared(np.zeros((2, 2)), name="p")
+    try:
+        OptimizerSpec(rule, {name: value}, ()).optimizer()((p**2).sum(), [p])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{rule}.{name} = {_g(value)} (an end of its range) is refused by {rule}: {err}") from None
+
+
+def check_space(rules, space=None) -> dict:
+    """The search space of every rule: ``{rule: {hyperparameter: Range}}``.
+
+    Parameters
+    ----------
+    rules : sequence of str
+        Rule names (``symupdates compare``'s optimizers).
+    space : mapping, optional
+        ``{rule: {name: Range or None}}`` (``None``: the name's :data:`DEFAULT_RANGES`
+        entry), or ``{name: ...}`` for every rule that has the hyperparameter. Rules
+        without an entry search their learning rate over the default range.
+
+    Raises
+    ------
+    ValueError
+        For an unknown rule, an unknown or non-numeric hyperparameter (the message lists
+        the rule's), a hyperparameter without a default range and no range given, or a
+        range end the rule refuses.
+    """
+    if isinstance(rules, str) or not isinstance(rules, Sequence) or not rules:
+        raise ValueError(f"rules must be a non-empty list of rule names, got {rules!r}")
+    rules = [_check_rule(r) for r in rules]
+    if len(set(rules)) != len(rules):
+        raise ValueError(f"rules lists a rule twice: {rules}")
+    space = dict(space or {})
+    shared = {k: v for k, v in space.items() if k not in _rules()}
+    per_rule = {k: v for k, v in space.items() if k in _rules()}
+    for rule in per_rule:
+        if rule not in rules:
+            raise ValueError(f"the space names {rule!r}, which is not among the rules searched ({', '.join(rules)})")
+    out = {}
+    for rule in rules:
+        params = _hyperparameters(rule)
+        numeric = [k for k, p in params.items() if isinstance(p.default, float) and not isinstance(p.default, bool)]
+        wanted = {k: v for k, v in shared.items() if k in params}
+        wanted.update(per_rule.get(rule) or {})
+        if not wanted:
+            wanted = {"learning_rate": None}
+        ranges = {}
+        for name, r in wanted.items():
+            if name not in numeric:
+                raise ValueError(
+                    f"{rule} has no real-valued hyperparameter {name!r} to search; it has {', '.join(numeric)}"
+                )
+            if r is None:
+                if name not in DEFAULT_RANGES:
+                    raise ValueError(f"{rule}.{name} has no default range; give one, e.g. {rule}.{name}=0.1..0.9:linear")
+                r = DEFAULT_RANGES[name]
+            if not isinstance(r, Range):
+                raise ValueError(f"{rule}.{name}: a range must be a Range(low, high, scale), got {r!r}")
+            _check_value_builds(rule, name, r.low)
+            _check_value_builds(rule, name, r.high)
+            ranges[name] = r
+        out[rule] = ranges
+    unused = [k for k in shared if not any(k in _hyperparameters(r) for r in rules)]
+    if unused:
+        raise ValueError(f"no rule searched has the hyperparameter {unused[0]!r} ({', '.join(rules)})")
+    return out
+
+
+def parse_space(entries, rules) -> dict:
+    """Parse ``--space`` entries: ``[rule.]name[=low..high[:scale]]``.
+
+    >>> from symupdates.lab.search import parse_space
+    >>> parse_space(["adam.beta2", "learning_rate=1e-5..1e-1"], ["adam", "sgd"])["adam"]
+    {'learning_rate': Range(low=1e-05, high=0.1, scale='log'), 'beta2': Range(low=0.9, high=0.9999, scale='1-log')}
+    """
+    space: dict = {}
+    for entry in entries:
+        target, equals, text = entry.partition("=")
+        rule, dot, name = target.strip().rpartition(".")
+        name = name.strip()
+        if equals:
+            bounds, colon, scale = text.partition(":")
+            low, dots, high = bounds.partition("..")
+            if not dots:
+                raise ValueError(f"--space {entry!r}: write the range as low..high, e.g. {target}=1e-5..1e-1")
+            try:
+                lo, hi = float(low), float(high)
+            except ValueError:
+                raise ValueError(f"--space {entry!r}: {bounds!r} is not two numbers low..high") from None
+            default = DEFAULT_RANGES.get(name)
+            scale = scale.strip() or (default.scale if default else "log")
+            try:
+                r = Range(lo, hi, scale)
+            except ValueError as err:
+                raise ValueError(f"--space {entry!r}: {err}") from None
+        else:
+            r = None
+        if dot:
+            space.setdefault(_check_rule(rule.strip()), {})[name] = r
+        else:
+            space[name] = r
+    # per-rule entries override the shared ones: fold the shared ones in, rule by rule
+    shared = {k: v for k, v in space.items() if k not in _rules()}
+    folded = {}
+    for rule in rules:
+        params = _hyperparameters(rule) if rule in _rules() else {}
+        mine = {k: v for k, v in shared.items() if k in params}
+        mine.update(space.get(rule, {}))
+        if mine:
+            folded[rule] = mine
+    folded.update({k: v for k, v in space.items() if k in _rules() and k not in rules})
+    missing = [k for k in shared if not any(k in (_hyperparameters(r) if r in _rules() else {}) for r in rules)]
+    if missing:
+        raise ValueError(f"--space: no rule searched has the hyperparameter {missing[0]!r}")
+    return check_space(rules, folded)
+
+
+# --------------------------------------------------------------------------- the configuration
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Everything a worker needs to run a search's trials; stored with each of its studies.
+
+    Attributes
+    ----------
+    name : str
+        The search; its studies are ``name/rule``.
+    rules : tuple of str
+    space : dict
+        ``{rule: {hyperparameter: Range}}``.
+    trials : int
+        Trials per rule (the budget, enqueued at creation).
+    epochs : int
+        Passes over the training data per trial; validation after each.
+    dataset, hidden, activation, dtype, batch_size, seed, mode
+        The data and model, as ``symupdates compare`` takes them. Every trial starts from
+        the same initial weights (``seed``) and sees the same minibatches.
+    sampler : {"random", "tpe"}
+    pruner : {"median", "none"}
+    out_dir : str
+        Where trial folders go (``out_dir/name/rule/trial-0007``).
+    heartbeat : float
+        Seconds between a running trial's heartbeats; a trial silent for three of them
+        is failed and retried.
+    parent : str or None
+        The search :func:`refine` made this one from.
+    """
+
+    name: str
+    rules: tuple
+    space: dict
+    trials: int = 20
+    epochs: int = 1
+    dataset: str = "digits"
+    hidden: tuple = (64, 64)
+    activation: str = "relu"
+    dtype: str = "float32"
+    batch_size: int = 32
+    seed: int = 0
+    mode: str | None = None
+    sampler: str = "random"
+    pruner: str = "median"
+    out_dir: str = "out/search"
+    heartbeat: float = 10.0
+    parent: str | None = None
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d["space"] = {rule: {k: r.to_json() for k, r in ranges.items()} for rule, ranges in self.space.items()}
+        d["rules"], d["hidden"] = list(self.rules), list(self.hidden)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text) -> SearchConfig:
+        d = json.loads(text)
+        d["space"] = {rule: {k: Range(*r) for k, r in ranges.items()} for rule, ranges in d["space"].items()}
+        d["rules"], d["hidden"] = tuple(d["rules"]), tuple(d["hidden"])
+        return cls(**d)
+
+
+_ATTR = "symupdates_search"
+_STOP = "symupdates_stop"
+
+
+def _study_name(name, rule) -> str:
+    return f"{name}/{rule}"
+
+
+def _safe_url(url) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: say it as given, minus anything after a colon and before an @
+        return str(url).split("@")[-1] if "@" in str(url) else str(url)
+
+
+def open_storage(url, heartbeat=None):
+    """An Optuna RDB storage for ``url``; with ``heartbeat`` (seconds), trials send one and a
+    silent trial is failed after three and retried (up to 3 times), resuming from its
+    checkpoint.
+
+    Raises
+    ------
+    StorageError
+        When the URL is malformed, its driver is missing, or the database cannot be
+        reached; the message names the URL without its password.
+    """
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    # Heartbeats and their retry callback are "experimental" in Optuna 5 (stable since
+    # 2.8); this module pins optuna>=5,<6 and tests them, so their warnings are noise here.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if not isinstance(url, str) or not url:
+        raise StorageError(f"the storage must be a database URL such as sqlite:///search.db, got {url!r}")
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise StorageError(f"the storage {url}: the folder {folder} does not exist; create it first")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kwargs = {}
+    if heartbeat is not None:
+        interval = max(1, math.ceil(heartbeat))
+        kwargs = {
+            "heartbeat_interval": interval,
+            "grace_period": 3 * interval,
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
+                max_retry=3, inherit_intermediate_values=True
+            ),
+        }
+    engine = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
+    if url.startswith("sqlite"):
+        engine = {"connect_args": {"timeout": 60}}
+    try:
+        return RDBStorage(url, engine_kwargs=engine, **kwargs)
+    except ImportError as err:
+        raise StorageError(
+            f"the storage {_safe_url(url)} needs a database driver that is not installed ({err}); "
+            f"for PostgreSQL: pip install 'symupdates[postgres]'"
+        ) from None
+    except Exception as err:  # SQLAlchemy's OperationalError, ArgumentError, ...
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StorageError(f"cannot open the storage {_safe_url(url)}: {message}") from None
+
+
+def _open(name, storage):
+    """``(storage, config)`` for a search given by URL (or an already open storage)."""
+    if isinstance(storage, str):
+        store = open_storage(storage)
+        return store, load_config(name, store, url=storage)
+    return storage, load_config(name, storage)
+
+
+def _search_studies(name, storage) -> list[str]:
+    import optuna
+
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"a search name must be a non-empty string without '/', got {name!r}")
+    return [s for s in optuna.get_all_study_names(storage) if s.startswith(name + "/")]
+
+
+def load_config(name, storage, url=None) -> SearchConfig:
+    """The configuration of the search ``name`` in ``storage`` (a URL, or an open storage
+    and its ``url`` for messages).
+
+    Raises
+    ------
+    ValueError
+        When the storage holds no search of that name (the message lists the ones it holds).
+    """
+    import optuna
+
+    url = storage if isinstance(storage, str) else url
+    storage = open_storage(storage) if isinstance(storage, str) else storage
+    studies = _search_studies(name, storage)
+    if not studies:
+        names = sorted({s.rsplit("/", 1)[0] for s in optuna.get_all_study_names(storage) if "/" in s})
+        where = _safe_url(url) if url else "the storage"
+        held = f"it holds {', '.join(names)}" if names else "it holds none"
+        raise ValueError(f"no search named {name!r} in {where} ({held}); create one with `symupdates search create`")
+    study = optuna.load_study(study_name=studies[0], storage=storage)
+    return SearchConfig.from_json(study.user_attrs[_ATTR])
+
+
+# --------------------------------------------------------------------------- create
+
+
+def _positive(name, value, kind=numbers.Integral):
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        raise ValueError(f"{name} must be a positive {'integer' if kind is numbers.Integral else 'number'}, got {value!r}")
+    return value
+
+
+def create(
+    name,
+    storage,
+    rules,
+    *,
+    space=None,
+    trials=20,
+    epochs=1,
+    dataset="digits",
+    hidden=(64, 64),
+    activation="relu",
+    dtype="float32",
+    batch_size=32,
+    seed=0,
+    mode=None,
+    sampler="random",
+    pruner="median",
+    out_dir="out/search",
+    heartbeat=10.0,
+    parent=None,
+) -> SearchConfig:
+    """Create a search: one Optuna study per rule, each with ``trials`` trials queued.
+
+    Parameters
+    ----------
+    name : str
+        The search's name (no ``/``); its studies are ``name/rule``.
+    storage : str
+        An Optuna RDB URL: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``.
+    rules : sequence of str
+        The rules to tune, e.g. ``["sgd", "adam"]``.
+    space : mapping, optional
+        See :func:`check_space`; default: each rule's learning rate over
+        :data:`DEFAULT_RANGES`.
+    trials : int
+        The budget per rule.
+    epochs : int
+        Training epochs per trial (cs231n: one or less for a coarse search).
+    dataset, hidden, activation, dtype, batch_size, seed, mode
+        The data and model (``"digits"`` or ``"mnist"``), as for ``symupdates compare``.
+    sampler : {"random", "tpe"}
+        Random search (default; each trial's values depend only on the seed and the
+        trial's number) or Optuna's TPE.
+    pruner : {"median", "none"}
+        Optuna's median pruner (a trial stops when its validation loss is worse than the
+        median of earlier trials at the same step, after 5 trials and the first epoch).
+    out_dir : str
+        Where each trial's folder is written; shared between machines for many workers.
+    heartbeat : float
+        Seconds between heartbeats of a running trial (see :class:`SearchConfig`).
+
+    Returns
+    -------
+    SearchConfig
+
+    Raises
+    ------
+    ValueError
+        For an unknown rule or hyperparameter, an empty, inverted or refused range, a bad
+        count, sampler or pruner, or a search of that name already in the storage.
+    StorageError
+        When the storage cannot be opened.
+    """
+    import optuna
+
+    space = check_space(rules, space)
+    _positive("trials", trials)
+    _positive("epochs", epochs)
+    _positive("batch_size", batch_size)
+    _positive("heartbeat", heartbeat, numbers.Real)
+    if sampler not in ("random", "tpe"):
+        raise ValueError(f"sampler must be 'random' or 'tpe', got {sampler!r}")
+    if pruner not in ("median", "none"):
+        raise ValueError(f"pruner must be 'median' or 'none', got {pruner!r}")
+    if dataset not in ("digits", "mnist"):
+        raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    config = SearchConfig(
+        name=name, rules=tuple(space), space=space, trials=int(trials), epochs=int(epochs), dataset=dataset,
+        hidden=tuple(hidden), activation=activation, dtype=dtype, batch_size=int(batch_size), seed=int(seed),
+        mode=mode, sampler=sampler, pruner=pruner, out_dir=os.fspath(out_dir), heartbeat=float(heartbeat),
+        parent=parent,
+    )  # fmt: skip
+    store = open_storage(storage)
+    if _search_studies(name, store):
+        raise ValueError(
+            f"a search named {name!r} already exists in {_safe_url(storage)}; choose another name, "
+            f"or run its workers with `symupdates search worker {name}`"
+        )
+    for rule in config.rules:
+        study = optuna.create_study(storage=store, study_name=_study_name(name, rule), direction="minimize")
+        study.set_user_attr(_ATTR, config.to_json())
+        for _ in range(config.trials):
+            study.enqueue_trial({})
+    return config
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _sampler(config, rule, number):
+    import optuna
+
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=config.seed)
+    # Random search: a trial's draw depends on the seed, the rule and its number alone, so a
+    # study's trials are the same whichever worker runs them, and in whichever order.
+    seed = int(np.random.SeedSequence([config.seed, config.rules.index(rule), number]).generate_state(1)[0])
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _pruner(config):
+    import optuna
+
+    if config.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+
+
+def _take(study, store, config, rule):
+    """Take a queued trial of ``study`` (atomically: another worker cannot take it too).
+
+    Returns ``(trial, trial_id, frozen)``: the Optuna ``Trial``, its storage id and the
+    queued trial as it was (for a retry, where it came from); or ``None`` when the queue
+    is empty.
+    """
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    study_id = store.get_study_id_from_name(study.study_name)
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = store.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        try:
+            if not store.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                continue  # another worker took it first
+        except UpdateFinishedTrialError:
+            continue
+        study.sampler = _sampler(config, rule, frozen.number)
+        return optuna.trial.Trial(study, trial_id), trial_id, frozen
+    return None
+
+
+class _Heartbeat:
+    """Record a trial's heartbeat every ``interval`` seconds in a thread, while it runs."""
+
+    def __init__(self, store, trial_id, interval):
+        self.store, self.trial_id, self.interval = store, trial_id, interval
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        while True:
+            self.store.record_heartbeat(self.trial_id)
+            if self.done.wait(self.interval):
+                return
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+def _load_data(config):
+    from symupdates.lab import datasets
+
+    if config.dataset == "digits":
+        return datasets.load_digits(seed=config.seed, dtype=config.dtype)
+    return datasets.load_mnist(dtype=config.dtype)
+
+
+def trial_folder(config, rule, number) -> Path:
+    """The folder of a trial: ``out_dir/name/rule/trial-0007``."""
+    return Path(config.out_dir) / config.name / rule / f"trial-{number:04d}"
+
+
+def _first_number(frozen) -> int:
+    """The number of the trial a retried trial copies (itself when it is not a retry)."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    history = RetryHeartbeatStaleTrialCallback.retry_history(frozen)
+    return history[0] if history else frozen.number
+
+
+def _run_trial(study, taken, config, rule, data, log):
+    """Train one trial; report each validation; tell Optuna how it ended. Returns the state."""
+    from optuna.trial import TrialState
+
+    from symupdates.lab.cli import OptimizerSpec
+    from symupdates.lab.models import mlp
+    from symupdates.lab.training import fit
+
+    trial, _, frozen = taken
+    hyperparams = {k: r.suggest(trial, k) for k, r in config.space[rule].items()}
+    number = _first_number(frozen)
+    folder = trial_folder(config, rule, number)
+    folder.mkdir(parents=True, exist_ok=True)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr("folder", str(folder))
+
+    def report(history):  # a stop rule: report the validation, stop a hopeless trial
+        step, loss = history.valid["step"][-1], history.valid["loss"][-1]
+        if step == 0 or not math.isfinite(loss):
+            return None
+        trial.report(loss, step)
+        return "pruned" if trial.should_prune() else None
+
+    model = mlp(
+        n_in=data.n_features, hidden=config.hidden, n_out=data.n_classes, activation=config.activation,
+        seed=config.seed, dtype=config.dtype,
+    )  # fmt: skip
+    per_epoch = -(-len(data.train[1]) // config.batch_size)
+    started = time.perf_counter()
+    label = f"{rule} trial {trial.number}"
+    try:
+        history = fit(
+            model, OptimizerSpec(rule, hyperparams, ()).optimizer(), data.train, data.valid,
+            batch_size=config.batch_size, epochs=config.epochs, validate_every=per_epoch, stop=[report],
+            seed=config.seed, mode=config.mode, progress=False, checkpoint=folder / "resume.npz", resume=True,
+            name=label,
+        )  # fmt: skip
+    except Exception as err:
+        trial.set_user_attr("error", f"{type(err).__name__}: {err}")
+        study.tell(trial, state=TrialState.FAIL)
+        log(f"{label}: failed: {type(err).__name__}: {err}")
+        return TrialState.FAIL
+    losses = [x for x in history.valid["loss"] if math.isfinite(x)]
+    best = min(losses) if losses else math.inf
+    accuracy = max((a for a in history.valid["accuracy"] if math.isfinite(a)), default=math.nan)
+    history.meta["hyperparams"] = hyperparams
+    history.to_json(folder / "history.json")
+    final = folder / f"final_val-loss-{history.valid['loss'][-1]:.4f}_val-acc-{history.valid['accuracy'][-1]:.4f}.npz"
+    if (folder / "resume.npz").exists():
+        os.replace(folder / "resume.npz", final)
+    trial.set_user_attr("stopped", history.stopped)
+    trial.set_user_attr("best_accuracy", accuracy)
+    trial.set_user_attr("steps", history.steps)
+    trial.set_user_attr("seconds", time.perf_counter() - started)
+    values = ", ".join(f"{k}={_g(v)}" for k, v in hyperparams.items())
+    if history.stopped == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+        log(f"{label}: {values}: pruned at step {history.steps}, validation loss {history.valid['loss'][-1]:.4f}")
+        return TrialState.PRUNED
+    study.tell(trial, best)
+    log(f"{label}: {values}: best validation loss {best:.4f}, accuracy {accuracy:.4f} ({history.stopped})")
+    return TrialState.COMPLETE
+
+
+def request_stop(name, storage) -> None:
+    """Ask every worker of the search to stop after its current trial (on any machine)."""
+    import optuna
+
+    store, _ = _open(name, storage)
+    for study_name in _search_studies(name, store):
+        optuna.load_study(study_name=study_name, storage=store).set_user_attr(_STOP, True)
+
+
+def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
+    """Run queued trials of the search until none is left, ``max_trials`` are done, the
+    ``timeout`` (seconds) has passed, or :func:`request_stop` was called.
+
+    Start any number of workers, on any machine, with the same storage URL (and, for a
+    shared ``out_dir``, the same file system). A worker takes the next trial from the rule
+    with the most queued trials. When the queues are empty but trials of other workers
+    still run, it waits, checking their heartbeats: the trial of a worker that died is
+    failed and queued again, and this worker runs it, resuming from its checkpoint.
+
+    Returns
+    -------
+    int
+        The number of trials this worker finished (complete, pruned or failed).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if max_trials is not None:
+        _positive("max_trials", max_trials)
+    if timeout is not None:
+        _positive("timeout", timeout, numbers.Real)
+    log = log or (lambda message: None)
+    _, config = _open(name, storage)
+    store = open_storage(storage, heartbeat=config.heartbeat) if isinstance(storage, str) else storage
+    pruner = _pruner(config)
+    studies = {
+        rule: optuna.load_study(study_name=_study_name(name, rule), storage=store, pruner=pruner) for rule in config.rules
+    }
+    data = _load_data(config)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = 0
+    while (max_trials is None or done < max_trials) and (deadline is None or time.monotonic() < deadline):
+        if any(s.user_attrs.get(_STOP) for s in studies.values()):
+            log("stop requested: this worker stops")
+            break
+        for study in studies.values():
+            optuna.storages.fail_stale_trials(study)
+        queued = {rule: len(s.get_trials(deepcopy=False, states=(TrialState.WAITING,))) for rule, s in studies.items()}
+        taken = None
+        for rule in sorted(queued, key=lambda r: -queued[r]):
+            if queued[rule] and (taken := _take(studies[rule], store, config, rule)) is not None:
+                break
+        if taken is None:
+            running = sum(len(s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) for s in studies.values())
+            if not running:
+                break
+            time.sleep(min(config.heartbeat, 5.0))
+            continue
+        with _Heartbeat(store, taken[1], max(1, math.ceil(config.heartbeat))):
+            _run_trial(studies[rule], taken, config, rule, data, log)
+        done += 1
+    return done
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status(name, storage) -> dict:
+    """The state of every rule's study: counts, the best trial, and border warnings.
+
+    Returns
+    -------
+    dict
+        ``{rule: {"counts": {"complete", "pruned", "running", "failed", "waiting"},
+        "best": {"number", "value", "accuracy", "hyperparams"} or None,
+        "borders": [warning, ...]}}``. A warning is written for every best value within
+        10% of its range's border (in the scale's space).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    store, config = _open(name, storage)
+    out = {}
+    for rule in config.rules:
+        study = optuna.load_study(study_name=_study_name(name, rule), storage=store)
+        trials = study.get_trials(deepcopy=False)
+        states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "running": TrialState.RUNNING,
+                  "failed": TrialState.FAIL, "waiting": TrialState.WAITING}  # fmt: skip
+        counts = {key: sum(t.state == state for t in trials) for key, state in states.items()}
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        best, borders = None, []
+        if complete:
+            top = min(complete, key=lambda t: t.value)
+            values = _values(top, config.space[rule])
+            best = {"number": top.number, "value": top.value, "accuracy": top.user_attrs.get("best_accuracy"),
+                    "hyperparams": values}  # fmt: skip
+            for k, r in config.space[rule].items():
+                t = r.unit(values[k])
+                if t < BORDER or t > 1 - BORDER:
+                    end = "low" if t < BORDER else "high"
+                    borders.append(
+                        f"{rule}: the best {k} = {_g(values[k])} lies within {BORDER:.0%} of the {end} end of "
+                        f"{r.text()} ({'log' if r.scale != 'linear' else 'linear'} space): widen the range past it"
+                    )
+        out[rule] = {"counts": counts, "best": best, "borders": borders}
+    return out
+
+
+def _values(frozen, ranges) -> dict:
+    """A trial's hyperparameter values (``1-log`` parameters turned back into the value)."""
+    out = {}
+    for k, r in ranges.items():
+        raw = frozen.params.get(r.optuna_name(k))
+        if raw is not None:
+            out[k] = 1.0 - raw if r.scale == "1-log" else raw
+    return out
+
+
+def trials_table(name, storage) -> list[dict]:
+    """Every finished trial of the search: rule, number, state, value, hyperparameters."""
+    import optuna
+    from optuna.trial import TrialState
+
+    store, config = _open(name, storage)
+    rows = []
+    for rule in config.rules:
+        study = optuna.load_study(study_name=_study_name(name, rule), storage=store)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            value = t.value if t.state == TrialState.COMPLETE else (
+                min(t.intermediate_values.values()) if t.intermediate_values else None)  # fmt: skip
+            rows.append({"rule": rule, "number": t.number, "state": t.state.name.lower(), "value": value,
+                         "hyperparams": _values(t, config.space[rule])})  # fmt: skip
+    return rows
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def plot(name, storage, path=None):
+    """The validation loss of every trial against each hyperparameter searched: the
+    learning-rate sensitivity curves. One panel per hyperparameter, log axes (``1 - x``
+    for a ``1-log`` range), one colour per rule; pruned trials are hollow, at the best
+    validation loss they reported.
+
+    Returns the matplotlib figure; written to ``path`` (png, svg or pdf) if given.
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    store, config = _open(name, storage)
+    rows = trials_table(name, store)
+    names = list(dict.fromkeys(k for ranges in config.space.values() for k in ranges))
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False, layout="constrained")
+    for ax, hp in zip(axes[0], names, strict=True):
+        scales = {config.space[r][hp].scale for r in config.rules if hp in config.space[r]}
+        one_minus = scales == {"1-log"}
+        for i, rule in enumerate(config.rules):
+            if hp not in config.space[rule]:
+                continue
+            colour = f"C{i % 10}"
+            for state, face in (("complete", colour), ("pruned", "none")):
+                pts = [(row["hyperparams"][hp], row["value"]) for row in rows
+                       if row["rule"] == rule and row["state"] == state and row["value"] is not None]  # fmt: skip
+                if pts:
+                    x, y = np.array(pts).T
+                    ax.scatter(1 - x if one_minus else x, y, s=28, facecolors=face, edgecolors=colour,
+                               label=f"{rule}{' (pruned)' if state == 'pruned' else ''}")  # fmt: skip
+        if scales & {"log", "1-log"}:
+            ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"1 − {hp}" if one_minus else hp)
+        ax.set_ylabel("best validation loss")
+        ax.set_title(f"validation loss against {hp}")
+        ax.grid(True, which="major", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+    fig.suptitle(f"search {name}: {config.epochs} epoch(s) per trial, {config.dataset}")
+    if path is not None:
+        from symupdates.checkpoint import atomic_write
+
+        fmt = Path(path).suffix.lstrip(".") or "png"
+        with atomic_write(path) as f:
+            fig.savefig(f, format=fmt, dpi=120)
+    return fig
+
+
+# --------------------------------------------------------------------------- refine
+
+
+def refine(name, storage, new_name, *, top=5, epochs=None, trials=None) -> SearchConfig:
+    """Coarse to fine: a new search whose ranges are narrowed around the best trials.
+
+    For each rule and hyperparameter, the new range spans the values of the ``top`` best
+    complete trials, padded on each side by half that span (at least 5% of the old range),
+    in the scale's space; it may reach past the old range when the best values lie at its
+    border (a linear range stays inside it). Trials train ``epochs`` epochs (default:
+    three times the old search's).
+
+    Raises
+    ------
+    ValueError
+        When a rule has fewer than two complete trials to refine from.
+    """
+    store, config = _open(name, storage)
+    _positive("top", top)
+    epochs = 3 * config.epochs if epochs is None else _positive("epochs", epochs)
+    rows = [r for r in trials_table(name, store) if r["state"] == "complete" and r["value"] is not None]
+    space = {}
+    for rule in config.rules:
+        best = sorted((r for r in rows if r["rule"] == rule), key=lambda r: r["value"])[:top]
+        if len(best) < 2:
+            raise ValueError(f"{rule} has {len(best)} complete trial(s) in {name!r}; refine needs at least 2")
+        ranges = {}
+        for hp, r in config.space[rule].items():
+            units = [r.unit(b["hyperparams"][hp]) for b in best]
+            lo, hi = min(units), max(units)
+            pad = max((hi - lo) / 2, 0.05)
+            lo, hi = lo - pad, hi + pad
+            if r.scale == "linear":
+                lo, hi = max(lo, 0.0), min(hi, 1.0)
+            ranges[hp] = Range(r.value(lo), r.value(hi), r.scale)
+        space[rule] = ranges
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    fields.update(space=space, epochs=epochs, trials=config.trials if trials is None else trials, parent=name)
+    del fields["name"], fields["rules"]
+    return create(new_name, storage, list(config.rules), **fields)
+
+
+# --------------------------------------------------------------------------- command line
+
+#: ``--storage`` when none is given: one SQLite file, nothing to start.
+DEFAULT_STORAGE = "sqlite:///out/search.db"
+
+
+def _storage_arg(args) -> str:
+    if args.storage == DEFAULT_STORAGE:
+        os.makedirs("out", exist_ok=True)
+    return args.storage
+
+
+def _log(message) -> None:
+    print(f"[{socket.gethostname()}:{os.getpid()}] {message}", flush=True)
+
+
+def _cmd_create(args) -> int:
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    space = parse_space(args.space or [], rules)
+    config = create(
+            args.name, _storage_arg(args), rules, space=space, trials=args.trials, epochs=args.epochs,
+            dataset=args.dataset, hidden=args.hidden, activation=args.activation, dtype=args.dtype,
+            batch_size=args.batch_size, seed=args.seed, mode=args.mode, sampler=args.sampler, pruner=args.pruner,
+        out_dir=args.dir, heartbeat=args.heartbeat,
+    )  # fmt: skip
+    print(f"search {config.name}: {len(config.rules)} rules x {config.trials} trials of {config.epochs} epoch(s) "
+          f"on {config.dataset}, {config.sampler} sampling, {config.pruner} pruning")  # fmt: skip
+    for rule, ranges in config.space.items():
+        print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
+    print(f"run workers with: symupdates search worker {config.name} --storage {_safe_url(args.storage)}")
+    return 0
+
+
+def _cmd_worker(args) -> int:
+    done = work(args.name, _storage_arg(args), max_trials=args.trials, timeout=args.timeout, log=_log)
+    _log(f"finished {done} trial(s)")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    """The local master: start N worker processes, wait for them, stop them on Ctrl-C."""
+    import subprocess
+    import sys
+
+    url = _storage_arg(args)
+    load_config(args.name, url)  # a missing search is reported once, here
+    command = [sys.executable, "-m", "symupdates", "search", "worker", args.name, "--storage", url]
+    if args.timeout is not None:
+        command += ["--timeout", str(args.timeout)]
+    workers = [subprocess.Popen(command) for _ in range(args.workers)]
+    print(f"started {len(workers)} worker(s): pids {', '.join(str(w.pid) for w in workers)}", flush=True)
+    try:
+        codes = [w.wait() for w in workers]
+    except KeyboardInterrupt:
+        print("stopping the workers (their running trials are retried by the next worker)", flush=True)
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        return 130
+    _print_status(args.name, url)
+    return max(codes, default=0)
+
+
+def _cmd_stop(args) -> int:
+    request_stop(args.name, _storage_arg(args))
+    print(f"search {args.name}: every worker stops after its current trial")
+    return 0
+
+
+def _print_status(name, url) -> None:
+    from rich.table import Table
+
+    from symupdates.lab.cli import _console
+
+    from symupdates.lab.cli import SHORT_NAMES
+
+    store, config = _open(name, url)
+    report = status(name, store)
+    table = Table(title=f"search {name}: {config.trials} trials per rule, {config.epochs} epoch(s) each, best by validation loss")
+    for column in ("rule", "done", "pruned", "running", "failed", "queued", "best", "val loss", "val acc", "at"):
+        table.add_column(column, justify="left" if column in ("rule", "at") else "right", overflow="fold")
+    for rule, r in report.items():
+        c, best = r["counts"], r["best"]
+        digits = {k: 6 if r.scale == "1-log" else 3 for k, r in config.space[rule].items()}
+        values = "  ".join(f"{SHORT_NAMES.get(k, k)}={v:.{digits[k]}g}" for k, v in best["hyperparams"].items()) if best else "—"
+        acc = best["accuracy"] if best and best["accuracy"] is not None else math.nan
+        table.add_row(rule, str(c["complete"]), str(c["pruned"]), str(c["running"]), str(c["failed"]), str(c["waiting"]),
+                      f"#{best['number']}" if best else "—", f"{best['value']:.4f}" if best else "—",
+                      f"{100 * acc:.2f}" if math.isfinite(acc) else "—", values)  # fmt: skip
+    console = _console()
+    console.print(table)
+    for r in report.values():
+        for warning in r["borders"]:
+            console.print(f"warning: {warning}")
+
+
+def _cmd_status(args) -> int:
+    _print_status(args.name, _storage_arg(args))
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    out = args.out or Path("out") / f"search-{args.name}.png"
+    if Path(out).suffix.lstrip(".") not in ("png", "svg", "pdf"):
+        from symupdates.lab.cli import UsageError
+
+        raise UsageError(f"--out {out}: the figure's format comes from its suffix; use .png, .svg or .pdf")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    plot(args.name, _storage_arg(args), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_refine(args) -> int:
+    config = refine(args.name, _storage_arg(args), args.new_name, top=args.top, epochs=args.epochs, trials=args.trials)
+    print(f"search {config.name} (refined from {args.name}): {config.trials} trials per rule, {config.epochs} epoch(s) each")
+    for rule, ranges in config.space.items():
+        print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
+    return 0
+
+
+def _usage_errors(run):
+    """Report a ValueError of the library (an unknown search, a bad range) as a usage error."""
+
+    def wrapped(args):
+        from symupdates.lab.cli import UsageError
+
+        try:
+            return run(args)
+        except ValueError as err:
+            if isinstance(err, UsageError):
+                raise
+            raise UsageError(str(err)) from None
+
+    return wrapped
+
+
+def add_parser(subparsers) -> None:
+    """Add ``symupdates search`` and its commands to the ``symupdates`` parser."""
+    import argparse
+
+    from symupdates.lab.cli import _hidden, _positive_int
+
+    def positive_float(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+        return value
+
+    top = subparsers.add_parser(
+        "search", help="hyperparameter search on Optuna: workers, status, plots, coarse to fine",
+        description=(
+            "Random (log-uniform) hyperparameter search with any number of workers against one Optuna storage: "
+            "SQLite by default, PostgreSQL for workers on several machines."
+        ),
+    )  # fmt: skip
+    commands = top.add_subparsers(dest="search_command", metavar="COMMAND", required=True)
+
+    def command(name, help, run):
+        p = commands.add_parser(name, help=help, description=help)
+        p.add_argument("name", help="the search's name")
+        p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
+                       help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL: postgresql+psycopg://user@host/db)")
+        p.set_defaults(run=_usage_errors(run), parser=p)
+        return p
+
+    p = command("create", "create a search: one study per rule, each with its trials queued", _cmd_create)
+    p.add_argument("--rules", required=True, metavar="LIST", help="rules to tune, e.g. sgd,momentum,adam")
+    p.add_argument("--space", action="append", metavar="[RULE.]NAME[=LOW..HIGH[:SCALE]]",
+                   help="a hyperparameter to search (repeat); SCALE log, linear or 1-log; default: each rule's "
+                        "learning_rate over 1e-6..10, log-uniform")  # fmt: skip
+    p.add_argument("--trials", type=_positive_int, default=20, metavar="N", help="trials per rule (default 20)")
+    p.add_argument("--epochs", type=_positive_int, default=1, metavar="N", help="epochs per trial (default 1)")
+    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+    p.add_argument("--hidden", type=_hidden, default=(64, 64), metavar="WIDTHS", help="hidden widths (default 64,64)")
+    p.add_argument("--activation", choices=["relu", "tanh"], default="relu")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="initial weights, split, minibatches, draws")
+    p.add_argument("--mode", metavar="MODE", help="PyTensor compile mode (default pytensor.config.mode)")
+    p.add_argument("--sampler", choices=["random", "tpe"], default="random")
+    p.add_argument("--pruner", choices=["median", "none"], default="median")
+    p.add_argument("--dir", default="out/search", metavar="DIR", help="trial folders (shared between machines)")
+    p.add_argument("--heartbeat", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="a running trial's heartbeat; silent for 3 of them, it is failed and retried (default 10)")
+
+    p = command("worker", "run queued trials until none is left (start any number, on any machine)", _cmd_worker)
+    p.add_argument("--trials", type=_positive_int, metavar="N", help="stop after N trials")
+    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="start no trial after this time")
+
+    p = command("run", "start N local worker processes and wait for them (Ctrl-C stops them)", _cmd_run)
+    p.add_argument("--workers", type=_positive_int, default=2, metavar="N", help="worker processes (default 2)")
+    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="start no trial after this time")
+
+    command("stop", "ask every worker of the search to stop after its current trial", _cmd_stop)
+    command("status", "trials done, running, pruned and failed; the best per rule; border warnings", _cmd_status)
+    p = command("plot", "validation loss against each hyperparameter, one colour per rule", _cmd_plot)
+    p.add_argument("--out", type=Path, metavar="FILE", help="figure file, .png, .svg or .pdf (default out/search-NAME.png)")
+    p = command("refine", "coarse to fine: a new search with ranges narrowed around the best trials", _cmd_refine)
+    p.add_argument("new_name", help="the new search's name")
+    p.add_argument("--top", type=_positive_int, default=5, metavar="K", help="trials to narrow around (default 5)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs per trial (default 3x the old search's)")
+    p.add_argument("--trials", type=_positive_int, metavar="N", help="trials per rule (default: the old search's)")

@@ -1,0 +1,429 @@
+"""symupdates.lab.search: ranges and spaces, searches on SQLite and on a real PostgreSQL
+server, real worker processes (two sharing a study; one killed with SIGKILL mid-trial),
+determinism, pruning, refinement, the plot and the command line.
+
+Trials train a small MLP on the bundled digits in FAST_COMPILE mode, so each takes about a
+second; the worker processes are started with ``python -m symupdates search worker``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from symupdates.lab import cli, search
+from symupdates.lab.search import Range, StorageError
+
+SMALL = {"hidden": (8,), "mode": "FAST_COMPILE"}
+
+
+def sqlite(tmp_path, name="search.db") -> str:
+    return f"sqlite:///{tmp_path / name}"
+
+
+def trials_of(url, name, rule):
+    return optuna.load_study(study_name=f"{name}/{rule}", storage=url).get_trials(deepcopy=False)
+
+
+def workers(url, name, count, *extra, cwd):
+    """Start ``count`` worker processes of ``symupdates search worker``."""
+    command = [sys.executable, "-m", "symupdates", "search", "worker", name, "--storage", url, *extra]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return [subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(count)]  # fmt: skip
+
+
+def finish(procs, timeout=300):
+    outputs = []
+    for p in procs:
+        out, _ = p.communicate(timeout=timeout)
+        assert p.returncode == 0, out
+        outputs.append(out)
+    return outputs
+
+
+# ---------------------------------------------------------------------------- ranges and spaces
+
+
+def test_ranges_map_their_scale_to_the_unit_interval():
+    lr = Range(1e-6, 10.0, "log")
+    assert [lr.unit(x) for x in (1e-6, 10.0)] == [0.0, 1.0]
+    assert lr.unit(1e-2) == pytest.approx(4 / 7) and lr.value(4 / 7) == pytest.approx(1e-2)
+    beta2 = Range(0.9, 0.9999, "1-log")  # 1 - beta2 log-uniform: 0.9, 0.99, 0.999, 0.9999 evenly spaced
+    assert [beta2.unit(b) for b in (0.9, 0.99, 0.999, 0.9999)] == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0], abs=1e-12)
+    assert beta2.value(1 / 3) == 0.99 and beta2.optuna_name("beta2") == "1-beta2"
+    dropout = Range(0.1, 0.5, "linear")
+    assert dropout.unit(0.3) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0.1, 0.01), "a range must have low < high, got 0.1..0.01; write it as 0.01..0.1"),
+        ((0.1, 0.1), "a range must have low < high, got 0.1..0.1"),
+        ((0.0, 1.0, "log"), "a log range must be positive"),
+        ((0.9, 1.0, "1-log"), "a 1-log range must end below 1"),
+        ((1e-3, math.inf), "a range's high must be a finite number"),
+        ((1e-3, 1.0, "cubic"), "scale must be one of log, linear, 1-log"),
+    ],
+)
+def test_bad_ranges_are_clear_errors(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Range(*args)
+
+
+def test_default_space_is_each_rules_learning_rate_over_cs231ns_range():
+    space = search.check_space(["sgd", "adam"])
+    assert space == {"sgd": {"learning_rate": Range(1e-6, 10.0, "log")}, "adam": {"learning_rate": Range(1e-6, 10.0, "log")}}
+    parsed = search.parse_space(["learning_rate=1e-4..1", "adam.beta2", "adamw.weight_decay=1e-5..1e-2"], ["adam", "adamw"])
+    assert parsed["adam"] == {"learning_rate": Range(1e-4, 1.0), "beta2": Range(0.9, 0.9999, "1-log")}
+    assert parsed["adamw"] == {"learning_rate": Range(1e-4, 1.0), "weight_decay": Range(1e-5, 1e-2)}
+
+
+@pytest.mark.parametrize(
+    ("rules", "space", "message"),
+    [
+        (["adam", "shampoo"], None, "unknown rule 'shampoo'; choose from sgd, momentum"),
+        (["adam"], {"adam": {"lr": None}}, "adam has no real-valued hyperparameter 'lr' to search; it has learning_rate"),
+        (["adam"], {"adam": {"amsgrad": None}}, "adam has no real-valued hyperparameter 'amsgrad'"),
+        (["adagrad"], {"adagrad": {"lr_decay": None}}, "adagrad.lr_decay has no default range; give one"),
+        (["adam"], {"adam": {"beta2": Range(0.5, 1.5, "linear")}}, "adam.beta2 = 1.5 (an end of its range) is refused by adam"),
+        (["adam"], {"sgd": {"learning_rate": None}}, "the space names 'sgd', which is not among the rules searched"),
+        (["adam", "adam"], None, "rules lists a rule twice"),
+        ([], None, "rules must be a non-empty list"),
+    ],
+)
+def test_bad_spaces_are_clear_errors(rules, space, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        search.check_space(rules, space)
+
+
+def test_bad_search_settings_and_storages(tmp_path):
+    url = sqlite(tmp_path)
+    with pytest.raises(ValueError, match="trials must be a positive integer, got 0"):
+        search.create("s", url, ["sgd"], trials=0)
+    with pytest.raises(ValueError, match="sampler must be 'random' or 'tpe'"):
+        search.create("s", url, ["sgd"], sampler="grid")
+    with pytest.raises(ValueError, match="a search name must be a non-empty string without '/'"):
+        search.create("a/b", url, ["sgd"])
+    search.create("s", url, ["sgd"], trials=1)
+    with pytest.raises(ValueError, match="a search named 's' already exists in sqlite:///"):
+        search.create("s", url, ["sgd"], trials=1)
+    with pytest.raises(ValueError, match=r"no search named 'other' in sqlite:///.*search\.db \(it holds s\); create one"):
+        search.status("other", url)
+    with pytest.raises(StorageError, match="the folder .*missing does not exist"):
+        search.status("s", sqlite(tmp_path / "missing"))
+    with pytest.raises(StorageError, match="must be a database URL"):
+        search.open_storage("")
+
+
+def test_an_unreachable_database_is_named_without_its_password():
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://alice:s3cret@127.0.0.1:{port}/db"
+    with pytest.raises(StorageError) as info:
+        search.status("s", url)
+    message = str(info.value)
+    assert f"cannot open the storage postgresql+psycopg://alice:***@127.0.0.1:{port}/db" in message
+    assert "s3cret" not in message
+
+
+# ---------------------------------------------------------------------------- one worker, in process
+
+
+def test_a_worker_runs_the_budget_and_writes_each_trial(tmp_path):
+    url = sqlite(tmp_path)
+    config = search.create("lr", url, ["sgd", "adam"], trials=3, epochs=2, out_dir=tmp_path / "out", pruner="none", **SMALL)
+    lines = []
+    assert search.work("lr", url, log=lines.append) == 6
+    assert search.work("lr", url) == 0  # the queues are empty
+    trained = 0
+    for rule in ("sgd", "adam"):
+        trials = trials_of(url, "lr", rule)
+        assert [t.number for t in trials] == [0, 1, 2] and {t.state for t in trials} == {TrialState.COMPLETE}
+        for t in trials:
+            folder = search.trial_folder(config, rule, t.number)
+            history = json.loads((folder / "history.json").read_text())
+            assert history["meta"]["hyperparams"] == {"learning_rate": t.params["learning_rate"]}
+            assert t.value == min(x for x in history["valid"]["loss"] if x is not None)
+            assert t.user_attrs["stopped"] == history["stopped"] in ("epochs", "diverged")
+            if history["stopped"] == "epochs":  # validation after every epoch (1437 rows / 32)
+                trained += 1
+                assert history["valid"]["step"] == [0, 45, 90]
+                assert t.intermediate_values == {45: history["valid"]["loss"][1], 90: history["valid"]["loss"][2]}
+            [final] = folder.glob("final_val-loss-*.npz")
+            assert final.name == (f"final_val-loss-{history['valid']['loss'][-1]:.4f}_"
+                                  f"val-acc-{history['valid']['accuracy'][-1]:.4f}.npz")  # fmt: skip
+            assert not (folder / "resume.npz").exists()
+    assert trained >= 3 and len(lines) == 6 and all("best validation loss" in line for line in lines)
+
+
+def test_a_single_worker_with_a_fixed_seed_is_deterministic(tmp_path):
+    def run(folder):
+        folder.mkdir()
+        url = sqlite(folder)
+        search.create("d", url, ["adam"], trials=3, out_dir=folder / "out", seed=4, **SMALL)
+        search.work("d", url)
+        return [(t.number, t.params, t.value) for t in trials_of(url, "d", "adam")]
+
+    first, second = run(tmp_path / "a"), run(tmp_path / "b")
+    assert first == second
+    assert len({json.dumps(p) for _, p, _ in first}) == 3  # three different draws
+    (tmp_path / "c").mkdir()
+    url = sqlite(tmp_path / "c")
+    search.create("d", url, ["adam"], trials=3, out_dir=tmp_path / "c" / "out", seed=5, **SMALL)
+    search.work("d", url, max_trials=1)
+    assert trials_of(url, "d", "adam")[0].params != first[0][1]  # another seed, other draws
+
+
+def test_hopeless_trials_are_pruned_at_a_validation(tmp_path):
+    """The median pruner, after 5 complete trials: a trial whose validation loss at a step
+    is above the median of the earlier ones at that step stops there, as pruned."""
+    url = sqlite(tmp_path)
+    search.create("p", url, ["sgd"], trials=12, epochs=3, out_dir=tmp_path / "out", space={"learning_rate": Range(1e-5, 1.0)},
+                  **SMALL)  # fmt: skip
+    search.work("p", url)
+    trials = trials_of(url, "p", "sgd")
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(pruned) + len(complete) == 12 and pruned, [t.state for t in trials]
+    for t in pruned:  # one worker: the trials complete before it are those with smaller numbers
+        done_before = [c for c in complete if c.number < t.number]
+        assert len(done_before) >= 5 and t.user_attrs["stopped"] == "pruned"
+        step = max(t.intermediate_values)
+        others = [c.intermediate_values[step] for c in done_before if step in c.intermediate_values]
+        assert min(t.intermediate_values.values()) > np.median(others)
+        assert t.user_attrs["steps"] == step  # stopped at the validation that pruned it
+    report = search.status("p", url)["sgd"]
+    assert report["counts"] == {"complete": len(complete), "pruned": len(pruned), "running": 0, "failed": 0, "waiting": 0}
+
+
+def test_status_warns_when_a_best_value_is_near_a_border(tmp_path):
+    """Within 10% of an end, in the scale's space: log for a learning rate, 1 - x for beta2."""
+    url = sqlite(tmp_path)
+    lr, beta2 = Range(1e-6, 1e-2), Range(0.9, 0.9999, "1-log")
+    search.create("b", url, ["adam"], trials=1, space={"adam": {"learning_rate": lr, "beta2": beta2}})
+    study = optuna.load_study(study_name="b/adam", storage=url)
+    distributions = {"learning_rate": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
+                     "1-beta2": optuna.distributions.FloatDistribution(1e-4, 0.1, log=True)}  # fmt: skip
+    for value, lr_value, one_minus in ((2.0, 1e-5, 0.05), (0.5, 8e-3, 0.01), (0.9, 1e-3, 0.002)):
+        study.add_trial(optuna.create_trial(params={"learning_rate": lr_value, "1-beta2": one_minus},
+                                            distributions=distributions, value=value))  # fmt: skip
+    report = search.status("b", url)["adam"]
+    assert report["counts"] == {"complete": 3, "pruned": 0, "running": 0, "failed": 0, "waiting": 1}
+    assert report["best"] == {"number": 2, "value": 0.5, "accuracy": None, "hyperparams": {"learning_rate": 8e-3, "beta2": 0.99}}
+    assert lr.unit(8e-3) > 0.9 and 0.1 < beta2.unit(0.99) < 0.9
+    assert report["borders"] == [
+        "adam: the best learning_rate = 0.008 lies within 10% of the high end of 1e-06..0.01:log (log space): "
+        "widen the range past it"
+    ]
+
+
+def test_refine_narrows_around_the_best_trials_and_trains_longer(tmp_path):
+    url = sqlite(tmp_path)
+    search.create("coarse", url, ["adam"], trials=6, epochs=1, out_dir=tmp_path / "out", pruner="none", **SMALL)
+    search.work("coarse", url)
+    fine = search.refine("coarse", url, "fine", top=3)
+    assert (fine.epochs, fine.trials, fine.parent) == (3, 6, "coarse")
+    best = sorted((t for t in trials_of(url, "coarse", "adam")), key=lambda t: t.value)[:3]
+    lrs = [t.params["learning_rate"] for t in best]
+    new = fine.space["adam"]["learning_rate"]
+    old = Range(1e-6, 10.0)
+    assert new.low <= min(lrs) and new.high >= max(lrs)
+    width = old.unit(max(lrs)) - old.unit(min(lrs))
+    assert old.unit(new.high) - old.unit(new.low) == pytest.approx(max(2 * width, width + 0.1), rel=1e-4)
+    assert len(trials_of(url, "fine", "adam")) == 6
+    with pytest.raises(ValueError, match="adam has 0 complete trial"):
+        search.refine("fine", url, "finer")
+
+
+def test_the_plot_has_a_panel_per_hyperparameter_with_log_axes(tmp_path):
+    url = sqlite(tmp_path)
+    search.create("f", url, ["adam", "sgd"], trials=2, out_dir=tmp_path / "out", pruner="none",
+                  space={"learning_rate": None, "adam": {"learning_rate": None, "beta2": None}}, **SMALL)  # fmt: skip
+    search.work("f", url)
+    fig = search.plot("f", url, tmp_path / "search.svg")
+    assert [ax.get_xlabel() for ax in fig.axes] == ["learning_rate", "1 − beta2"]
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in fig.axes)
+    lr = fig.axes[0]
+    assert sorted(c.get_label() for c in lr.collections) == ["adam", "sgd"]
+    assert sum(len(c.get_offsets()) for c in lr.collections) == 4
+    assert (tmp_path / "search.svg").read_text().startswith("<?xml")
+
+
+# ---------------------------------------------------------------------------- worker processes
+
+
+def test_two_worker_processes_share_one_sqlite_search_without_losing_or_repeating_a_trial(tmp_path):
+    url = sqlite(tmp_path)
+    search.create("two", url, ["sgd", "adam", "rmsprop"], trials=4, out_dir=tmp_path / "out", pruner="none", **SMALL)
+    outputs = finish(workers(url, "two", 2, cwd=tmp_path))
+    ran_by = set()
+    for rule in ("sgd", "adam", "rmsprop"):
+        trials = trials_of(url, "two", rule)
+        assert [t.number for t in trials] == [0, 1, 2, 3]
+        assert {t.state for t in trials} == {TrialState.COMPLETE}
+        assert len({t.params["learning_rate"] for t in trials}) == 4
+        ran_by |= {t.user_attrs["worker"] for t in trials}
+    assert len(ran_by) == 2, outputs  # both workers took trials
+    counts = [int(out.strip().splitlines()[-1].split("finished ")[1].split()[0]) for out in outputs]
+    assert sum(counts) == 12, outputs
+
+
+def test_a_worker_killed_mid_trial_loses_nothing_else(tmp_path):
+    """SIGKILL a worker after its trial wrote a checkpoint: the next worker fails the silent
+    trial (its heartbeat stopped), runs the retry with the same hyperparameters from that
+    checkpoint, and the search reaches its budget of complete trials."""
+    url = sqlite(tmp_path)
+    config = search.create("k", url, ["sgd"], trials=3, epochs=6, out_dir=tmp_path / "out", pruner="none", heartbeat=1,
+                           hidden=(32,), mode="FAST_COMPILE")  # fmt: skip
+    [victim] = workers(url, "k", 1, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until trial 0 has a checkpoint, mid-trial
+        if (search.trial_folder(config, "sgd", 0) / "resume.npz").exists():
+            break
+        time.sleep(0.05)
+    else:
+        victim.kill()
+        pytest.fail("trial 0 wrote no checkpoint in 120 s: " + victim.communicate()[0])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed = trials_of(url, "k", "sgd")[0]
+    assert killed.state == TrialState.RUNNING  # as the dead worker left it
+    finish(workers(url, "k", 1, cwd=tmp_path))
+    trials = trials_of(url, "k", "sgd")
+    states = [t.state for t in trials]
+    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 3, states
+    [failed] = [t for t in trials if t.state == TrialState.FAIL]
+    [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]
+    assert failed.number == 0 and retry.state == TrialState.COMPLETE
+    assert retry.params == failed.params
+    folder = search.trial_folder(config, "sgd", 0)  # the retry wrote into the killed trial's folder
+    history = json.loads((folder / "history.json").read_text())
+    assert history["valid"]["step"] == [45 * e for e in range(7)]  # every epoch once, before and after the kill
+    assert [t.user_attrs["folder"] for t in trials if t.state == TrialState.COMPLETE].count(str(folder)) == 1
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    """A PostgreSQL server in a temporary folder on a free loopback port; stopped afterwards.
+
+    PostgreSQL refuses to run as root: as root, the server runs as the ``postgres`` user."""
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not on the PATH (.ci/run installs Debian's postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="symupdates-pg-"))
+    as_user = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", _free_port()
+
+    def run(*args):
+        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)
+
+    try:
+        run("initdb", "-D", str(data), "-A", "trust", "-U", "symupdates", "--no-sync")
+        run("pg_ctl", "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
+            "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")  # fmt: skip
+        yield f"postgresql+psycopg://symupdates@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_on_a_real_postgresql_server(postgres, tmp_path):
+    search.create("pg", postgres, ["sgd", "adam"], trials=3, out_dir=tmp_path / "out", pruner="none", **SMALL)
+    finish(workers(postgres, "pg", 2, cwd=tmp_path))
+    report = search.status("pg", postgres)
+    for rule in ("sgd", "adam"):
+        assert report[rule]["counts"] == {"complete": 3, "pruned": 0, "running": 0, "failed": 0, "waiting": 0}
+        trials = trials_of(postgres, "pg", rule)
+        assert [t.number for t in trials] == [0, 1, 2]
+    # the same draws as in SQLite: a trial's values depend on the seed and its number only
+    url = sqlite(tmp_path)
+    search.create("pg", url, ["sgd", "adam"], trials=3, out_dir=tmp_path / "out2", pruner="none", **SMALL)
+    search.work("pg", url)
+    for rule in ("sgd", "adam"):
+        ours = [(t.params, round(t.value, 6)) for t in trials_of(url, "pg", rule)]
+        theirs = [(t.params, round(t.value, 6)) for t in trials_of(postgres, "pg", rule)]
+        assert ours == theirs
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def test_the_command_line_creates_runs_reports_and_plots(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    url = sqlite(tmp_path)
+    base = ["--storage", url]
+    assert cli.main(["search", "create", "c", "--rules", "sgd,adam", "--space", "adam.beta2", "--space", "learning_rate",
+                     "--trials", "2", "--hidden", "8", "--mode", "FAST_COMPILE", "--pruner", "none", *base]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "adam: learning_rate in 1e-06..10:log, beta2 in 0.9..0.9999:1-log" in out
+    assert cli.main(["search", "run", "c", "--workers", "2", *base]) == 0
+    out = capsys.readouterr().out
+    assert "started 2 worker(s)" in out and "search c: 2 trials per rule" in out
+    for line in out.splitlines():
+        assert len(line) <= cli.PIPED_WIDTH and "\x1b" not in line
+    assert cli.main(["search", "status", "c", *base]) == 0
+    table = capsys.readouterr().out
+    assert [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│ ") and "#" in line] == ["sgd", "adam"]
+    assert cli.main(["search", "plot", "c", "--out", "p.pdf", *base]) == 0
+    assert (tmp_path / "p.pdf").read_bytes().startswith(b"%PDF")
+    assert cli.main(["search", "stop", "c", *base]) == 0
+    assert search.work("c", url) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["status", "missing"], "no search named 'missing' in sqlite:///"),
+        (["create", "x", "--rules", "adam", "--space", "adam.learning_rate=1..0.1"], "write it as 0.1..1"),
+        (["create", "x", "--rules", "adam", "--space", "adam.lr"], "adam has no real-valued hyperparameter 'lr'"),
+        (["create", "x", "--rules", "adam", "--space", "adam.learning_rate=1e-5"], "write the range as low..high"),
+        (["create", "x", "--rules", "shampoo"], "unknown rule 'shampoo'"),
+        (["plot", "x", "--out", "p.gif"], "use .png, .svg or .pdf"),
+    ],
+)
+def test_command_line_errors(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    search.create("x0", sqlite(tmp_path), ["sgd"], trials=1)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["search", *argv, "--storage", sqlite(tmp_path)])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_unreachable_storage_exits_1_without_the_password(capsys):
+    port = _free_port()
+    assert cli.main(["search", "status", "s", "--storage", f"postgresql+psycopg://bob:pw123@127.0.0.1:{port}/x"]) == 1
+    err = capsys.readouterr().err
+    assert "bob:***@" in err and "pw123" not in err
