@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ORDER = ["W1", "W2", "W3", "W4", "MEM", "SKIP"]
+ORDER = ["W1", "W2", "W3", "W4", "MEM", "SKIP", "SEARCH"]
 REFERENCE = "symupdates"
 #: The W1 group of fit's monitor cadence (benchmarks.workloads fills it).
 CADENCE = "adam, monitors every k steps"
@@ -528,7 +528,29 @@ def markdown_w4(r, figure=None):
     return "\n".join(out)
 
 
-RENDER = {"W1": markdown_w1, "W2": markdown_w2, "W3": markdown_w3, "W4": markdown_w4, "MEM": markdown_mem, "SKIP": markdown_skip}
+def markdown_search(r):
+    runs = r["runs"]
+    st = r["storage"]
+    rows = [[str(w), f"{runs[str(w)]['seconds']:.1f}", f"{runs[str(w)]['trials_per_minute']:.1f}"] for w in (1, 2)]
+    return "\n".join([
+        "### SEARCH: hyperparameter search throughput", "",
+        f"`symupdates search` on the bundled digits, MLP 64-64-64-10, one epoch per trial, "
+        f"{r['trials_per_rule']} trials for each of {', '.join(r['rules'])}, SQLite storage, default compile mode; "
+        "the worker processes are started with `symupdates search worker` and timed from start to end "
+        "(imports included), after a first search has warmed the compile caches.", "",
+        _table(["workers", "wall time (s)", "trials per minute"], rows), "",
+        f"- 2 workers / 1 worker: {r['speedup']:.2f}×; target ≥ 1.7× on 2 cores: {_verdict(r['speedup'] >= 1.7)}."
+        + (f" Trials failed for a late heartbeat and run again: {runs['1'].get('late', 0)} with 1 worker, "
+           f"{runs['2'].get('late', 0)} with 2." if runs['1'].get('late') or runs['2'].get('late') else ""),
+        f"- The storage's share of a worker's time (one worker in this process; every call of Optuna's RDBStorage timed, "
+        f"heartbeats included, as Optuna makes them through its cache; {st['trials']} "
+        f"trials, {st['calls']} calls, {st['storage_seconds']:.2f} s of {st['seconds']:.1f} s): "
+        f"{100 * st['share']:.2f}%; target < 2%: {_verdict(st['share'] < 0.02)}.", "",
+    ])
+
+
+RENDER = {"W1": markdown_w1, "W2": markdown_w2, "W3": markdown_w3, "W4": markdown_w4, "MEM": markdown_mem, "SKIP": markdown_skip,
+          "SEARCH": markdown_search}
 
 
 def markdown(env, results, figures=None):

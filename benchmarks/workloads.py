@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import statistics
 import time
 
@@ -525,7 +526,107 @@ def w4(quick, threads):
             "names": {f"{which}|{mode}": name for (which, mode), name in W4_NAMES.items()}}
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory, "SKIP": skip, "W4": w4}
+# ---------------------------------------------------------------- SEARCH
+
+
+class _StorageClock:
+    """Time every public method of Optuna's ``RDBStorage`` (and the stale-trial query) in
+    this process, as Optuna itself calls them, through its in-process cache: the outermost
+    call of each thread is timed, so a method calling another is counted once."""
+
+    def __init__(self):
+        from optuna.storages import RDBStorage
+
+        self.cls, self.seconds, self.calls = RDBStorage, 0.0, 0
+        self.saved = {}
+        self.local = threading.local()
+
+    def __enter__(self):
+        names = [n for n in vars(self.cls) if callable(getattr(self.cls, n)) and (not n.startswith("_") or n == "_get_stale_trial_ids")]
+        for name in names:
+            original = self.saved[name] = vars(self.cls)[name]
+            setattr(self.cls, name, self._timed(original))
+        return self
+
+    def _timed(self, original):
+        clock = self
+
+        def timed(*args, **kwargs):
+            if getattr(clock.local, "depth", 0):
+                return original(*args, **kwargs)
+            clock.local.depth = 1
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                clock.seconds += time.perf_counter() - t0
+                clock.calls += 1
+                clock.local.depth = 0
+
+        return timed
+
+    def __exit__(self, *exc):
+        for name, original in self.saved.items():
+            setattr(self.cls, name, original)
+
+
+def _search_workers(url, name, count, cwd):
+    """Run ``count`` ``symupdates search worker`` processes to the end; wall seconds."""
+    command = [sys.executable, "-m", "symupdates", "search", "worker", name, "--storage", url]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(command, cwd=cwd, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(count)]  # fmt: skip
+    logs = []
+    for p in procs:
+        out, err = p.communicate(timeout=3600)
+        if p.returncode != 0:
+            raise RuntimeError(f"a search worker failed:\n{out[-2000:]}\n{err[-3000:]}")
+        logs.append(out)
+    seconds = time.perf_counter() - t0
+    # a late heartbeat costs a trial run twice: count them, so the throughput is read with them
+    late = sum(line.count("was failed by another worker") for line in logs)
+    return seconds, late
+
+
+def search_throughput(quick, threads):
+    """SEARCH: trials per minute of ``symupdates search`` on the digits MLP with 1 and 2 local
+    worker processes (SQLite storage, one epoch per trial, default compile mode), and the
+    storage's share of a trial's time, from an in-process worker whose storage is timed.
+
+    A first search of the same model warms the compile caches, so every measured trial
+    costs what a trial costs in a long search: loading the compiled step, one epoch, the
+    validations and the storage's reads and writes.
+    """
+    from symupdates.lab import search
+
+    rules = ["sgd", "adam"]
+    trials = 4 if quick else 20
+    out = {"rules": rules, "trials_per_rule": trials, "epochs": 1}
+    with tempfile.TemporaryDirectory(prefix="symupdates-search-bench-") as tmp:
+        url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
+        folder = os.path.join(tmp, "trials")
+        search.create("warm", url, rules, trials=1, out_dir=folder)
+        _search_workers(url, "warm", 1, tmp)  # compiles each rule's step once: the caches are warm
+        runs = {}
+        for workers in (1, 2):
+            name = f"w{workers}"
+            search.create(name, url, rules, trials=trials, out_dir=folder, pruner="none")
+            seconds, late = _search_workers(url, name, workers, tmp)
+            runs[workers] = {"seconds": seconds, "trials_per_minute": 60 * len(rules) * trials / seconds, "late": late}
+        out["runs"] = runs
+        out["speedup"] = runs[2]["trials_per_minute"] / runs[1]["trials_per_minute"]
+        # the storage's share: one worker in this process, its storage timed
+        search.create("timed", url, rules, trials=max(2, trials // 2), out_dir=folder, pruner="none")
+        with _StorageClock() as clock:
+            t0 = time.perf_counter()
+            done = search.work("timed", url)
+            total = time.perf_counter() - t0
+        out["storage"] = {"trials": done, "seconds": total, "storage_seconds": clock.seconds, "calls": clock.calls,
+                          "share": clock.seconds / total}  # fmt: skip
+    return out
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory, "SKIP": skip, "W4": w4, "SEARCH": search_throughput}
 
 
 def main(name, quick, threads, out):

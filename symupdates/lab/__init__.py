@@ -3,10 +3,11 @@
 A compiled training step (:func:`compile_step`), a training loop with validation, early
 stopping and checkpoints (:func:`fit`, :class:`History`, :class:`Patience`,
 :class:`TargetAccuracy`), the digits and MNIST datasets (:func:`load_digits`,
-:func:`load_mnist`), a small MLP (:func:`mlp`), report figures (:func:`plot_histories`)
-and the ``symupdates compare`` command (:mod:`symupdates.lab.cli`).
+:func:`load_mnist`), a small MLP (:func:`mlp`), report figures (:func:`plot_histories`),
+the ``symupdates compare`` command (:mod:`symupdates.lab.cli`) and hyperparameter search
+on Optuna (:mod:`symupdates.lab.search`, ``symupdates search``).
 
-It needs scikit-learn, tqdm, matplotlib and rich besides the core's PyTensor and NumPy:
+It needs scikit-learn, tqdm, matplotlib, rich and optuna besides the core's PyTensor and NumPy:
 ``pip install "symupdates[lab]"``. Without them, importing it raises an ``ImportError``
 that says so.
 
@@ -19,7 +20,7 @@ that says so.
 import importlib.util
 
 #: The lab's own dependencies: import name -> distribution name.
-REQUIREMENTS = {"sklearn": "scikit-learn", "tqdm": "tqdm", "matplotlib": "matplotlib", "rich": "rich"}
+REQUIREMENTS = {"sklearn": "scikit-learn", "tqdm": "tqdm", "matplotlib": "matplotlib", "rich": "rich", "optuna": "optuna"}
 
 _missing = [dist for module, dist in REQUIREMENTS.items() if importlib.util.find_spec(module) is None]
 if _missing:

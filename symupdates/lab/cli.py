@@ -48,11 +48,11 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import functools
 import hashlib
-import inspect
 import json
 import math
+import os
+import socket
 import sys
 import time
 import warnings
@@ -60,15 +60,13 @@ from pathlib import Path
 
 import numpy as np
 
-from symupdates import optimizers
 from symupdates.checkpoint import atomic_write
+from symupdates.lab import search
+from symupdates.lab.specs import MATRIX_RULES, OPTIMIZERS, SHORT_NAMES, OptimizerSpec
+from symupdates.lab.specs import hyperparameters as _hyperparameters
 from symupdates.lab.training import MONITOR_EVERY
-from symupdates.updates import merge_updates
 
 __all__ = ["MATRIX_RULES", "OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
-
-#: The optimizers ``--optimizers`` accepts: every named rule of :mod:`symupdates.optimizers`.
-OPTIMIZERS = {name: getattr(optimizers, name) for name in optimizers.__all__}
 
 #: The default ``--optimizers``: every optimizer, with settings that suit the small MLPs.
 DEFAULT_OPTIMIZERS = (
@@ -79,10 +77,6 @@ DEFAULT_OPTIMIZERS = (
     "rprop:learning_rate=1e-3,step_size_max=1e-2,asgd:learning_rate=0.1,lion:learning_rate=3e-4,"
     "adafactor:learning_rate=0.01,muon:learning_rate=0.02"
 )
-
-#: Rules that take matrices only, and the rule (at its defaults) that trains the model's
-#: other parameters beside them: torch's documented set-up for Muon.
-MATRIX_RULES = {"muon": "adamw"}
 
 #: Settings per dataset, used unless a preset or an explicit option says otherwise.
 DATASET_DEFAULTS = {
@@ -101,6 +95,9 @@ GENERAL_DEFAULTS = {
     "target_times": 0,
     "log_every": 1,
     "monitor_every": MONITOR_EVERY,
+    "tune": 0,
+    "tune_range": (1e-6, 10.0),
+    "seeds": 1,
     "xscale": "linear",
     "format": "png",
     "mode": None,
@@ -150,11 +147,6 @@ class UsageError(ValueError):
 # --------------------------------------------------------------------------- --optimizers
 
 
-def _hyperparameters(name) -> dict[str, inspect.Parameter]:
-    """The keyword arguments of an optimizer function (everything after ``loss_or_grads, params``)."""
-    return dict(list(inspect.signature(OPTIMIZERS[name]).parameters.items())[2:])
-
-
 def _parse_value(name, key, raw, parameter):
     text = raw.strip()
     if isinstance(parameter.default, bool):
@@ -176,78 +168,6 @@ def _parse_value(name, key, raw, parameter):
         if parameter.default is None:  # a number or a name (Muon's adjust_lr_fn): the rule checks it
             return text
         raise UsageError(f"--optimizers: {name}:{key}={raw} is not a number; give e.g. {key}=1e-3") from None
-
-
-#: How a legend abbreviates a hyperparameter (:attr:`OptimizerSpec.short_label`).
-SHORT_NAMES = {"learning_rate": "lr", "momentum": "μ", "rho": "ρ", "epsilon": "ε", "weight_decay": "wd", "clip_norm": "clip"}
-
-
-def _number_text(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizerSpec:
-    """One entry of ``--optimizers``: an optimizer name and the hyperparameters given.
-
-    Attributes
-    ----------
-    name : str
-        A key of :data:`OPTIMIZERS`.
-    hyperparams : dict
-        Keyword arguments for the optimizer function, parsed (floats, booleans, ``None``).
-    raw : tuple of (str, str)
-        The ``key=value`` pairs as typed, for the label.
-    """
-
-    name: str
-    hyperparams: dict
-    raw: tuple
-
-    @property
-    def label(self) -> str:
-        """The entry as it would be typed, e.g. ``"adam:learning_rate=1e-4,beta2=0.99"``."""
-        if not self.raw:
-            return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.raw)
-
-    @property
-    def short_label(self) -> str:
-        """A legend label: the name, then each hyperparameter that differs from the default,
-        abbreviated (:data:`SHORT_NAMES`; ``beta1``/``beta2`` as one pair ``β=(β₁, β₂)``).
-
-        >>> parse_optimizers("adam:learning_rate=1e-4,beta2=0.99,epsilon=1e-8")[0].short_label
-        'adam  lr=1e-4  β=(0.9, 0.99)'
-        """
-        defaults = {k: p.default for k, p in _hyperparameters(self.name).items()}
-        raw = dict(self.raw)
-        changed = [k for k, v in self.hyperparams.items() if v != defaults.get(k)]
-        parts = []
-        if "beta1" in changed or "beta2" in changed:
-            pair = [raw[k] if k in changed else _number_text(defaults[k]) for k in ("beta1", "beta2")]
-            parts.append(f"β=({pair[0]}, {pair[1]})")
-            changed = [k for k in changed if k not in ("beta1", "beta2")]
-        parts[:0] = [f"{SHORT_NAMES.get(k, k)}={raw[k]}" for k in changed]
-        return "  ".join([self.name, *parts])
-
-    def optimizer(self):
-        """``optimizer(cost, params) -> Updates``, as :func:`~symupdates.lab.fit` takes it.
-
-        A rule that takes matrices only (:data:`MATRIX_RULES`) gets the model's matrices;
-        its other parameters (biases) train with the rule listed there, at its defaults,
-        and the two update lists are merged.
-        """
-        rule = functools.partial(OPTIMIZERS[self.name], **self.hyperparams)
-        if self.name not in MATRIX_RULES:
-            return rule
-        others = OPTIMIZERS[MATRIX_RULES[self.name]]
-
-        def split(cost, params):
-            matrices = [p for p in params if p.ndim == 2]
-            rest = [p for p in params if p.ndim != 2]
-            return merge_updates(rule(cost, matrices), others(cost, rest)) if rest else rule(cost, matrices)
-
-        return split
 
 
 def parse_optimizers(text) -> list[OptimizerSpec]:
@@ -380,6 +300,17 @@ def _accuracy(text) -> float:
     return _number(text, float, lambda v: 0 < v <= 1, "a fraction in (0, 1] such as 0.91")
 
 
+def _rate_range(text) -> tuple[float, float]:
+    low, dots, high = text.partition("..")
+    try:
+        pair = (float(low), float(high)) if dots else None
+    except ValueError:
+        pair = None
+    if pair is None or not 0 < pair[0] < pair[1] or not math.isfinite(pair[1]):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range LOW..HIGH with 0 < LOW < HIGH, e.g. 1e-5..1")
+    return pair
+
+
 def _non_negative(text) -> float:
     return _number(text, float, lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0")
 
@@ -421,12 +352,21 @@ def _resolve(args) -> argparse.Namespace:
 
 @dataclasses.dataclass
 class Run:
-    """One optimizer's run: its entry, history, summary and initial-weight fingerprint."""
+    """One optimizer's run: its entry, history, summary and initial-weight fingerprint.
+
+    With ``--seeds K`` the run is repeated K times (seeds ``seed`` to ``seed + K - 1``:
+    initial weights and minibatch order): ``history`` is the first seed's, ``repeats``
+    holds all K, and ``summary`` holds the means of the numbers with their standard
+    deviations under ``summary["std"]``. With ``--tune N``, ``tuning`` says how the
+    learning rate was chosen.
+    """
 
     spec: OptimizerSpec
     history: object
     summary: dict
     initial_weights: str
+    repeats: tuple = ()
+    tuning: dict | None = None
 
 
 def _fingerprint(params) -> str:
@@ -494,34 +434,123 @@ def run_study(s, data):
         n_in=data.n_features, hidden=s.hidden, n_out=data.n_classes, activation=s.activation, l2=s.l2, seed=s.seed, dtype=s.dtype
     )
     initial = model.initial_values()
+    # --seeds K: the runs of seed k start from the weights that seed draws
+    initials = [initial] + [
+        mlp(n_in=data.n_features, hidden=s.hidden, n_out=data.n_classes, activation=s.activation, l2=s.l2,
+            seed=s.seed + k, dtype=s.dtype).initial_values()
+        for k in range(1, s.seeds)
+    ]  # fmt: skip
     stop = []
     if s.patience:
         stop.append(Patience(s.patience))
     if s.target_times:
         stop.append(TargetAccuracy(s.target_accuracy, times=s.target_times))
-    for spec in s.specs:
+
+    def train(spec, k, extra_stop=(), progress=s.progress, name=None):
+        model.set_values(initials[k])
+        return fit(
+            model, spec.optimizer(), data.train, data.valid, batch_size=s.batch_size, epochs=s.epochs,
+            max_steps=s.max_steps, validate_every=s.validate_every, monitor_every=s.monitor_every,
+            stop=[*stop, *extra_stop], seed=s.seed + k, mode=s.mode, progress=progress, name=name or spec.label,
+        )  # fmt: skip
+
+    for index, spec in enumerate(s.specs):
+        tuning = None
+        if s.tune:
+            spec, tuning = _tune(s, spec, index, train)
         model.set_values(initial)
         fingerprint = _fingerprint(model.params)
-        history = fit(
-            model,
-            spec.optimizer(),
-            data.train,
-            data.valid,
-            batch_size=s.batch_size,
-            epochs=s.epochs,
-            max_steps=s.max_steps,
-            validate_every=s.validate_every,
-            monitor_every=s.monitor_every,
-            stop=stop,
-            seed=s.seed,
-            mode=s.mode,
-            progress=s.progress,
-            name=spec.label,
-        )
-        summary = history.summary(target_accuracy=s.target_accuracy)
-        summary["compile_seconds"] = history.meta["compile_seconds"]
-        _thin(history, s.log_every)
-        yield Run(spec, history, summary, fingerprint)
+        histories = [train(spec, k, name=spec.label if s.seeds == 1 else f"{spec.label} (seed {s.seed + k})")
+                     for k in range(s.seeds)]  # fmt: skip
+        summaries = []
+        for history in histories:
+            summary = history.summary(target_accuracy=s.target_accuracy)
+            summary["compile_seconds"] = history.meta["compile_seconds"]
+            summaries.append(summary)
+            _thin(history, s.log_every)
+        summary = _aggregate(summaries) if s.seeds > 1 else summaries[0]
+        yield Run(spec, histories[0], summary, fingerprint, tuple(histories) if s.seeds > 1 else (), tuning)
+
+
+#: The summary's numbers that ``--seeds`` averages (with their standard deviations).
+AVERAGED = ("steps_to_target", "steps", "best_accuracy", "final_accuracy", "final_loss", "train_loss", "time",
+            "compile_seconds")  # fmt: skip
+
+
+def _aggregate(summaries) -> dict:
+    """One summary for the repeats of a run: the mean of each number of :data:`AVERAGED`
+    over the seeds (``steps_to_target`` over the seeds that reached the target, ``None``
+    if none did), their standard deviations (``ddof=1``) under ``"std"``, the seeds'
+    count under ``"seeds"``; ``stopped`` is the first seed's reason, ``diverged`` is true
+    if any seed diverged and ``stops`` lists every seed's reason."""
+    out = dict(summaries[0])
+    out["std"] = {}
+    for key in AVERAGED:
+        values = [m[key] for m in summaries if m.get(key) is not None and math.isfinite(m[key])]
+        out[key] = float(np.mean(values)) if values else (None if key == "steps_to_target" else math.nan)
+        out["std"][key] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    out["diverged"] = any(m["diverged"] for m in summaries)
+    out["stops"] = [m["stopped"] for m in summaries]
+    out["seeds"] = len(summaries)
+    out["reached_target"] = sum(m.get("steps_to_target") is not None for m in summaries)
+    return out
+
+
+def _tune(s, spec, index, train):
+    """``--tune N``: N random-search trials of the spec's learning rate (log-uniform over
+    ``--tune-range``), each a run of the study's settings with the first seed, reporting
+    its validation loss to Optuna's median pruner at each validation. Returns the spec with
+    the best learning rate (lowest validation loss) and a record of the trials."""
+    import optuna
+
+    from symupdates.lab.search import Range
+
+    low, high = s.tune_range
+    space = Range(low, high, "log")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed = int(np.random.SeedSequence([s.seed, index]).generate_state(1)[0])
+    study = optuna.create_study(
+        direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+    )  # fmt: skip
+    records = []
+    for _ in range(s.tune):
+        trial = study.ask()
+        rate = space.suggest(trial, "learning_rate")
+
+        def report(history, trial=trial):
+            step, loss = history.valid["step"][-1], history.valid["loss"][-1]
+            if step == 0 or not math.isfinite(loss):
+                return None
+            trial.report(loss, step)
+            return "pruned" if trial.should_prune() else None
+
+        candidate = _with_learning_rate(spec, rate)
+        history = train(candidate, 0, extra_stop=[report], progress=False, name=f"tuning {candidate.label}")
+        losses = [x for x in history.valid["loss"] if math.isfinite(x)]
+        value = min(losses) if losses else math.inf
+        state = "pruned" if history.stopped == "pruned" else "complete"
+        if state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+        records.append({"learning_rate": rate, "value": value, "state": state, "stopped": history.stopped})
+    complete = [r for r in records if r["state"] == "complete" and math.isfinite(r["value"])]
+    if not complete:
+        raise UsageError(f"--tune: no trial of {spec.label} finished with a finite validation loss; widen --tune-range")
+    best = min(complete, key=lambda r: r["value"])
+    position = space.unit(best["learning_rate"])
+    tuning = {
+        "trials": records, "best_learning_rate": best["learning_rate"], "best_value": best["value"],
+        "range": [low, high], "border": position < 0.1 or position > 0.9,
+    }  # fmt: skip
+    return _with_learning_rate(spec, float(f"{best['learning_rate']:.3g}")), tuning
+
+
+def _with_learning_rate(spec, rate) -> OptimizerSpec:
+    hyperparams = {**spec.hyperparams, "learning_rate": rate}
+    raw = tuple((k, v) for k, v in spec.raw if k != "learning_rate") + (("learning_rate", f"{rate:.3g}"),)
+    return OptimizerSpec(spec.name, hyperparams, raw)
 
 
 # --------------------------------------------------------------------------- output
@@ -558,6 +587,9 @@ def table_rows(runs) -> list[list[str]]:
     rows = []
     for run in runs:
         m = run.summary
+        if "std" in m:  # --seeds: mean ± standard deviation over the seeds
+            rows.append(_mean_row(run))
+            continue
         # A diverged run stops before validating again: its final loss is the training loss that diverged.
         loss = m["train_loss"] if m["diverged"] else m["final_loss"]
         rows.append(
@@ -576,6 +608,30 @@ def table_rows(runs) -> list[list[str]]:
     return rows
 
 
+def _mean_row(run) -> list[str]:
+    """A row of ``--seeds`` runs: each number as ``mean±sd`` over the seeds (the mean alone
+    when every seed gave the same); the steps to the target over the seeds that reached it
+    (``(k/K)`` when not all did); the stop reasons, with their counts when they differ."""
+    m, sd = run.summary, run.summary["std"]
+
+    def pm(key, digits, scale=1.0):
+        mean, std = m[key], sd[key]
+        if mean is None or not math.isfinite(mean):
+            return "—"
+        text = f"{scale * mean:.{digits}f}"
+        return text + (f"±{scale * std:.{digits}f}" if math.isfinite(std) and std > 0 else "")
+
+    target = pm("steps_to_target", 0)
+    if m["reached_target"] not in (0, m["seeds"]):
+        target += f" ({m['reached_target']}/{m['seeds']})"
+    loss = "train_loss" if m["diverged"] and not math.isfinite(m["final_loss"]) else "final_loss"
+    stops = [_stop_text(x) for x in m["stops"]]
+    stopped = ", ".join(f"{r} ×{stops.count(r)}" if len(set(stops)) > 1 else r for r in dict.fromkeys(stops))
+    # one digit fewer than a single run's, so that the table still fits 100 columns
+    return [run.spec.label, target, pm("steps", 0), pm("best_accuracy", 1, 100), pm("final_accuracy", 1, 100),
+            pm(loss, 3), stopped, f"{m['time']:.1f}", f"{m['compile_seconds']:.1f}"]  # fmt: skip
+
+
 def _labels(runs) -> list[str]:
     """The runs' names in the table and the legend: the short labels
     (:attr:`OptimizerSpec.short_label`), or the entries as typed if two short ones coincide."""
@@ -587,14 +643,17 @@ def _table(s, runs):
     from rich.table import Table
 
     target = f"{100 * s.target_accuracy:g}%"
+    over = f", mean ± sd over {s.seeds} seeds" if s.seeds > 1 else ""
+    tuned = f", learning rates tuned by {s.tune} random trials each" if s.tune else ""
     table = Table(
-        title=f"{s.dataset}: validation accuracy (%) per optimizer, steps to {target}, final validation loss",
+        title=f"{s.dataset}: validation accuracy (%) per optimizer, steps to {target}, final validation loss{over}{tuned}",
         padding=(0, 1),
     )
     headers = ["optimizer", f"to {target}", "steps", "best", "final", "loss", "stopped by", "train s", "compile s"]
     for i, header in enumerate(headers):
         # Only the optimizer's label wraps (at its spaces) when the table is too wide for the terminal.
-        table.add_column(header, justify="left" if i in (0, 6) else "right", overflow="fold", no_wrap=i != 0)
+        table.add_column(header, justify="left" if i in (0, 6) else "right", overflow="fold", no_wrap=i != 0,
+                         min_width=8 if i == 0 else None)
     labels = _labels(runs)
     for run, label, row in zip(runs, labels, table_rows(runs), strict=True):
         table.add_row(label, *row[1:], style="red" if run.summary["diverged"] else None)
@@ -617,7 +676,7 @@ def _settings(s) -> dict:
     keys = (
         "dataset", "preset", "hidden", "activation", "l2", "dtype", "batch_size", "epochs", "max_steps",
         "validate_every", "monitor_every", "patience", "target_accuracy", "target_times", "seed", "mode", "log_every",
-        "xscale", "optimizers",
+        "xscale", "optimizers", "tune", "tune_range", "seeds",
     )  # fmt: skip
     return {k: getattr(s, k) for k in keys}
 
@@ -632,10 +691,12 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
     paths["figure"] = s.out / f"curves.{s.format}"
 
     title = f"{s.preset or s.dataset}: {_model_text(s, data)}, batch {s.batch_size}, seed {s.seed}"
+    labels = _labels(runs)
     figure = plot_histories(
-        {label: run.history for label, run in zip(_labels(runs), runs, strict=True)},
+        {label: run.history for label, run in zip(labels, runs, strict=True)},
         target_accuracy=s.target_accuracy,
-        title=title,
+        title=title + (f", mean ± sd over {s.seeds} seeds" if s.seeds > 1 else ""),
+        bands={label: list(run.repeats) for label, run in zip(labels, runs, strict=True) if run.repeats} or None,
     )
     if s.xscale == "log":  # linear up to the first validation (step 0 stays visible), logarithmic beyond
         for ax in figure.axes[:3]:  # the panels (the inset keeps its linear second half)
@@ -676,6 +737,8 @@ def write_outputs(s, data, runs) -> dict[str, Path]:
                 "initial_weights_sha256": run.initial_weights,
                 "summary": run.summary,
                 "history": json.loads(run.history.to_json()),
+                **({"repeats": [json.loads(h.to_json()) for h in run.repeats]} if run.repeats else {}),
+                **({"tuning": run.tuning} if run.tuning else {}),
             }
             for run in runs
         ],
@@ -746,11 +809,20 @@ def run_compare(args) -> int:
             if time.monotonic() - written > _REWRITE_SECONDS:  # a long study keeps its finished runs if interrupted
                 write_outputs(s, data, runs)
                 written = time.monotonic()
+            if run.tuning:
+                t = run.tuning
+                pruned = sum(r["state"] == "pruned" for r in t["trials"])
+                console.print(
+                    f"  {run.spec.name}: learning rate {t['best_learning_rate']:.3g} (validation loss "
+                    f"{t['best_value']:.4f}) after {len(t['trials'])} trials, {pruned} pruned"
+                    + ("; warning: within 10% of an end of --tune-range (log space): widen it" if t["border"] else ""),
+                    markup=False,
+                )
             if not s.progress:
                 m = run.summary
                 console.print(
-                    f"  {run.spec.label}: {m['steps']} steps, stopped by {_stop_text(m['stopped'])}, "
-                    f"best accuracy {_percent(m['best_accuracy'])}%",
+                    f"  {run.spec.label}: {m['steps']:.0f} steps, stopped by {_stop_text(m['stopped'])}, "
+                    f"best accuracy {_percent(m['best_accuracy'])}%" + (f" (mean of {m['seeds']} seeds)" if "seeds" in m else ""),
                     markup=False,
                 )
     paths = write_outputs(s, data, runs)
@@ -759,6 +831,201 @@ def run_compare(args) -> int:
     console.print(f"histories: {histories}", markup=False)
     console.print(f"figure: {paths['figure']}", markup=False)
     return 0
+
+
+# --------------------------------------------------------------------------- search
+
+def _search_storage(args) -> str:
+    if args.storage == search.DEFAULT_STORAGE:
+        os.makedirs("out", exist_ok=True)
+    return args.storage
+
+
+def _worker_log(message) -> None:
+    print(f"[{socket.gethostname()}:{os.getpid()}] {message}", flush=True)
+
+
+def _search_create(args) -> int:
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    space = search.parse_space(args.space or [], rules)
+    config = search.create(
+            args.name, _search_storage(args), rules, space=space, trials=args.trials, epochs=args.epochs,
+            dataset=args.dataset, hidden=args.hidden, activation=args.activation, dtype=args.dtype,
+            batch_size=args.batch_size, seed=args.seed, mode=args.mode, sampler=args.sampler, pruner=args.pruner,
+        out_dir=args.dir, heartbeat=args.heartbeat,
+    )  # fmt: skip
+    print(f"search {config.name}: {len(config.rules)} rules x {config.trials} trials of {config.epochs} epoch(s) "
+          f"on {config.dataset}, {config.sampler} sampling, {config.pruner} pruning")  # fmt: skip
+    for rule, ranges in config.space.items():
+        print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
+    print(f"run workers with: symupdates search worker {config.name} --storage {search.safe_url(args.storage)}")
+    return 0
+
+
+def _search_worker(args) -> int:
+    done = search.work(args.name, _search_storage(args), max_trials=args.trials, timeout=args.timeout, log=_worker_log)
+    _worker_log(f"finished {done} trial(s)")
+    return 0
+
+
+def _search_run(args) -> int:
+    """The local master: start N worker processes, wait for them, stop them on Ctrl-C."""
+    import subprocess
+
+    url = _search_storage(args)
+    search.load_config(args.name, url)  # a missing search is reported once, here
+    command = [sys.executable, "-m", "symupdates", "search", "worker", args.name, "--storage", url]
+    if args.timeout is not None:
+        command += ["--timeout", str(args.timeout)]
+    workers = [subprocess.Popen(command) for _ in range(args.workers)]
+    print(f"started {len(workers)} worker(s): pids {', '.join(str(w.pid) for w in workers)}", flush=True)
+    try:
+        codes = [w.wait() for w in workers]
+    except KeyboardInterrupt:
+        print("stopping the workers (their running trials are retried by the next worker)", flush=True)
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        return 130
+    _print_search_status(args.name, url)
+    return max(codes, default=0)
+
+
+def _search_stop(args) -> int:
+    search.request_stop(args.name, _search_storage(args))
+    print(f"search {args.name}: every worker stops after its current trial")
+    return 0
+
+
+def _print_search_status(name, url) -> None:
+    from rich.table import Table
+
+    config = search.load_config(name, url)
+    report = search.status(name, url)
+    table = Table(title=f"search {name}: {config.trials} trials per rule, {config.epochs} epoch(s) each, best by validation loss")
+    for column in ("rule", "done", "pruned", "running", "failed", "queued", "best", "val loss", "val acc", "at"):
+        table.add_column(column, justify="left" if column in ("rule", "at") else "right", overflow="fold")
+    for rule, r in report.items():
+        c, best = r["counts"], r["best"]
+        digits = {k: 6 if r.scale == "1-log" else 3 for k, r in config.space[rule].items()}
+        values = "  ".join(f"{SHORT_NAMES.get(k, k)}={v:.{digits[k]}g}" for k, v in best["hyperparams"].items()) if best else "—"
+        acc = best["accuracy"] if best and best["accuracy"] is not None else math.nan
+        table.add_row(rule, str(c["complete"]), str(c["pruned"]), str(c["running"]), str(c["failed"]), str(c["waiting"]),
+                      f"#{best['number']}" if best else "—", f"{best['value']:.4f}" if best else "—",
+                      f"{100 * acc:.2f}" if math.isfinite(acc) else "—", values)  # fmt: skip
+    console = _console()
+    console.print(table)
+    for r in report.values():
+        for warning in r["borders"]:
+            console.print(f"warning: {warning}")
+
+
+def _search_status(args) -> int:
+    _print_search_status(args.name, _search_storage(args))
+    return 0
+
+
+def _search_plot(args) -> int:
+    out = args.out or Path("out") / f"search-{args.name}.png"
+    if Path(out).suffix.lstrip(".") not in ("png", "svg", "pdf"):
+        raise UsageError(f"--out {out}: the figure's format comes from its suffix; use .png, .svg or .pdf")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    search.plot(args.name, _search_storage(args), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _search_refine(args) -> int:
+    config = search.refine(args.name, _search_storage(args), args.new_name, top=args.top, epochs=args.epochs, trials=args.trials)
+    print(f"search {config.name} (refined from {args.name}): {config.trials} trials per rule, {config.epochs} epoch(s) each")
+    for rule, ranges in config.space.items():
+        print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
+    return 0
+
+
+def _usage_errors(run):
+    """Report a ValueError of the library (an unknown search, a bad range) as a usage error."""
+
+    def wrapped(args):
+        try:
+            return run(args)
+        except ValueError as err:
+            if isinstance(err, UsageError):
+                raise
+            raise UsageError(str(err)) from None
+
+    return wrapped
+
+
+def _add_search_parser(subparsers) -> None:
+    """``symupdates search``: its commands and their arguments."""
+    def positive_float(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+        return value
+
+    top = subparsers.add_parser(
+        "search", help="hyperparameter search on Optuna: workers, status, plots, coarse to fine",
+        description=(
+            "Random (log-uniform) hyperparameter search with any number of workers against one Optuna storage: "
+            "SQLite by default, PostgreSQL for workers on several machines."
+        ),
+    )  # fmt: skip
+    commands = top.add_subparsers(dest="search_command", metavar="COMMAND", required=True)
+
+    def command(name, help, run):
+        p = commands.add_parser(name, help=help, description=help)
+        p.add_argument("name", help="the search's name")
+        p.add_argument("--storage", default=search.DEFAULT_STORAGE, metavar="URL",
+                       help=f"Optuna storage URL (default {search.DEFAULT_STORAGE}; PostgreSQL: postgresql+psycopg://user@host/db)")
+        p.set_defaults(run=_usage_errors(run), parser=p)
+        return p
+
+    p = command("create", "create a search: one study per rule, each with its trials queued", _search_create)
+    p.add_argument("--rules", required=True, metavar="LIST", help="rules to tune, e.g. sgd,momentum,adam")
+    p.add_argument("--space", action="append", metavar="[RULE.]NAME[=LOW..HIGH[:SCALE]]",
+                   help="a hyperparameter to search (repeat); SCALE log, linear or 1-log; default: each rule's "
+                        "learning_rate over 1e-6..10, log-uniform")  # fmt: skip
+    p.add_argument("--trials", type=_positive_int, default=20, metavar="N", help="trials per rule (default 20)")
+    p.add_argument("--epochs", type=_positive_int, default=1, metavar="N", help="epochs per trial (default 1)")
+    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+    p.add_argument("--hidden", type=_hidden, default=(64, 64), metavar="WIDTHS", help="hidden widths (default 64,64)")
+    p.add_argument("--activation", choices=["relu", "tanh"], default="relu")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="initial weights, split, minibatches, draws")
+    p.add_argument("--mode", metavar="MODE", help="PyTensor compile mode (default pytensor.config.mode)")
+    p.add_argument("--sampler", choices=["random", "tpe"], default="random")
+    p.add_argument("--pruner", choices=["median", "none"], default="median")
+    p.add_argument("--dir", default="out/search", metavar="DIR", help="trial folders (shared between machines)")
+    p.add_argument("--heartbeat", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="a running trial's heartbeat; silent for 3 of them, it is failed and retried (default 10)")
+
+    p = command("worker", "run queued trials until none is left (start any number, on any machine)", _search_worker)
+    p.add_argument("--trials", type=_positive_int, metavar="N", help="stop after N trials")
+    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="start no trial after this time")
+
+    p = command("run", "start N local worker processes and wait for them (Ctrl-C stops them)", _search_run)
+    p.add_argument("--workers", type=_positive_int, default=2, metavar="N", help="worker processes (default 2)")
+    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="start no trial after this time")
+
+    command("stop", "ask every worker of the search to stop after its current trial", _search_stop)
+    command("status", "trials done, running, pruned and failed; the best per rule; border warnings", _search_status)
+    p = command("plot", "validation loss against each hyperparameter, one colour per rule", _search_plot)
+    p.add_argument("--out", type=Path, metavar="FILE", help="figure file, .png, .svg or .pdf (default out/search-NAME.png)")
+    p = command("refine", "coarse to fine: a new search with ranges narrowed around the best trials", _search_refine)
+    p.add_argument("new_name", help="the new search's name")
+    p.add_argument("--top", type=_positive_int, default=5, metavar="K", help="trials to narrow around (default 5)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs per trial (default 3x the old search's)")
+    p.add_argument("--trials", type=_positive_int, metavar="N", help="trials per rule (default: the old search's)")
 
 
 # --------------------------------------------------------------------------- parser
@@ -813,6 +1080,16 @@ def _add_compare_parser(subparsers) -> None:
     add("--seed", metavar="N", type=int, help="seed of the initial weights, the split and the minibatch order (default 0)")
     add("--mode", metavar="MODE", help="PyTensor compile mode: NUMBA, CVM, JAX, FAST_COMPILE (default pytensor.config.mode)")
 
+    group = p.add_argument_group("a fair comparison (each rule gets the same tuning budget; repeated seeds)")
+    add = group.add_argument
+    add("--tune", metavar="N", type=_count,
+        help="tune each rule's learning rate by N random trials (log-uniform, Optuna, median pruning) on the "
+             "validation set, then train with the best (default 0: use the rates given)")  # fmt: skip
+    add("--tune-range", metavar="LOW..HIGH", type=_rate_range, help="the learning rates --tune draws from (default 1e-6..10)")
+    add("--seeds", metavar="K", type=_positive_int,
+        help="train each rule with K seeds (initial weights and minibatch order); the table shows mean ± sd and the "
+             "figure bands (default 1)")  # fmt: skip
+
     group = p.add_argument_group("stop rules (a run whose loss turns non-finite or explodes always stops, as diverged)")
     add = group.add_argument
     add("--target-accuracy", metavar="FRACTION", type=_accuracy, help=f"the accuracy the table counts steps to {per_dataset('target_accuracy')}")
@@ -837,9 +1114,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symupdates", description="Symbolic update rules for PyTensor, exact to torch.optim.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_compare_parser(subparsers)
-    from symupdates.lab import search
-
-    search.add_parser(subparsers)
+    _add_search_parser(subparsers)
     return parser
 
 
@@ -863,12 +1138,10 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from symupdates.lab.search import StorageError
-
     try:
         return args.run(args)
     except UsageError as err:
         args.parser.error(str(err))
-    except StorageError as err:  # the database behind a search cannot be reached: not a usage error
+    except search.StorageError as err:  # the database behind a search cannot be reached: not a usage error
         print(f"symupdates {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -85,7 +85,34 @@ def run_lines(ax) -> list:
     return [line for line in ax.get_lines() if line.get_gid() != _TARGET_GID]
 
 
-def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None, path=None, figsize=(15, 5), dpi=100):
+def _mean_history(label, histories, smoothing):
+    """The mean over repeated runs at each step (where at least one recorded a finite value),
+    and the standard deviation bands ``{panel: (steps, mean, std)}``; the training loss is
+    smoothed run by run first, as a single run's is."""
+    from symupdates.lab.history import History
+
+    mean = History({"name": label})
+    mean.stopped = "diverged" if any(h.diverged for h in histories) else histories[0].stopped
+    bands = {}
+    for table, column, panel in (("train", "loss", "train"), ("valid", "loss", "loss"), ("valid", "accuracy", "acc")):
+        by_step: dict = {}
+        for h in histories:
+            values = _smooth(h.train["loss"], smoothing) if panel == "train" and smoothing else _finite(getattr(h, table)[column])
+            for step, v in zip(getattr(h, table)["step"], values, strict=True):
+                by_step.setdefault(step, []).append(v)
+        steps = sorted(by_step)
+        rows = [np.asarray(by_step[k], dtype=float) for k in steps]
+        m = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in rows])
+        sd = np.array([np.nanstd(r, ddof=1) if np.isfinite(r).sum() > 1 else np.nan for r in rows])
+        bands[panel] = (np.array(steps), m, sd)
+        getattr(mean, table)["step"] = steps
+        getattr(mean, table)[column] = list(m)
+    return mean, bands
+
+
+def plot_histories(
+    histories, *, smoothing=0.9, target_accuracy=None, title=None, path=None, figsize=(15, 5), dpi=100, bands=None
+):
     """Plot the loss and validation-accuracy curves of one or several training runs.
 
     Parameters
@@ -107,6 +134,10 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
         Size in inches.
     dpi : int
         Resolution of the saved image.
+    bands : dict of str to list of History, optional
+        Runs repeated with other seeds, by label (a label of ``histories``): that run's
+        curves are the mean over the repeats at each step, with a shaded band of one
+        standard deviation either side.
 
     Returns
     -------
@@ -157,14 +188,34 @@ def plot_histories(histories, *, smoothing=0.9, target_accuracy=None, title=None
     if path is not None and not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a file name, got {path!r}")
 
+    band_data = {}
+    if bands:
+        if not isinstance(bands, Mapping):
+            raise TypeError(f"bands must be a dict of label -> list of History, got {type(bands).__name__}")
+        known = [label for label, _ in runs]
+        for label, repeats in bands.items():
+            if label not in known:
+                raise ValueError(f"bands has {label!r}, which is not a run's label ({', '.join(known)})")
+            if not repeats or not all(isinstance(h, History) for h in repeats):
+                raise TypeError(f"bands[{label!r}] must be a non-empty list of History")
+        runs = [(label, h) if label not in bands else (label, None) for label, h in runs]
+        for i, (label, h) in enumerate(runs):
+            if h is None:
+                mean, band_data[label] = _mean_history(label, list(bands[label]), float(smoothing))
+                runs[i] = (label, mean)
+
     fig = Figure(figsize=figsize, layout="constrained")
     ax_train, ax_loss, ax_acc = fig.subplots(1, 3, sharex=True)
     # The 11th to 20th runs repeat the ten colours dashed, the next ten dotted.
     looks = [{"color": f"C{i % 10}", "ls": ("-", "--", ":")[i // 10 % 3]} for i in range(len(runs))]
     for (label, h), look in zip(runs, looks, strict=True):
         legend = f"{label} (diverged)" if h.diverged else label
+        for panel, ax in (("train", ax_train), ("loss", ax_loss), ("acc", ax_acc)):
+            if label in band_data:
+                steps, m, sd = band_data[label][panel]
+                ax.fill_between(steps, m - sd, m + sd, color=look["color"], alpha=0.18, lw=0)
         if h.train["step"]:
-            loss = _smooth(h.train["loss"], float(smoothing))
+            loss = h.train["loss"] if label in band_data else _smooth(h.train["loss"], float(smoothing))
             ax_train.plot(h.train["step"], loss, lw=1.2, label=legend, **look)
             finite = np.flatnonzero(np.isfinite(loss))
             if h.diverged and finite.size:

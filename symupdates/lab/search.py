@@ -52,6 +52,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -60,28 +61,38 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "DEFAULT_RANGES",
+    "DEFAULT_STORAGE",
     "Range",
     "SearchConfig",
     "StorageError",
+    "check_space",
     "create",
     "load_config",
+    "open_storage",
+    "parse_space",
     "plot",
     "refine",
     "request_stop",
+    "safe_url",
     "status",
+    "trial_folder",
+    "trials_table",
     "work",
 ]
 
 #: The scales of a :class:`Range`: ``log`` (log-uniform), ``linear`` (uniform) and
 #: ``1-log`` (:math:`1 - x` log-uniform, for values just below 1).
 SCALES = ("log", "linear", "1-log")
+
+#: The storage ``symupdates search`` uses when none is given: one SQLite file, nothing to start.
+DEFAULT_STORAGE = "sqlite:///out/search.db"
 
 #: How close to a border (as a fraction of the range, in the scale's space) a best value
 #: may come before :func:`status` warns.
@@ -203,15 +214,15 @@ DEFAULT_RANGES = {
 
 
 def _rules():
-    from symupdates.lab.cli import OPTIMIZERS
+    from symupdates.lab.specs import OPTIMIZERS
 
     return OPTIMIZERS
 
 
 def _hyperparameters(rule):
-    from symupdates.lab.cli import _hyperparameters
+    from symupdates.lab.specs import hyperparameters
 
-    return _hyperparameters(rule)
+    return hyperparameters(rule)
 
 
 def _check_rule(rule) -> str:
@@ -226,7 +237,7 @@ def _check_value_builds(rule, name, value) -> None:
     so an end of a range the rule refuses is reported now, not in a worker."""
     import pytensor
 
-    from symupdates.lab.cli import OptimizerSpec
+    from symupdates.lab.specs import OptimizerSpec
 
     p = pytensor.shared(np.zeros((2, 2)), name="p")
     try:
@@ -416,13 +427,33 @@ def _study_name(name, rule) -> str:
     return f"{name}/{rule}"
 
 
-def _safe_url(url) -> str:
+def safe_url(url) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
     try:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL at all: say it as given, minus anything after a colon and before an @
         return str(url).split("@")[-1] if "@" in str(url) else str(url)
+
+
+def _sqlite_connection(path):
+    """A connection to the SQLite file in write-ahead-log mode with ``synchronous=NORMAL``.
+
+    SQLite's default (a rollback journal, every commit synced to disk) made the storage
+    6.6% of a digits trial's time (``python benchmarks/run.py --only SEARCH``). In WAL mode
+    readers do not block the writer, and a commit is synced at checkpoints instead: the
+    file stays consistent through any crash, and a power loss can at worst undo the last
+    commits, which leaves a trial marked running; its heartbeat then stops and the trial
+    is retried from its checkpoint. (WAL needs the workers on one machine: for several,
+    use PostgreSQL.)
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
 
 
 def open_storage(url, heartbeat=None):
@@ -462,18 +493,18 @@ def open_storage(url, heartbeat=None):
             ),
         }
     engine = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
-    if url.startswith("sqlite"):
-        engine = {"connect_args": {"timeout": 60}}
+    if url.startswith("sqlite:///") and url[len("sqlite:///") :] not in ("", ":memory:"):
+        engine = {"creator": functools.partial(_sqlite_connection, url[len("sqlite:///") :])}
     try:
         return RDBStorage(url, engine_kwargs=engine, **kwargs)
     except ImportError as err:
         raise StorageError(
-            f"the storage {_safe_url(url)} needs a database driver that is not installed ({err}); "
+            f"the storage {safe_url(url)} needs a database driver that is not installed ({err}); "
             f"for PostgreSQL: pip install 'symupdates[postgres]'"
         ) from None
     except Exception as err:  # SQLAlchemy's OperationalError, ArgumentError, ...
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise StorageError(f"cannot open the storage {_safe_url(url)}: {message}") from None
+        raise StorageError(f"cannot open the storage {safe_url(url)}: {message}") from None
 
 
 def _open(name, storage):
@@ -508,7 +539,7 @@ def load_config(name, storage, url=None) -> SearchConfig:
     studies = _search_studies(name, storage)
     if not studies:
         names = sorted({s.rsplit("/", 1)[0] for s in optuna.get_all_study_names(storage) if "/" in s})
-        where = _safe_url(url) if url else "the storage"
+        where = safe_url(url) if url else "the storage"
         held = f"it holds {', '.join(names)}" if names else "it holds none"
         raise ValueError(f"no search named {name!r} in {where} ({held}); create one with `symupdates search create`")
     study = optuna.load_study(study_name=studies[0], storage=storage)
@@ -611,7 +642,7 @@ def create(
     store = open_storage(storage)
     if _search_studies(name, store):
         raise ValueError(
-            f"a search named {name!r} already exists in {_safe_url(storage)}; choose another name, "
+            f"a search named {name!r} already exists in {safe_url(storage)}; choose another name, "
             f"or run its workers with `symupdates search worker {name}`"
         )
     for rule in config.rules:
@@ -644,8 +675,9 @@ def _pruner(config):
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
 
 
-def _take(study, store, config, rule):
-    """Take a queued trial of ``study`` (atomically: another worker cannot take it too).
+def _take(study, store, config, rule, waiting):
+    """Take one of the ``waiting`` trials of ``study`` (atomically: another worker cannot
+    take it too).
 
     Returns ``(trial, trial_id, frozen)``: the Optuna ``Trial``, its storage id and the
     queued trial as it was (for a retry, where it came from); or ``None`` when the queue
@@ -656,8 +688,11 @@ def _take(study, store, config, rule):
     from optuna.trial import TrialState
 
     study_id = store.get_study_id_from_name(study.study_name)
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+    for frozen in waiting:
         trial_id = store.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        # The heartbeat comes first: a trial marked running without one would never be
+        # seen as stale, and a worker dying right after taking it would lose it.
+        store.record_heartbeat(trial_id)
         try:
             if not store.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                 continue  # another worker took it first
@@ -669,18 +704,22 @@ def _take(study, store, config, rule):
 
 
 class _Heartbeat:
-    """Record a trial's heartbeat every ``interval`` seconds in a thread, while it runs."""
+    """Record a trial's heartbeat every ``interval`` seconds in a thread, while it runs.
 
-    def __init__(self, store, trial_id, interval):
-        self.store, self.trial_id, self.interval = store, trial_id, interval
+    A heartbeat the storage refuses (a locked or unreachable database) is logged and tried
+    again at the next beat: the thread never stops before the trial does."""
+
+    def __init__(self, store, trial_id, interval, log):
+        self.store, self.trial_id, self.interval, self.log = store, trial_id, interval, log
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self):
-        while True:
-            self.store.record_heartbeat(self.trial_id)
-            if self.done.wait(self.interval):
-                return
+        while not self.done.wait(self.interval):  # the first beat was recorded when the trial was taken
+            try:
+                self.store.record_heartbeat(self.trial_id)
+            except Exception as err:  # keep beating: one refused write must not let the trial go stale
+                self.log(f"a heartbeat was not recorded ({type(err).__name__}: {err}); trying again")
 
     def __enter__(self):
         self.thread.start()
@@ -716,7 +755,7 @@ def _run_trial(study, taken, config, rule, data, log):
     """Train one trial; report each validation; tell Optuna how it ended. Returns the state."""
     from optuna.trial import TrialState
 
-    from symupdates.lab.cli import OptimizerSpec
+    from symupdates.lab.specs import OptimizerSpec
     from symupdates.lab.models import mlp
     from symupdates.lab.training import fit
 
@@ -725,8 +764,8 @@ def _run_trial(study, taken, config, rule, data, log):
     number = _first_number(frozen)
     folder = trial_folder(config, rule, number)
     folder.mkdir(parents=True, exist_ok=True)
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    trial.set_user_attr("folder", str(folder))
+    # One attribute per write: each is a transaction of the storage.
+    trial.set_user_attr("run", {"worker": f"{socket.gethostname()}:{os.getpid()}", "folder": str(folder)})
 
     def report(history):  # a stop rule: report the validation, stop a hopeless trial
         step, loss = history.valid["step"][-1], history.valid["loss"][-1]
@@ -762,10 +801,8 @@ def _run_trial(study, taken, config, rule, data, log):
     final = folder / f"final_val-loss-{history.valid['loss'][-1]:.4f}_val-acc-{history.valid['accuracy'][-1]:.4f}.npz"
     if (folder / "resume.npz").exists():
         os.replace(folder / "resume.npz", final)
-    trial.set_user_attr("stopped", history.stopped)
-    trial.set_user_attr("best_accuracy", accuracy)
-    trial.set_user_attr("steps", history.steps)
-    trial.set_user_attr("seconds", time.perf_counter() - started)
+    trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps,
+                                   "seconds": time.perf_counter() - started})  # fmt: skip
     values = ", ".join(f"{k}={_g(v)}" for k, v in hyperparams.items())
     if history.stopped == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
@@ -801,6 +838,7 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
         The number of trials this worker finished (complete, pruned or failed).
     """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     if max_trials is not None:
@@ -815,27 +853,38 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
         rule: optuna.load_study(study_name=_study_name(name, rule), storage=store, pruner=pruner) for rule in config.rules
     }
     data = _load_data(config)
+    first = studies[config.rules[0]]
+    next_check = 0.0
     deadline = None if timeout is None else time.monotonic() + timeout
     done = 0
     while (max_trials is None or done < max_trials) and (deadline is None or time.monotonic() < deadline):
-        if any(s.user_attrs.get(_STOP) for s in studies.values()):
+        if first.user_attrs.get(_STOP):  # request_stop sets it on every study of the search
             log("stop requested: this worker stops")
             break
-        for study in studies.values():
-            optuna.storages.fail_stale_trials(study)
-        queued = {rule: len(s.get_trials(deepcopy=False, states=(TrialState.WAITING,))) for rule, s in studies.items()}
+        if time.monotonic() >= next_check:  # a dead worker's trial: failed and queued again
+            for study in studies.values():
+                optuna.storages.fail_stale_trials(study)
+            next_check = time.monotonic() + config.heartbeat
+        queued = {rule: s.get_trials(deepcopy=False, states=(TrialState.WAITING,)) for rule, s in studies.items()}
         taken = None
-        for rule in sorted(queued, key=lambda r: -queued[r]):
-            if queued[rule] and (taken := _take(studies[rule], store, config, rule)) is not None:
+        for rule in sorted(queued, key=lambda r: -len(queued[r])):
+            if queued[rule] and (taken := _take(studies[rule], store, config, rule, queued[rule])) is not None:
                 break
         if taken is None:
             running = sum(len(s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) for s in studies.values())
             if not running:
                 break
             time.sleep(min(config.heartbeat, 5.0))
+            next_check = 0.0  # look for stale trials before looking at the queues again
             continue
-        with _Heartbeat(store, taken[1], max(1, math.ceil(config.heartbeat))):
-            _run_trial(studies[rule], taken, config, rule, data, log)
+        with _Heartbeat(store, taken[1], max(1, math.ceil(config.heartbeat)), log):
+            try:
+                _run_trial(studies[rule], taken, config, rule, data, log)
+            except UpdateFinishedTrialError:
+                # Another worker saw no heartbeat for longer than the grace period and failed
+                # this trial; its retry (queued then) runs it again from its checkpoint.
+                log(f"{rule} trial {taken[0].number} was failed by another worker while it ran (its heartbeat was "
+                    f"late); its retry runs it again")
         done += 1
     return done
 
@@ -870,7 +919,7 @@ def status(name, storage) -> dict:
         if complete:
             top = min(complete, key=lambda t: t.value)
             values = _values(top, config.space[rule])
-            best = {"number": top.number, "value": top.value, "accuracy": top.user_attrs.get("best_accuracy"),
+            best = {"number": top.number, "value": top.value, "accuracy": top.user_attrs.get("result", {}).get("best_accuracy"),
                     "hyperparams": values}  # fmt: skip
             for k, r in config.space[rule].items():
                 t = r.unit(values[k])
@@ -1006,215 +1055,3 @@ def refine(name, storage, new_name, *, top=5, epochs=None, trials=None) -> Searc
     fields.update(space=space, epochs=epochs, trials=config.trials if trials is None else trials, parent=name)
     del fields["name"], fields["rules"]
     return create(new_name, storage, list(config.rules), **fields)
-
-
-# --------------------------------------------------------------------------- command line
-
-#: ``--storage`` when none is given: one SQLite file, nothing to start.
-DEFAULT_STORAGE = "sqlite:///out/search.db"
-
-
-def _storage_arg(args) -> str:
-    if args.storage == DEFAULT_STORAGE:
-        os.makedirs("out", exist_ok=True)
-    return args.storage
-
-
-def _log(message) -> None:
-    print(f"[{socket.gethostname()}:{os.getpid()}] {message}", flush=True)
-
-
-def _cmd_create(args) -> int:
-    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
-    space = parse_space(args.space or [], rules)
-    config = create(
-            args.name, _storage_arg(args), rules, space=space, trials=args.trials, epochs=args.epochs,
-            dataset=args.dataset, hidden=args.hidden, activation=args.activation, dtype=args.dtype,
-            batch_size=args.batch_size, seed=args.seed, mode=args.mode, sampler=args.sampler, pruner=args.pruner,
-        out_dir=args.dir, heartbeat=args.heartbeat,
-    )  # fmt: skip
-    print(f"search {config.name}: {len(config.rules)} rules x {config.trials} trials of {config.epochs} epoch(s) "
-          f"on {config.dataset}, {config.sampler} sampling, {config.pruner} pruning")  # fmt: skip
-    for rule, ranges in config.space.items():
-        print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
-    print(f"run workers with: symupdates search worker {config.name} --storage {_safe_url(args.storage)}")
-    return 0
-
-
-def _cmd_worker(args) -> int:
-    done = work(args.name, _storage_arg(args), max_trials=args.trials, timeout=args.timeout, log=_log)
-    _log(f"finished {done} trial(s)")
-    return 0
-
-
-def _cmd_run(args) -> int:
-    """The local master: start N worker processes, wait for them, stop them on Ctrl-C."""
-    import subprocess
-    import sys
-
-    url = _storage_arg(args)
-    load_config(args.name, url)  # a missing search is reported once, here
-    command = [sys.executable, "-m", "symupdates", "search", "worker", args.name, "--storage", url]
-    if args.timeout is not None:
-        command += ["--timeout", str(args.timeout)]
-    workers = [subprocess.Popen(command) for _ in range(args.workers)]
-    print(f"started {len(workers)} worker(s): pids {', '.join(str(w.pid) for w in workers)}", flush=True)
-    try:
-        codes = [w.wait() for w in workers]
-    except KeyboardInterrupt:
-        print("stopping the workers (their running trials are retried by the next worker)", flush=True)
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            try:
-                w.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                w.kill()
-        return 130
-    _print_status(args.name, url)
-    return max(codes, default=0)
-
-
-def _cmd_stop(args) -> int:
-    request_stop(args.name, _storage_arg(args))
-    print(f"search {args.name}: every worker stops after its current trial")
-    return 0
-
-
-def _print_status(name, url) -> None:
-    from rich.table import Table
-
-    from symupdates.lab.cli import _console
-
-    from symupdates.lab.cli import SHORT_NAMES
-
-    store, config = _open(name, url)
-    report = status(name, store)
-    table = Table(title=f"search {name}: {config.trials} trials per rule, {config.epochs} epoch(s) each, best by validation loss")
-    for column in ("rule", "done", "pruned", "running", "failed", "queued", "best", "val loss", "val acc", "at"):
-        table.add_column(column, justify="left" if column in ("rule", "at") else "right", overflow="fold")
-    for rule, r in report.items():
-        c, best = r["counts"], r["best"]
-        digits = {k: 6 if r.scale == "1-log" else 3 for k, r in config.space[rule].items()}
-        values = "  ".join(f"{SHORT_NAMES.get(k, k)}={v:.{digits[k]}g}" for k, v in best["hyperparams"].items()) if best else "—"
-        acc = best["accuracy"] if best and best["accuracy"] is not None else math.nan
-        table.add_row(rule, str(c["complete"]), str(c["pruned"]), str(c["running"]), str(c["failed"]), str(c["waiting"]),
-                      f"#{best['number']}" if best else "—", f"{best['value']:.4f}" if best else "—",
-                      f"{100 * acc:.2f}" if math.isfinite(acc) else "—", values)  # fmt: skip
-    console = _console()
-    console.print(table)
-    for r in report.values():
-        for warning in r["borders"]:
-            console.print(f"warning: {warning}")
-
-
-def _cmd_status(args) -> int:
-    _print_status(args.name, _storage_arg(args))
-    return 0
-
-
-def _cmd_plot(args) -> int:
-    out = args.out or Path("out") / f"search-{args.name}.png"
-    if Path(out).suffix.lstrip(".") not in ("png", "svg", "pdf"):
-        from symupdates.lab.cli import UsageError
-
-        raise UsageError(f"--out {out}: the figure's format comes from its suffix; use .png, .svg or .pdf")
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    plot(args.name, _storage_arg(args), out)
-    print(f"wrote {out}")
-    return 0
-
-
-def _cmd_refine(args) -> int:
-    config = refine(args.name, _storage_arg(args), args.new_name, top=args.top, epochs=args.epochs, trials=args.trials)
-    print(f"search {config.name} (refined from {args.name}): {config.trials} trials per rule, {config.epochs} epoch(s) each")
-    for rule, ranges in config.space.items():
-        print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
-    return 0
-
-
-def _usage_errors(run):
-    """Report a ValueError of the library (an unknown search, a bad range) as a usage error."""
-
-    def wrapped(args):
-        from symupdates.lab.cli import UsageError
-
-        try:
-            return run(args)
-        except ValueError as err:
-            if isinstance(err, UsageError):
-                raise
-            raise UsageError(str(err)) from None
-
-    return wrapped
-
-
-def add_parser(subparsers) -> None:
-    """Add ``symupdates search`` and its commands to the ``symupdates`` parser."""
-    import argparse
-
-    from symupdates.lab.cli import _hidden, _positive_int
-
-    def positive_float(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-        return value
-
-    top = subparsers.add_parser(
-        "search", help="hyperparameter search on Optuna: workers, status, plots, coarse to fine",
-        description=(
-            "Random (log-uniform) hyperparameter search with any number of workers against one Optuna storage: "
-            "SQLite by default, PostgreSQL for workers on several machines."
-        ),
-    )  # fmt: skip
-    commands = top.add_subparsers(dest="search_command", metavar="COMMAND", required=True)
-
-    def command(name, help, run):
-        p = commands.add_parser(name, help=help, description=help)
-        p.add_argument("name", help="the search's name")
-        p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
-                       help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL: postgresql+psycopg://user@host/db)")
-        p.set_defaults(run=_usage_errors(run), parser=p)
-        return p
-
-    p = command("create", "create a search: one study per rule, each with its trials queued", _cmd_create)
-    p.add_argument("--rules", required=True, metavar="LIST", help="rules to tune, e.g. sgd,momentum,adam")
-    p.add_argument("--space", action="append", metavar="[RULE.]NAME[=LOW..HIGH[:SCALE]]",
-                   help="a hyperparameter to search (repeat); SCALE log, linear or 1-log; default: each rule's "
-                        "learning_rate over 1e-6..10, log-uniform")  # fmt: skip
-    p.add_argument("--trials", type=_positive_int, default=20, metavar="N", help="trials per rule (default 20)")
-    p.add_argument("--epochs", type=_positive_int, default=1, metavar="N", help="epochs per trial (default 1)")
-    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
-    p.add_argument("--hidden", type=_hidden, default=(64, 64), metavar="WIDTHS", help="hidden widths (default 64,64)")
-    p.add_argument("--activation", choices=["relu", "tanh"], default="relu")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="initial weights, split, minibatches, draws")
-    p.add_argument("--mode", metavar="MODE", help="PyTensor compile mode (default pytensor.config.mode)")
-    p.add_argument("--sampler", choices=["random", "tpe"], default="random")
-    p.add_argument("--pruner", choices=["median", "none"], default="median")
-    p.add_argument("--dir", default="out/search", metavar="DIR", help="trial folders (shared between machines)")
-    p.add_argument("--heartbeat", type=positive_float, default=10.0, metavar="SECONDS",
-                   help="a running trial's heartbeat; silent for 3 of them, it is failed and retried (default 10)")
-
-    p = command("worker", "run queued trials until none is left (start any number, on any machine)", _cmd_worker)
-    p.add_argument("--trials", type=_positive_int, metavar="N", help="stop after N trials")
-    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="start no trial after this time")
-
-    p = command("run", "start N local worker processes and wait for them (Ctrl-C stops them)", _cmd_run)
-    p.add_argument("--workers", type=_positive_int, default=2, metavar="N", help="worker processes (default 2)")
-    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="start no trial after this time")
-
-    command("stop", "ask every worker of the search to stop after its current trial", _cmd_stop)
-    command("status", "trials done, running, pruned and failed; the best per rule; border warnings", _cmd_status)
-    p = command("plot", "validation loss against each hyperparameter, one colour per rule", _cmd_plot)
-    p.add_argument("--out", type=Path, metavar="FILE", help="figure file, .png, .svg or .pdf (default out/search-NAME.png)")
-    p = command("refine", "coarse to fine: a new search with ranges narrowed around the best trials", _cmd_refine)
-    p.add_argument("new_name", help="the new search's name")
-    p.add_argument("--top", type=_positive_int, default=5, metavar="K", help="trials to narrow around (default 5)")
-    p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs per trial (default 3x the old search's)")
-    p.add_argument("--trials", type=_positive_int, metavar="N", help="trials per rule (default: the old search's)")

@@ -52,7 +52,7 @@ from symupdates.lab.datasets import minibatches
 from symupdates.lab.history import History
 from symupdates.updates import Updates
 
-__all__ = ["Patience", "Step", "TargetAccuracy", "compile_step", "fit"]
+__all__ = ["MONITOR_EVERY", "Patience", "Step", "TargetAccuracy", "compile_step", "fit"]
 
 
 # --------------------------------------------------------------------------- compile_step

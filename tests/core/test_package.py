@@ -30,8 +30,8 @@ def _modules():
 
 MODULES = _modules()
 
-#: The lab's extra (scikit-learn, tqdm, matplotlib, rich) is installed on the main leg only.
-LAB_INSTALLED = all(importlib.util.find_spec(m) for m in ("sklearn", "tqdm", "matplotlib", "rich"))
+#: The lab's extra (scikit-learn, tqdm, matplotlib, rich, optuna) is installed on the main leg only.
+LAB_INSTALLED = all(importlib.util.find_spec(m) for m in ("sklearn", "tqdm", "matplotlib", "rich", "optuna"))
 
 
 def _imports(name, tree, *, everywhere=False):
@@ -125,7 +125,7 @@ def test_the_core_imports_nothing_from_the_lab():
 def test_importing_the_core_loads_no_lab_dependency():
     code = (
         "import sys, symupdates; "
-        "heavy = [m for m in ('sklearn', 'matplotlib', 'tqdm', 'rich', 'torch', 'jax', 'symupdates.lab') if m in sys.modules]; "
+        "heavy = [m for m in ('sklearn', 'matplotlib', 'tqdm', 'rich', 'optuna', 'torch', 'jax', 'symupdates.lab') if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -149,7 +149,7 @@ _BLOCK = (  # hides the modules named in argv[1] from every import finder, as if
 )
 
 
-@pytest.mark.parametrize("missing", ["sklearn", "tqdm", "matplotlib", "rich", "sklearn,tqdm,matplotlib,rich"])
+@pytest.mark.parametrize("missing", ["sklearn", "tqdm", "matplotlib", "rich", "optuna", "sklearn,tqdm,matplotlib,rich,optuna"])
 def test_the_lab_without_its_extra_says_what_to_install(missing):
     """With any of the lab's dependencies missing, ``import symupdates.lab`` (and the command
     line) fail with an ImportError naming them and the pip command; the core still imports."""

@@ -288,6 +288,8 @@ def test_muon_trains_the_matrices_and_adamw_the_biases():
         (["--hidden", "64,x"], "is not a list of layer widths"),
         (["--batch-size", "0"], "must be a positive integer"),
         (["--monitor-every", "0"], "must be a positive integer"),
+        (["--tune-range", "1..0.1"], "is not a range LOW..HIGH with 0 < LOW < HIGH"),
+        (["--seeds", "0"], "must be a positive integer"),
         (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
@@ -333,3 +335,68 @@ def test_labels_outside_the_datasets_classes_are_an_error_before_training(part, 
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match=rf"holds label {label} at index 5"):  # the study's own entry
         next(cli.run_study(cli._resolve(cli.build_parser().parse_args(["compare", *TINY])), cli._load_data(None)))
+
+
+# --------------------------------------------------------------------------- --tune and --seeds
+
+
+def test_tune_gives_every_rule_the_same_budget_and_trains_with_its_best_rate(tmp_path):
+    stdout = compare(tmp_path, "--optimizers", "sgd,adam", "--tune", "4", "--tune-range", "1e-4..1")
+    runs = load(tmp_path)["runs"]
+    assert load(tmp_path)["settings"]["tune"] == 4
+    for run in runs:
+        trials = run["tuning"]["trials"]
+        assert len(trials) == 4 and all(1e-4 <= t["learning_rate"] <= 1 for t in trials)
+        complete = [t for t in trials if t["state"] == "complete"]
+        best = min(complete, key=lambda t: t["value"])
+        assert run["tuning"]["best_learning_rate"] == best["learning_rate"]
+        # the final run trains with the best rate (3 significant digits), from the first seed
+        assert run["hyperparams"]["learning_rate"] == float(f"{best['learning_rate']:.3g}")
+        assert run["label"].endswith(f"learning_rate={best['learning_rate']:.3g}")
+        assert f"{run['optimizer']}: learning rate {best['learning_rate']:.3g}" in stdout
+    # each rule draws its own rates, reproducibly
+    assert [t["learning_rate"] for t in runs[0]["tuning"]["trials"]] != [t["learning_rate"] for t in runs[1]["tuning"]["trials"]]
+    again = tmp_path / "again"
+    compare(again, "--optimizers", "sgd,adam", "--tune", "4", "--tune-range", "1e-4..1")
+    assert [r["tuning"] for r in load(again)["runs"]] == [r["tuning"] for r in runs]
+
+
+def test_seeds_repeat_each_run_and_the_table_shows_mean_and_sd(tmp_path):
+    stdout = compare(tmp_path, "--optimizers", "sgd:learning_rate=0.5", "--seeds", "3")
+    [run] = load(tmp_path)["runs"]
+    repeats = run["repeats"]
+    assert len(repeats) == 3
+    finals = [r["valid"]["accuracy"][-1] for r in repeats]
+    assert len(set(finals)) == 3  # other weights, other minibatches
+    assert run["summary"]["final_accuracy"] == pytest.approx(np.mean(finals))
+    assert run["summary"]["std"]["final_accuracy"] == pytest.approx(np.std(finals, ddof=1))
+    row = table(stdout)[0]  # the row's first line (the label may wrap onto a second)
+    assert row[4] == f"{100 * np.mean(finals):.1f}±{100 * np.std(finals, ddof=1):.1f}"
+    assert all(len(line) <= cli.PIPED_WIDTH for line in stdout.splitlines())
+    assert row[0].startswith("sgd") and row[2] == "30" and row[6] == "step limit"  # equal over the seeds: no ±
+    assert "mean ± sd over 3 seeds" in " ".join(stdout.split())  # the title may wrap
+    # seed 0 of the repeats is the run a single seed gives
+    single = tmp_path / "single"
+    compare(single, "--optimizers", "sgd:learning_rate=0.5")
+    mine, theirs = load(single)["runs"][0]["history"]["valid"], repeats[0]["valid"]
+    assert {k: v for k, v in mine.items() if k != "time"} == {k: v for k, v in theirs.items() if k != "time"}
+
+
+def test_the_figure_of_repeated_runs_draws_the_mean_and_a_band(tmp_path):
+    from symupdates.lab.history import History
+    from symupdates.lab.plotting import plot_histories
+
+    repeats = []
+    for offset in (0.0, 0.1, 0.2):
+        h = History({"name": "r"})
+        for step in range(0, 50, 10):
+            h.record_valid(step=step, epoch=0, loss=1.0 + offset, accuracy=0.5 + offset, time=0.0)
+        repeats.append(h)
+    fig = plot_histories({"r": repeats[0]}, bands={"r": repeats})
+    line = fig.axes[2].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), 0.6)  # the mean
+    [band] = fig.axes[2].collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([ys.min(), ys.max()], [0.5, 0.7])  # ± one sd (0.1)
+    with pytest.raises(ValueError, match="bands has 'x', which is not a run's label"):
+        plot_histories({"r": repeats[0]}, bands={"x": repeats})

@@ -163,7 +163,7 @@ def test_a_worker_runs_the_budget_and_writes_each_trial(tmp_path):
             history = json.loads((folder / "history.json").read_text())
             assert history["meta"]["hyperparams"] == {"learning_rate": t.params["learning_rate"]}
             assert t.value == min(x for x in history["valid"]["loss"] if x is not None)
-            assert t.user_attrs["stopped"] == history["stopped"] in ("epochs", "diverged")
+            assert t.user_attrs["result"]["stopped"] == history["stopped"] in ("epochs", "diverged")
             if history["stopped"] == "epochs":  # validation after every epoch (1437 rows / 32)
                 trained += 1
                 assert history["valid"]["step"] == [0, 45, 90]
@@ -206,11 +206,11 @@ def test_hopeless_trials_are_pruned_at_a_validation(tmp_path):
     assert len(pruned) + len(complete) == 12 and pruned, [t.state for t in trials]
     for t in pruned:  # one worker: the trials complete before it are those with smaller numbers
         done_before = [c for c in complete if c.number < t.number]
-        assert len(done_before) >= 5 and t.user_attrs["stopped"] == "pruned"
+        assert len(done_before) >= 5 and t.user_attrs["result"]["stopped"] == "pruned"
         step = max(t.intermediate_values)
         others = [c.intermediate_values[step] for c in done_before if step in c.intermediate_values]
         assert min(t.intermediate_values.values()) > np.median(others)
-        assert t.user_attrs["steps"] == step  # stopped at the validation that pruned it
+        assert t.user_attrs["result"]["steps"] == step  # stopped at the validation that pruned it
     report = search.status("p", url)["sgd"]
     assert report["counts"] == {"complete": len(complete), "pruned": len(pruned), "running": 0, "failed": 0, "waiting": 0}
 
@@ -281,7 +281,7 @@ def test_two_worker_processes_share_one_sqlite_search_without_losing_or_repeatin
         assert [t.number for t in trials] == [0, 1, 2, 3]
         assert {t.state for t in trials} == {TrialState.COMPLETE}
         assert len({t.params["learning_rate"] for t in trials}) == 4
-        ran_by |= {t.user_attrs["worker"] for t in trials}
+        ran_by |= {t.user_attrs["run"]["worker"] for t in trials}
     assert len(ran_by) == 2, outputs  # both workers took trials
     counts = [int(out.strip().splitlines()[-1].split("finished ")[1].split()[0]) for out in outputs]
     assert sum(counts) == 12, outputs
@@ -318,7 +318,7 @@ def test_a_worker_killed_mid_trial_loses_nothing_else(tmp_path):
     folder = search.trial_folder(config, "sgd", 0)  # the retry wrote into the killed trial's folder
     history = json.loads((folder / "history.json").read_text())
     assert history["valid"]["step"] == [45 * e for e in range(7)]  # every epoch once, before and after the kill
-    assert [t.user_attrs["folder"] for t in trials if t.state == TrialState.COMPLETE].count(str(folder)) == 1
+    assert [t.user_attrs["run"]["folder"] for t in trials if t.state == TrialState.COMPLETE].count(str(folder)) == 1
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
