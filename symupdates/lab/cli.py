@@ -501,9 +501,9 @@ def _tune(s, spec, index, train):
     ``--tune-range``), each a run of the study's settings with the first seed, reporting
     its validation loss to Optuna's median pruner at each validation. Returns the spec with
     the best learning rate (lowest validation loss) and a record of the trials."""
-    import optuna
+    from symupdates.lab.search import Range, import_optuna
 
-    from symupdates.lab.search import Range
+    optuna = import_optuna()
 
     low, high = s.tune_range
     space = Range(low, high, "log")

@@ -74,6 +74,7 @@ __all__ = [
     "StorageError",
     "check_space",
     "create",
+    "import_optuna",
     "load_config",
     "open_storage",
     "parse_space",
@@ -211,6 +212,15 @@ DEFAULT_RANGES = {
     "momentum": Range(0.5, 0.99, "1-log"),
     "rho": Range(0.8, 0.999, "1-log"),
 }
+
+
+def import_optuna():
+    """``import optuna``, quietly: in a notebook without ipywidgets, Optuna's import of
+    ``tqdm.auto`` warns that it found no IProgress, though no progress bar is drawn."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
+    return optuna
 
 
 def _rules():
@@ -467,7 +477,7 @@ def open_storage(url, heartbeat=None):
         When the URL is malformed, its driver is missing, or the database cannot be
         reached; the message names the URL without its password.
     """
-    import optuna
+    optuna = import_optuna()
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     # Heartbeats and their retry callback are "experimental" in Optuna 5 (stable since
@@ -516,7 +526,7 @@ def _open(name, storage):
 
 
 def _search_studies(name, storage) -> list[str]:
-    import optuna
+    optuna = import_optuna()
 
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"a search name must be a non-empty string without '/', got {name!r}")
@@ -532,7 +542,7 @@ def load_config(name, storage, url=None) -> SearchConfig:
     ValueError
         When the storage holds no search of that name (the message lists the ones it holds).
     """
-    import optuna
+    optuna = import_optuna()
 
     url = storage if isinstance(storage, str) else url
     storage = open_storage(storage) if isinstance(storage, str) else storage
@@ -618,7 +628,7 @@ def create(
     StorageError
         When the storage cannot be opened.
     """
-    import optuna
+    optuna = import_optuna()
 
     space = check_space(rules, space)
     _positive("trials", trials)
@@ -657,7 +667,7 @@ def create(
 
 
 def _sampler(config, rule, number):
-    import optuna
+    optuna = import_optuna()
 
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=config.seed)
@@ -668,7 +678,7 @@ def _sampler(config, rule, number):
 
 
 def _pruner(config):
-    import optuna
+    optuna = import_optuna()
 
     if config.pruner == "none":
         return optuna.pruners.NopPruner()
@@ -683,7 +693,7 @@ def _take(study, store, config, rule, waiting):
     queued trial as it was (for a retry, where it came from); or ``None`` when the queue
     is empty.
     """
-    import optuna
+    optuna = import_optuna()
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
@@ -815,7 +825,7 @@ def _run_trial(study, taken, config, rule, data, log):
 
 def request_stop(name, storage) -> None:
     """Ask every worker of the search to stop after its current trial (on any machine)."""
-    import optuna
+    optuna = import_optuna()
 
     store, _ = _open(name, storage)
     for study_name in _search_studies(name, store):
@@ -837,7 +847,7 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     int
         The number of trials this worker finished (complete, pruned or failed).
     """
-    import optuna
+    optuna = import_optuna()
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
@@ -903,7 +913,7 @@ def status(name, storage) -> dict:
         "borders": [warning, ...]}}``. A warning is written for every best value within
         10% of its range's border (in the scale's space).
     """
-    import optuna
+    optuna = import_optuna()
     from optuna.trial import TrialState
 
     store, config = _open(name, storage)
@@ -945,7 +955,7 @@ def _values(frozen, ranges) -> dict:
 
 def trials_table(name, storage) -> list[dict]:
     """Every finished trial of the search: rule, number, state, value, hyperparameters."""
-    import optuna
+    optuna = import_optuna()
     from optuna.trial import TrialState
 
     store, config = _open(name, storage)
@@ -971,16 +981,13 @@ def plot(name, storage, path=None):
 
     Returns the matplotlib figure; written to ``path`` (png, svg or pdf) if given.
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot state: nothing shown twice in a notebook, no GUI needed
 
     store, config = _open(name, storage)
     rows = trials_table(name, store)
     names = list(dict.fromkeys(k for ranges in config.space.values() for k in ranges))
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5.5 * len(names), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, hp in zip(axes[0], names, strict=True):
         scales = {config.space[r][hp].scale for r in config.rules if hp in config.space[r]}
         one_minus = scales == {"1-log"}
