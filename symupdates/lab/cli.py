@@ -501,7 +501,7 @@ def _tune(s, spec, index, train):
     ``--tune-range``), each a run of the study's settings with the first seed, reporting
     its validation loss to Optuna's median pruner at each validation. Returns the spec with
     the best learning rate (lowest validation loss) and a record of the trials."""
-    from symupdates.lab.search import Range, import_optuna
+    from symupdates.lab.search import Range, import_optuna, pruning_rule
 
     optuna = import_optuna()
 
@@ -517,16 +517,8 @@ def _tune(s, spec, index, train):
     for _ in range(s.tune):
         trial = study.ask()
         rate = space.suggest(trial, "learning_rate")
-
-        def report(history, trial=trial):
-            step, loss = history.valid["step"][-1], history.valid["loss"][-1]
-            if step == 0 or not math.isfinite(loss):
-                return None
-            trial.report(loss, step)
-            return "pruned" if trial.should_prune() else None
-
         candidate = _with_learning_rate(spec, rate)
-        history = train(candidate, 0, extra_stop=[report], progress=False, name=f"tuning {candidate.label}")
+        history = train(candidate, 0, extra_stop=[pruning_rule(trial)], progress=False, name=f"tuning {candidate.label}")
         losses = [x for x in history.valid["loss"] if math.isfinite(x)]
         value = min(losses) if losses else math.inf
         state = "pruned" if history.stopped == "pruned" else "complete"

@@ -78,6 +78,7 @@ __all__ = [
     "load_config",
     "open_storage",
     "parse_space",
+    "pruning_rule",
     "plot",
     "refine",
     "request_stop",
@@ -450,13 +451,12 @@ def safe_url(url) -> str:
 def _sqlite_connection(path):
     """A connection to the SQLite file in write-ahead-log mode with ``synchronous=NORMAL``.
 
-    SQLite's default (a rollback journal, every commit synced to disk) made the storage
-    6.6% of a digits trial's time (``python benchmarks/run.py --only SEARCH``). In WAL mode
-    readers do not block the writer, and a commit is synced at checkpoints instead: the
-    file stays consistent through any crash, and a power loss can at worst undo the last
-    commits, which leaves a trial marked running; its heartbeat then stops and the trial
-    is retried from its checkpoint. (WAL needs the workers on one machine: for several,
-    use PostgreSQL.)
+    With SQLite's default (a rollback journal) a worker reading the queues blocks another
+    one writing its trial's results; in WAL mode readers do not block the writer, and a
+    commit is synced to disk at checkpoints rather than one by one. The file stays
+    consistent through any crash; a power loss can at worst undo the last commits, which
+    leaves a trial marked running: its heartbeat then stops and the trial is retried from
+    its checkpoint. (WAL needs the workers on one machine: for several, use PostgreSQL.)
     """
     import sqlite3
 
@@ -553,7 +553,17 @@ def load_config(name, storage, url=None) -> SearchConfig:
         held = f"it holds {', '.join(names)}" if names else "it holds none"
         raise ValueError(f"no search named {name!r} in {where} ({held}); create one with `symupdates search create`")
     study = optuna.load_study(study_name=studies[0], storage=storage)
-    return SearchConfig.from_json(study.user_attrs[_ATTR])
+    text = study.user_attrs.get(_ATTR)
+    try:  # read from a database others write to: checked before use
+        config = SearchConfig.from_json(text)
+        if config.name != name or set(config.space) != set(config.rules):
+            raise ValueError(f"it names the search {config.name!r} and the rules {list(config.rules)}")
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"the study {studies[0]!r} holds no readable symupdates search settings ({type(err).__name__}: {err}); "
+            f"was it made by another program or another version of symupdates?"
+        ) from None
+    return config
 
 
 # --------------------------------------------------------------------------- create
@@ -748,6 +758,21 @@ def _load_data(config):
     return datasets.load_mnist(dtype=config.dtype)
 
 
+def pruning_rule(trial):
+    """A stop rule for :func:`~symupdates.lab.fit` that reports each validation loss to an
+    Optuna trial (at its step; the validation before training and non-finite losses are
+    not reported) and stops the run as ``"pruned"`` when the study's pruner says so."""
+
+    def report(history):
+        step, loss = history.valid["step"][-1], history.valid["loss"][-1]
+        if step == 0 or not math.isfinite(loss):
+            return None
+        trial.report(loss, step)
+        return "pruned" if trial.should_prune() else None
+
+    return report
+
+
 def trial_folder(config, rule, number) -> Path:
     """The folder of a trial: ``out_dir/name/rule/trial-0007``."""
     return Path(config.out_dir) / config.name / rule / f"trial-{number:04d}"
@@ -777,13 +802,6 @@ def _run_trial(study, taken, config, rule, data, log):
     # One attribute per write: each is a transaction of the storage.
     trial.set_user_attr("run", {"worker": f"{socket.gethostname()}:{os.getpid()}", "folder": str(folder)})
 
-    def report(history):  # a stop rule: report the validation, stop a hopeless trial
-        step, loss = history.valid["step"][-1], history.valid["loss"][-1]
-        if step == 0 or not math.isfinite(loss):
-            return None
-        trial.report(loss, step)
-        return "pruned" if trial.should_prune() else None
-
     model = mlp(
         n_in=data.n_features, hidden=config.hidden, n_out=data.n_classes, activation=config.activation,
         seed=config.seed, dtype=config.dtype,
@@ -794,7 +812,7 @@ def _run_trial(study, taken, config, rule, data, log):
     try:
         history = fit(
             model, OptimizerSpec(rule, hyperparams, ()).optimizer(), data.train, data.valid,
-            batch_size=config.batch_size, epochs=config.epochs, validate_every=per_epoch, stop=[report],
+            batch_size=config.batch_size, epochs=config.epochs, validate_every=per_epoch, stop=[pruning_rule(trial)],
             seed=config.seed, mode=config.mode, progress=False, checkpoint=folder / "resume.npz", resume=True,
             name=label,
         )  # fmt: skip

@@ -427,3 +427,35 @@ def test_an_unreachable_storage_exits_1_without_the_password(capsys):
     assert cli.main(["search", "status", "s", "--storage", f"postgresql+psycopg://bob:pw123@127.0.0.1:{port}/x"]) == 1
     err = capsys.readouterr().err
     assert "bob:***@" in err and "pw123" not in err
+
+
+def test_a_study_without_readable_settings_is_a_clear_error(tmp_path):
+    url = sqlite(tmp_path)
+    optuna.create_study(study_name="other/adam", storage=url)  # made by someone else, not a search
+    with pytest.raises(ValueError, match="the study 'other/adam' holds no readable symupdates search settings"):
+        search.status("other", url)
+    search.create("s", url, ["sgd"], trials=1)
+    optuna.load_study(study_name="s/sgd", storage=url).set_user_attr("symupdates_search", '{"name": "s", "rules": ["sgd"]}')
+    with pytest.raises(ValueError, match="another version of symupdates"):
+        search.load_config("s", url)
+
+
+def test_the_pruning_rule_reports_each_validation_and_stops_when_told():
+    class Trial:
+        def __init__(self, prune_at):
+            self.reports, self.prune_at = [], prune_at
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return self.reports[-1][0] >= self.prune_at
+
+    from symupdates.lab import History
+
+    trial, history = Trial(prune_at=20), History()
+    rule = search.pruning_rule(trial)
+    for step, loss in ((0, 2.3), (10, 1.5), (15, math.nan), (20, 1.2)):
+        history.record_valid(step=step, epoch=0, loss=loss, accuracy=0.5, time=0.0)
+        outcome = rule(history)
+    assert trial.reports == [(10, 1.5), (20, 1.2)] and outcome == "pruned"
