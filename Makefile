@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test test-core test-pymc5 test-pymc6 test-all notebooks bench clean
+.PHONY: run test test-core test-pymc5 test-pymc6 test-all notebooks bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,22 @@ $(STAMP_BENCH): $(STAMP_RUN) setup.cfg
 bench: $(STAMP_BENCH)
 	$(PY) benchmarks/run.py
 
+# The documentation site: docs/_build/html/index.html. Installs the `docs` extra, puts MathJax
+# (from the npm registry) into docs/_static so math renders offline, and builds with every
+# warning an error.
+STAMP_DOCS := $(VENV)/.installed-docs
+$(STAMP_DOCS): $(STAMP_RUN) setup.cfg
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(STAMP_DOCS)
+	$(PY) docs/fetch_mathjax.py
+	$(PY) -m sphinx -b html -W --keep-going -q docs docs/_build/html
+	@echo "site: docs/_build/html/index.html"
+
 # Re-execute the tutorials in place, outputs included (tests/test_notebooks.py checks they are current).
 notebooks: $(STAMP_TEST)
 	$(PY) notebooks/execute.py
 
 clean:
-	rm -rf $(VENV) .venv-core .venv-pymc5 .venv-pymc6 *.egg-info
+	rm -rf $(VENV) .venv-core .venv-pymc5 .venv-pymc6 *.egg-info docs/_build docs/api docs/_static/mathjax

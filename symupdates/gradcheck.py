@@ -585,7 +585,7 @@ def check_grad(
     grads : list of Variable, optional
         The gradient expressions to check; default ``pytensor.grad(cost, params)``.
     n_samples : int
-        Coordinates per parameter (the largest |gradient| one, then seeded random ones).
+        Coordinates per parameter (the one of largest ``|gradient|``, then seeded random ones).
     step : float or sequence of float
         The relative step :math:`s`. With several, each coordinate is evaluated at every
         step and the best is kept: one that crossed no kink, then one whose difference is

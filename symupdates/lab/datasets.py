@@ -664,7 +664,7 @@ def load_mnist(data_dir=None, cache_dir=None, *, dtype=None) -> Dataset:
 
 
 def minibatches(n, batch_size, rng, *, drop_last=False) -> Iterator[np.ndarray]:
-    """Shuffled minibatches of the indices ``0 .. n - 1`` (one epoch).
+    """Shuffled minibatches of the indices 0 to n - 1 (one epoch).
 
     One permutation is drawn from ``rng`` and cut into consecutive batches.
 
