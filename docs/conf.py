@@ -37,6 +37,7 @@ extensions = [
     "myst_nb",
 ]
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "mathjax"]
+templates_path = ["_templates"]
 suppress_warnings = ["myst.header"]  # the README's sections start at level 2 or 3 inside a page
 myst_heading_anchors = 3
 
@@ -45,6 +46,8 @@ autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set = set()
+
+nitpicky = True  # every reference must resolve (other projects' names are listed below)
 
 nb_execution_mode = "off"  # the notebooks are shown with the outputs they are committed with
 nb_merge_streams = True
@@ -129,7 +132,7 @@ def _write_api(app) -> None:
         if not names:
             continue
         lines += [title, "-" * len(title), ""] + ([blurb, ""] if blurb else [])
-        lines += [f".. currentmodule:: {module}", "", ".. autosummary::", "   :toctree: generated", "",
+        lines += [f".. module:: {module}", "", ".. autosummary::", "   :toctree: generated", "",
                   *(f"   {name}" for name in sorted(names)), ""]  # fmt: skip
     text = "\n".join(lines) + "\n"
     # autosummary writes a stub per name and never removes one: drop those of names gone
@@ -153,5 +156,57 @@ def _copy_notebooks(app) -> None:
             shutil.copyfile(path, copy)
 
 
+#: Names of other projects that have no inventory here (offline): not checked.
+nitpick_ignore_regex = [
+    ("py:.*", r"(pytensor|numpy|np|collections|typing|matplotlib|optuna|pymc|torch|jax|optax|os|pathlib)(\..*)?"),
+    ("py:.*", r"(Variable|TensorVariable|SharedVariable|ndarray|array_like|Mode|Figure|Path|PathLike|Callable|Mapping)"),
+    ("py:.*", r"(inspect|argparse|json|csv|io|functools|builtins)(\..*)?"),  # Python's own: no inventory offline
+    ("py:.*", r"(open|int|float|str|bool|dict|list|tuple|bytes|object|type|None|Exception|ValueError|TypeError)"),
+]
+
+
+def _documented() -> dict[str, str]:
+    """Every documented name, by its short forms, to its page's full name: ``adam``,
+    ``symupdates.adam`` and ``su.adam`` to ``symupdates.optimizers.adam``; ``fit`` and
+    ``symupdates.lab.fit`` to ``symupdates.lab.training.fit``."""
+    out = {}
+    for module, names in public_names().items():
+        for name in names:
+            full = f"{module}.{name}"
+            for alias in (name, f"symupdates.{name}", f"su.{name}", f"symupdates.lab.{name}", f"lab.{name}", full):
+                out.setdefault(alias, full)
+    return out
+
+
+def _resolve_short_names(app, env, node, contnode):
+    """Resolve references by the flat API's names (``symupdates.adam``, ``lab.fit``,
+    ``Updates.reset``) to the pages of the modules that define them."""
+    from sphinx.util.nodes import make_refnode
+
+    target = node.get("reftarget", "")
+    documented = app.config._symupdates_documented
+    objects = env.get_domain("py").objects
+    context = node.get("py:class")
+    candidates = [documented.get(target)]
+    owner, _, member = target.rpartition(".")
+    if owner in documented:  # a method or attribute: Updates.reset
+        candidates.append(f"{documented[owner]}.{member}")
+        candidates.append(documented[owner])  # an attribute described in the class's docstring
+    if context and not owner:  # `state` in a docstring of Updates: Updates.state, else Updates
+        home = documented.get(context) or (f"{node.get('py:module')}.{context}" if node.get("py:module") else None)
+        if home:
+            candidates += [f"{home}.{target}", home]
+    if not owner:  # a module constant (VERDICTS, MNIST_SHAPES): the section of its module
+        candidates += [module for _, module, _ in SECTIONS if hasattr(importlib.import_module(module), target)]
+    for full in filter(None, candidates):
+        found = objects.get(full)
+        if found is not None:
+            return make_refnode(app.builder, node["refdoc"], found.docname, found.node_id, contnode, full)
+    return None
+
+
 def setup(app):
+    app.add_config_value("_symupdates_documented", {}, "env")
     app.connect("config-inited", lambda app, config: (_write_api(app), _copy_notebooks(app)))
+    app.connect("config-inited", lambda app, config: setattr(config, "_symupdates_documented", _documented()))
+    app.connect("missing-reference", _resolve_short_names)

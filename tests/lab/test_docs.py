@@ -144,3 +144,12 @@ def html_text(dom: str) -> str:
     parser = Text()
     parser.feed(dom)
     return " ".join(parser.parts)
+
+
+def test_see_also_entries_and_roles_link_to_their_pages(site):
+    """The site is built nitpicky (every reference must resolve); here, two of them as links."""
+    fit = (site / "api" / "generated" / "symupdates.lab.training.fit.html").read_text(encoding="utf-8")
+    assert 'href="symupdates.lab.training.compile_step.html' in fit  # See Also: compile_step
+    assert 'href="symupdates.lab.history.History.html' in fit  # :class:`History`
+    adam = (site / "api" / "generated" / "symupdates.optimizers.adam.html").read_text(encoding="utf-8")
+    assert 'href="symupdates.transforms.scale_by_adam.html' in adam
