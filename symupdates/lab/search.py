@@ -679,11 +679,12 @@ def create(
 def _sampler(config, rule, number):
     optuna = import_optuna()
 
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=config.seed)
-    # Random search: a trial's draw depends on the seed, the rule and its number alone, so a
-    # study's trials are the same whichever worker runs them, and in whichever order.
+    # A sampler per trial, seeded by the search's seed, the rule and the trial's number: random
+    # search then draws the same values for a trial whichever worker runs it, in any order.
+    # TPE also learns from the trials finished before, so its draws depend on the order too.
     seed = int(np.random.SeedSequence([config.seed, config.rules.index(rule), number]).generate_state(1)[0])
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
 
 

@@ -459,3 +459,12 @@ def test_the_pruning_rule_reports_each_validation_and_stops_when_told():
         history.record_valid(step=step, epoch=0, loss=loss, accuracy=0.5, time=0.0)
         outcome = rule(history)
     assert trial.reports == [(10, 1.5), (20, 1.2)] and outcome == "pruned"
+
+
+def test_tpe_draws_differ_from_trial_to_trial(tmp_path):
+    """TPE's first trials are random draws: each trial's sampler is seeded by its number, so
+    they differ (one seed for all would draw the same value every time)."""
+    url = sqlite(tmp_path)
+    search.create("t", url, ["sgd"], trials=3, sampler="tpe", pruner="none", out_dir=tmp_path / "out", **SMALL)
+    search.work("t", url)
+    assert len({t.params["learning_rate"] for t in trials_of(url, "t", "sgd")}) == 3
