@@ -696,7 +696,7 @@ def _pruner(config):
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
 
 
-def _take(study, store, config, rule, waiting):
+def _take(study, study_id, store, config, rule, waiting):
     """Take one of the ``waiting`` trials of ``study`` (atomically: another worker cannot
     take it too).
 
@@ -708,7 +708,6 @@ def _take(study, store, config, rule, waiting):
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    study_id = store.get_study_id_from_name(study.study_name)
     for frozen in waiting:
         trial_id = store.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         # The heartbeat comes first: a trial marked running without one would never be
@@ -883,21 +882,25 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     }
     data = _load_data(config)
     first = studies[config.rules[0]]
+    ids = {rule: store.get_study_id_from_name(study.study_name) for rule, study in studies.items()}
     next_check = 0.0
     deadline = None if timeout is None else time.monotonic() + timeout
     done = 0
     while (max_trials is None or done < max_trials) and (deadline is None or time.monotonic() < deadline):
-        if first.user_attrs.get(_STOP):  # request_stop sets it on every study of the search
-            log("stop requested: this worker stops")
-            break
-        if time.monotonic() >= next_check:  # a dead worker's trial: failed and queued again
+        # Once per heartbeat interval, not per trial (each is a query of the storage): the
+        # stop flag (request_stop sets it on every study), and a dead worker's trials, which
+        # are failed and queued again.
+        if time.monotonic() >= next_check:
+            if first.user_attrs.get(_STOP):
+                log("stop requested: this worker stops")
+                break
             for study in studies.values():
                 optuna.storages.fail_stale_trials(study)
             next_check = time.monotonic() + config.heartbeat
         queued = {rule: s.get_trials(deepcopy=False, states=(TrialState.WAITING,)) for rule, s in studies.items()}
         taken = None
         for rule in sorted(queued, key=lambda r: -len(queued[r])):
-            if queued[rule] and (taken := _take(studies[rule], store, config, rule, queued[rule])) is not None:
+            if queued[rule] and (taken := _take(studies[rule], ids[rule], store, config, rule, queued[rule])) is not None:
                 break
         if taken is None:
             running = sum(len(s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) for s in studies.values())
