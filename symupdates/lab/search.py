@@ -842,7 +842,8 @@ def _run_trial(study, taken, config, rule, data, log):
 
 
 def request_stop(name, storage) -> None:
-    """Ask every worker of the search to stop after its current trial (on any machine)."""
+    """Ask every worker of the search to stop after its current trial (on any machine); a
+    worker reads the flag between trials, once per heartbeat interval."""
     optuna = import_optuna()
 
     store, _ = _open(name, storage)
