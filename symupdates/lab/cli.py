@@ -827,6 +827,7 @@ def run_compare(args) -> int:
 
 # --------------------------------------------------------------------------- search
 
+
 def _search_storage(args) -> str:
     if args.storage == search.DEFAULT_STORAGE:
         os.makedirs("out", exist_ok=True)
@@ -841,9 +842,9 @@ def _search_create(args) -> int:
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
     space = search.parse_space(args.space or [], rules)
     config = search.create(
-            args.name, _search_storage(args), rules, space=space, trials=args.trials, epochs=args.epochs,
-            dataset=args.dataset, hidden=args.hidden, activation=args.activation, dtype=args.dtype,
-            batch_size=args.batch_size, seed=args.seed, mode=args.mode, sampler=args.sampler, pruner=args.pruner,
+        args.name, _search_storage(args), rules, space=space, trials=args.trials, epochs=args.epochs,
+        dataset=args.dataset, hidden=args.hidden, activation=args.activation, dtype=args.dtype,
+        batch_size=args.batch_size, seed=args.seed, mode=args.mode, sampler=args.sampler, pruner=args.pruner,
         out_dir=args.dir, heartbeat=args.heartbeat,
     )  # fmt: skip
     print(f"search {config.name}: {len(config.rules)} rules x {config.trials} trials of {config.epochs} epoch(s) "
@@ -903,7 +904,7 @@ def _print_search_status(name, url) -> None:
         table.add_column(column, justify="left" if column in ("rule", "at") else "right", overflow="fold")
     for rule, r in report.items():
         c, best = r["counts"], r["best"]
-        digits = {k: 6 if r.scale == "1-log" else 3 for k, r in config.space[rule].items()}
+        digits = {k: 6 if span.scale == "1-log" else 3 for k, span in config.space[rule].items()}
         values = "  ".join(f"{SHORT_NAMES.get(k, k)}={v:.{digits[k]}g}" for k, v in best["hyperparams"].items()) if best else "—"
         acc = best["accuracy"] if best and best["accuracy"] is not None else math.nan
         table.add_row(rule, str(c["complete"]), str(c["pruned"]), str(c["running"]), str(c["failed"]), str(c["waiting"]),
