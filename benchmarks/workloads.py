@@ -29,7 +29,6 @@ from benchmarks import contenders as other
 from benchmarks.graphs import batch, fit_train_step, many_tensors, monitored_train_step, read_gradients, skip_step, train_step, w2_step, w4_step, w4_updates
 from benchmarks.run import CADENCE
 from benchmarks.timing import interleaved, paired_ratio, per_cadence, peak_rss_bytes, reset_peak_rss, rss_bytes, summary
-from symupdates.lab.training import MONITOR_EVERY
 
 REFERENCE = "symupdates"
 HAND = "hand-written PyTensor"
@@ -76,13 +75,18 @@ def _every_kth_watched(f, params, X, y, every):
     return step
 
 
-def monitor_cadence(X, y, rounds, every=MONITOR_EVERY):
+def monitor_cadence(X, y, rounds, every=None):
     """fit's ``monitor_every``: the update ratio every ``every``-th step on the host against
     every step in the graph, and neither. One call in ``every`` does more work, so a
     round's time is the median over its runs of ``every`` calls of their summed time (the
     training time, robust to interruptions), and each round holds 5 such runs. The host's
     share is also taken directly: the median time of a snapshot and its comparison over
-    ``every`` times the reference's median step (``watch_share``)."""
+    ``every`` times the reference's median step (``watch_share``). ``every`` defaults to
+    fit's ``monitor_every``."""
+    if every is None:  # the lab is imported here only: the core suite imports this module without it
+        from symupdates.lab.training import MONITOR_EVERY
+
+        every = MONITOR_EVERY
     f, params = fit_train_step()
     steps = {REFERENCE: (lambda f=f: f(X, y))}
     host = f"update ratio every {every} steps (host)"
