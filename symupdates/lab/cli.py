@@ -501,7 +501,7 @@ def _tune(s, spec, index, train):
     ``--tune-range``), each a run of the study's settings with the first seed, reporting
     its validation loss to Optuna's median pruner at each validation. Returns the spec with
     the best learning rate (lowest validation loss) and a record of the trials."""
-    from symupdates.lab.search import Range, import_optuna, pruning_rule
+    from symupdates.lab.search import Range, best_valid_loss, import_optuna, pruning_rule
 
     optuna = import_optuna()
 
@@ -519,8 +519,7 @@ def _tune(s, spec, index, train):
         rate = space.suggest(trial, "learning_rate")
         candidate = _with_learning_rate(spec, rate)
         history = train(candidate, 0, extra_stop=[pruning_rule(trial)], progress=False, name=f"tuning {candidate.label}")
-        losses = [x for x in history.valid["loss"] if math.isfinite(x)]
-        value = min(losses) if losses else math.inf
+        value = best_valid_loss(history)
         state = "pruned" if history.stopped == "pruned" else "complete"
         if state == "pruned":
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -531,10 +530,9 @@ def _tune(s, spec, index, train):
     if not complete:
         raise UsageError(f"--tune: no trial of {spec.label} finished with a finite validation loss; widen --tune-range")
     best = min(complete, key=lambda r: r["value"])
-    position = space.unit(best["learning_rate"])
     tuning = {
         "trials": records, "best_learning_rate": best["learning_rate"], "best_value": best["value"],
-        "range": [low, high], "border": position < 0.1 or position > 0.9,
+        "range": [low, high], "border": space.border(best["learning_rate"]) is not None,
     }  # fmt: skip
     return _with_learning_rate(spec, float(f"{best['learning_rate']:.3g}")), tuning
 

@@ -69,6 +69,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_RANGES",
     "DEFAULT_STORAGE",
+    "best_valid_loss",
     "Range",
     "SearchConfig",
     "StorageError",
@@ -178,6 +179,12 @@ class Range:
         """The value at position ``t`` of the range in the scale's space (inverse of :meth:`unit`)."""
         a, b = self._forward(self.low), self._forward(self.high)
         return float(f"{self._inverse(a + t * (b - a)):.6g}")
+
+    def border(self, x: float) -> str | None:
+        """``"low"`` or ``"high"`` when ``x`` lies within :data:`BORDER` of that end of the
+        range, in the scale's space; else ``None``."""
+        t = self.unit(x)
+        return "low" if t < BORDER else "high" if t > 1 - BORDER else None
 
     def optuna_name(self, name: str) -> str:
         """The parameter's name in Optuna: ``name``, or ``"1-name"`` for a ``1-log`` range."""
@@ -773,6 +780,12 @@ def pruning_rule(trial):
     return report
 
 
+def best_valid_loss(history) -> float:
+    """A trial's value: the lowest finite validation loss of its run (``inf`` if none);
+    a diverged run is judged by what it reached before it diverged."""
+    return min((x for x in history.valid["loss"] if math.isfinite(x)), default=math.inf)
+
+
 def trial_folder(config, rule, number) -> Path:
     """The folder of a trial: ``out_dir/name/rule/trial-0007``."""
     return Path(config.out_dir) / config.name / rule / f"trial-{number:04d}"
@@ -821,8 +834,7 @@ def _run_trial(study, taken, config, rule, data, log):
         study.tell(trial, state=TrialState.FAIL)
         log(f"{label}: failed: {type(err).__name__}: {err}")
         return TrialState.FAIL
-    losses = [x for x in history.valid["loss"] if math.isfinite(x)]
-    best = min(losses) if losses else math.inf
+    best = best_valid_loss(history)
     accuracy = max((a for a in history.valid["accuracy"] if math.isfinite(a)), default=math.nan)
     history.meta["hyperparams"] = hyperparams
     history.to_json(folder / "history.json")
@@ -955,9 +967,7 @@ def status(name, storage) -> dict:
             best = {"number": top.number, "value": top.value, "accuracy": top.user_attrs.get("result", {}).get("best_accuracy"),
                     "hyperparams": values}  # fmt: skip
             for k, r in config.space[rule].items():
-                t = r.unit(values[k])
-                if t < BORDER or t > 1 - BORDER:
-                    end = "low" if t < BORDER else "high"
+                if end := r.border(values[k]):
                     borders.append(
                         f"{rule}: the best {k} = {_g(values[k])} lies within {BORDER:.0%} of the {end} end of "
                         f"{r.text()} ({'log' if r.scale != 'linear' else 'linear'} space): widen the range past it"
