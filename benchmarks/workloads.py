@@ -575,7 +575,8 @@ class _StorageClock:
 
 
 def _search_workers(url, name, count, cwd):
-    """Run ``count`` ``symupdates search worker`` processes to the end; wall seconds."""
+    """Run ``count`` ``symupdates search worker`` processes to the end; return the wall
+    seconds and how many trials were failed under a worker for a late heartbeat."""
     command = [sys.executable, "-m", "symupdates", "search", "worker", name, "--storage", url]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(command, cwd=cwd, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
