@@ -456,7 +456,8 @@ def safe_url(url) -> str:
 
 
 def _sqlite_connection(path):
-    """A connection to the SQLite file in write-ahead-log mode with ``synchronous=NORMAL``.
+    """A connection to the SQLite file in write-ahead-log mode with ``synchronous=NORMAL``,
+    whose transactions SQLAlchemy begins (see :func:`_begin_immediate`).
 
     With SQLite's default (a rollback journal) a worker reading the queues blocks another
     one writing its trial's results; in WAL mode readers do not block the writer, and a
@@ -467,10 +468,26 @@ def _sqlite_connection(path):
     """
     import sqlite3
 
-    connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    # isolation_level=None: the driver begins no transaction of its own (by default it
+    # begins one only before a write, after the reads of the same session).
+    connection = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     return connection
+
+
+def _begin_immediate(connection):
+    """Begin each of the storage's transactions on SQLite with ``BEGIN IMMEDIATE``: it holds
+    the database's write lock from its first read, so a read and the write that depends on
+    it are one step no other worker can come between.
+
+    Taking a queued trial reads that it is waiting and marks it running. PostgreSQL locks
+    the row it read (``SELECT ... FOR UPDATE``); SQLite ignores ``FOR UPDATE``, and with
+    the driver's default transactions two workers could both read "waiting" and both take
+    the trial (4 processes racing over 300 queued trials took 32 of them twice). Another
+    worker waits for the lock (up to the connection's 60 s timeout); every transaction of
+    the storage is a few milliseconds."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def open_storage(url, heartbeat=None):
@@ -513,7 +530,7 @@ def open_storage(url, heartbeat=None):
     if url.startswith("sqlite:///") and url[len("sqlite:///") :] not in ("", ":memory:"):
         engine = {"creator": functools.partial(_sqlite_connection, url[len("sqlite:///") :])}
     try:
-        return RDBStorage(url, engine_kwargs=engine, **kwargs)
+        store = RDBStorage(url, engine_kwargs=engine, **kwargs)
     except ImportError as err:
         raise StorageError(
             f"the storage {safe_url(url)} needs a database driver that is not installed ({err}); "
@@ -522,6 +539,11 @@ def open_storage(url, heartbeat=None):
     except Exception as err:  # SQLAlchemy's OperationalError, ArgumentError, ...
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StorageError(f"cannot open the storage {safe_url(url)}: {message}") from None
+    if "creator" in engine:
+        import sqlalchemy
+
+        sqlalchemy.event.listen(store.engine, "begin", _begin_immediate)
+    return store
 
 
 def _open(name, storage):
@@ -703,31 +725,189 @@ def _pruner(config):
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
 
 
-def _take(study, study_id, store, config, rule, waiting):
-    """Take one of the ``waiting`` trials of ``study`` (atomically: another worker cannot
-    take it too).
+class _FinishedView:
+    """A study whose ``get_trials`` gives only the finished trials a worker has seen; every
+    other attribute is the study's. Optuna's pruners ask only for complete trials."""
 
-    Returns ``(trial, trial_id, frozen)``: the Optuna ``Trial``, its storage id and the
-    queued trial as it was (for a retry, where it came from); or ``None`` when the queue
-    is empty.
+    def __init__(self, study, finished):
+        self._study, self._finished = study, finished
+
+    def get_trials(self, deepcopy=True, states=None):
+        import copy
+
+        trials = [t for t in self._finished if states is None or t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def __getattr__(self, name):
+        return getattr(self._study, name)
+
+
+class _WorkerTrial:
+    """A worker's running trial: what a search uses of Optuna's ``Trial``
+    (``suggest_float``, ``report``, ``should_prune``, ``set_user_attr``, ``number``),
+    through Optuna's own sampler, pruner and storage calls.
+
+    Optuna's ``Trial`` reads the trial from the storage when it is made; this one starts
+    from the trial the worker read when it took it (:class:`_Trials`), and its pruner reads
+    the study's finished trials from the worker's view, not from Optuna's cache (which
+    reads every queued trial again at each look).
     """
-    optuna = import_optuna()
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
 
-    for frozen in waiting:
-        trial_id = store.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
-        # The heartbeat comes first: a trial marked running without one would never be
-        # seen as stale, and a worker dying right after taking it would lose it.
-        store.record_heartbeat(trial_id)
-        try:
-            if not store.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                continue  # another worker took it first
-        except UpdateFinishedTrialError:
-            continue
-        study.sampler = _sampler(config, rule, frozen.number)
-        return optuna.trial.Trial(study, trial_id), trial_id, frozen
-    return None
+    def __init__(self, study, trials, rule, trial_id, frozen):
+        import copy
+
+        self.study, self.trials, self.rule, self.trial_id = study, trials, rule, trial_id
+        self.frozen = copy.deepcopy(frozen)  # params, distributions and reports so far (a retry's too)
+
+    @property
+    def number(self) -> int:
+        return self.frozen.number
+
+    def suggest_float(self, name, low, high, *, log=False) -> float:
+        """Draw ``name`` with the study's sampler and store it; a retried trial keeps the
+        value of the trial it retries."""
+        from optuna.distributions import FloatDistribution, check_distribution_compatibility
+
+        distribution = FloatDistribution(low, high, log=log)
+        if name in self.frozen.distributions:
+            check_distribution_compatibility(self.frozen.distributions[name], distribution)
+            return self.frozen.params[name]
+        value = self.study.sampler.sample_independent(self.study, self.frozen, name, distribution)
+        self.trials.store.set_trial_param(self.trial_id, name, distribution.to_internal_repr(value), distribution)
+        self.frozen.params = {**self.frozen.params, name: value}
+        self.frozen.distributions = {**self.frozen.distributions, name: distribution}
+        return value
+
+    def report(self, value, step) -> None:
+        """Store the validation loss ``value`` at ``step`` (a step already reported, as a
+        retry's inherited ones, is kept as it is)."""
+        if step in self.frozen.intermediate_values:
+            return
+        self.trials.store.set_trial_intermediate_value(self.trial_id, step, float(value))
+        self.frozen.intermediate_values = {**self.frozen.intermediate_values, step: float(value)}
+
+    def should_prune(self) -> bool:
+        """The study's pruner's verdict on the losses reported so far."""
+        view = _FinishedView(self.study, self.trials.finished_trials(self.rule, self.number))
+        return self.study.pruner.prune(view, self.frozen)
+
+    def set_user_attr(self, key, value) -> None:
+        self.trials.store.set_trial_user_attr(self.trial_id, key, value)
+
+
+class _Trials:
+    """A worker's view of each rule's trials, walked in the order of their numbers: which
+    wait, which it has seen finished.
+
+    A queued trial never waits again once taken, and new ones (retries, trials queued by
+    hand) get the next numbers; so a worker needs, per rule, only the lowest number that may
+    still wait, and the numbers below it that were still running when it last looked.
+    Taking a trial reads the trials it walks past, one by one; the pruner's view reads the
+    trials that were running. Neither reads the whole queue, as Optuna's cached storage
+    does at every read of a study's trials (it reads again every unfinished trial, and a
+    queued budget is unfinished trials): the time a worker spends in the storage does not
+    grow with the budget.
+    """
+
+    def __init__(self, studies, store, config):
+        from optuna.trial import TrialState
+
+        self.studies, self.store, self.config = studies, store, config
+        self.study_ids, self.trial_ids, self.next, self.finished, self.running = {}, {}, {}, {}, {}
+        for rule, study in studies.items():
+            self.study_ids[rule] = store.get_study_id_from_name(study.study_name)
+            trials = study.get_trials(deepcopy=False)  # once, when the worker starts
+            self.trial_ids[rule] = {}
+            self.next[rule] = min((t.number for t in trials if t.state == TrialState.WAITING), default=len(trials))
+            self.finished[rule] = {t.number: t for t in trials if t.state.is_finished()}
+            self.running[rule] = {t.number for t in trials if t.state == TrialState.RUNNING and t.number < self.next[rule]}
+
+    def _read(self, rule, number):
+        """The trial ``number`` of ``rule`` as it is now (``KeyError``: there is none)."""
+        from optuna.trial import TrialState
+
+        if number not in self.trial_ids[rule]:
+            self.trial_ids[rule][number] = self.store.get_trial_id_from_study_id_trial_number(self.study_ids[rule], number)
+        frozen = self.store.get_trial(self.trial_ids[rule][number])
+        if frozen.state.is_finished():
+            self.finished[rule][number] = frozen
+            self.running[rule].discard(number)
+        elif frozen.state != TrialState.WAITING:
+            self.running[rule].add(number)
+        return frozen
+
+    def finished_trials(self, rule, own):
+        """The finished trials of ``rule``, in the order of their numbers, after looking again
+        at those that were running but the worker's ``own`` trial (a number)."""
+        for number in sorted(self.running[rule] - {own}):
+            self._read(rule, number)
+        return [self.finished[rule][n] for n in sorted(self.finished[rule])]
+
+    def running_elsewhere(self) -> int:
+        """How many trials other workers run (of those this worker has seen running: with
+        the queues empty, it has seen every trial), after looking at them again."""
+        for rule, running in self.running.items():
+            for number in sorted(running):
+                self._read(rule, number)
+        return sum(map(len, self.running.values()))
+
+    def finish(self, rule, number, state, value=None, reported=None) -> None:
+        """End the worker's running trial ``number`` of ``rule``: store what ``study.tell``
+        stores, in one write, and keep the trial as finished (its ``reported`` validation
+        losses, by step, are what the pruner reads of it) without reading it back.
+
+        ``tell`` reads the trial twice more (to check that it still runs, and to return it);
+        the worker knows it runs (it holds its heartbeat; a trial failed under it raises
+        Optuna's ``UpdateFinishedTrialError`` here as there), and its samplers do nothing
+        after a trial (no constraints). A pruned trial keeps its last reported loss as its
+        value, as ``tell`` gives it: ``value`` is then that loss.
+        """
+        optuna = import_optuna()
+
+        values = None if value is None else [float(value)]
+        self.store.set_trial_state_values(self.trial_ids[rule][number], state=state, values=values)
+        self.running[rule].discard(number)
+        self.finished[rule][number] = optuna.trial.create_trial(state=state, values=values, intermediate_values=reported or {})
+
+    def take(self):
+        """Take the next waiting trial of the rule with the fewest taken so far (atomically:
+        another worker cannot take it too).
+
+        Returns ``(rule, (trial, trial_id, frozen))``: the Optuna ``Trial``, its storage id
+        and the queued trial as it was (for a retry, where it came from); or ``None`` when
+        every queue is empty.
+        """
+        for rule in sorted(self.next, key=self.next.get):
+            if (taken := self._take(rule)) is not None:
+                return rule, taken
+        return None
+
+    def _take(self, rule):
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        while True:
+            number = self.next[rule]
+            try:
+                frozen = self._read(rule, number)
+            except KeyError:
+                return None  # no trial of that number (yet): the queue is empty
+            self.next[rule] = number + 1
+            if frozen.state != TrialState.WAITING:
+                continue  # taken by another worker
+            trial_id = self.trial_ids[rule][number]
+            # The heartbeat comes first: a trial marked running without one would never be
+            # seen as stale, and a worker dying right after taking it would lose it.
+            self.store.record_heartbeat(trial_id)
+            self.running[rule].add(number)
+            try:
+                if not self.store.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    continue  # another worker took it between the read and now
+            except UpdateFinishedTrialError:
+                continue
+            study = self.studies[rule]
+            study.sampler = _sampler(self.config, rule, number)
+            return _WorkerTrial(study, self, rule, trial_id, frozen), trial_id, frozen
 
 
 class _Heartbeat:
@@ -765,6 +945,12 @@ def _load_data(config):
     return datasets.load_mnist(dtype=config.dtype)
 
 
+def _reportable(step, loss) -> bool:
+    """Whether :func:`pruning_rule` reports a validation: not the one before training, and
+    only a finite loss."""
+    return step != 0 and math.isfinite(loss)
+
+
 def pruning_rule(trial):
     """A stop rule for :func:`~symupdates.lab.fit` that reports each validation loss to an
     Optuna trial (at its step; the validation before training and non-finite losses are
@@ -772,7 +958,7 @@ def pruning_rule(trial):
 
     def report(history):
         step, loss = history.valid["step"][-1], history.valid["loss"][-1]
-        if step == 0 or not math.isfinite(loss):
+        if not _reportable(step, loss):
             return None
         trial.report(loss, step)
         return "pruned" if trial.should_prune() else None
@@ -799,8 +985,8 @@ def _first_number(frozen) -> int:
     return history[0] if history else frozen.number
 
 
-def _run_trial(study, taken, config, rule, data, log):
-    """Train one trial; report each validation; tell Optuna how it ended. Returns the state."""
+def _run_trial(trials, taken, config, rule, data, log):
+    """Train one trial; report each validation; store how it ended. Returns the state."""
     from optuna.trial import TrialState
 
     from symupdates.lab.specs import OptimizerSpec
@@ -812,8 +998,9 @@ def _run_trial(study, taken, config, rule, data, log):
     number = _first_number(frozen)
     folder = trial_folder(config, rule, number)
     folder.mkdir(parents=True, exist_ok=True)
-    # One attribute per write: each is a transaction of the storage.
-    trial.set_user_attr("run", {"worker": f"{socket.gethostname()}:{os.getpid()}", "folder": str(folder)})
+    # Each attribute is a write of the storage: who ran the trial and where goes in the one
+    # written when it ends ("result").
+    ran = {"worker": f"{socket.gethostname()}:{os.getpid()}", "folder": str(folder)}
 
     model = mlp(
         n_in=data.n_features, hidden=config.hidden, n_out=data.n_classes, activation=config.activation,
@@ -830,8 +1017,9 @@ def _run_trial(study, taken, config, rule, data, log):
             name=label,
         )  # fmt: skip
     except Exception as err:
-        trial.set_user_attr("error", f"{type(err).__name__}: {err}")
-        study.tell(trial, state=TrialState.FAIL)
+        trial.set_user_attr("result", {"error": f"{type(err).__name__}: {err}", **ran,
+                                       "seconds": time.perf_counter() - started})  # fmt: skip
+        trials.finish(rule, trial.number, TrialState.FAIL)
         log(f"{label}: failed: {type(err).__name__}: {err}")
         return TrialState.FAIL
     best = best_valid_loss(history)
@@ -841,14 +1029,16 @@ def _run_trial(study, taken, config, rule, data, log):
     final = folder / f"final_val-loss-{history.valid['loss'][-1]:.4f}_val-acc-{history.valid['accuracy'][-1]:.4f}.npz"
     if (folder / "resume.npz").exists():
         os.replace(folder / "resume.npz", final)
-    trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps,
+    trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps, **ran,
                                    "seconds": time.perf_counter() - started})  # fmt: skip
     values = ", ".join(f"{k}={_g(v)}" for k, v in hyperparams.items())
+    reported = {s: x for s, x in zip(history.valid["step"], history.valid["loss"]) if _reportable(s, x)}
     if history.stopped == "pruned":
-        study.tell(trial, state=TrialState.PRUNED)
+        # pruned at a reported validation: its loss is the trial's value, as tell gives it
+        trials.finish(rule, trial.number, TrialState.PRUNED, history.valid["loss"][-1], reported)
         log(f"{label}: {values}: pruned at step {history.steps}, validation loss {history.valid['loss'][-1]:.4f}")
         return TrialState.PRUNED
-    study.tell(trial, best)
+    trials.finish(rule, trial.number, TrialState.COMPLETE, best, reported)
     log(f"{label}: {values}: best validation loss {best:.4f}, accuracy {accuracy:.4f} ({history.stopped})")
     return TrialState.COMPLETE
 
@@ -868,8 +1058,8 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     ``timeout`` (seconds) has passed, or :func:`request_stop` was called.
 
     Start any number of workers, on any machine, with the same storage URL (and, for a
-    shared ``out_dir``, the same file system). A worker takes the next trial from the rule
-    with the most queued trials. When the queues are empty but trials of other workers
+    shared ``out_dir``, the same file system). A worker takes the next trial of the rule
+    with the fewest taken so far (the lowest next number), so the rules advance together. When the queues are empty but trials of other workers
     still run, it waits, checking their heartbeats: the trial of a worker that died is
     failed and queued again, and this worker runs it, resuming from its checkpoint.
 
@@ -880,7 +1070,6 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     """
     optuna = import_optuna()
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
 
     if max_trials is not None:
         _positive("max_trials", max_trials)
@@ -893,9 +1082,9 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     studies = {
         rule: optuna.load_study(study_name=_study_name(name, rule), storage=store, pruner=pruner) for rule in config.rules
     }
+    trials = _Trials(studies, store, config)
     data = _load_data(config)
     first = studies[config.rules[0]]
-    ids = {rule: store.get_study_id_from_name(study.study_name) for rule, study in studies.items()}
     next_check = 0.0
     deadline = None if timeout is None else time.monotonic() + timeout
     done = 0
@@ -910,21 +1099,16 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
             for study in studies.values():
                 optuna.storages.fail_stale_trials(study)
             next_check = time.monotonic() + config.heartbeat
-        queued = {rule: s.get_trials(deepcopy=False, states=(TrialState.WAITING,)) for rule, s in studies.items()}
-        taken = None
-        for rule in sorted(queued, key=lambda r: -len(queued[r])):
-            if queued[rule] and (taken := _take(studies[rule], ids[rule], store, config, rule, queued[rule])) is not None:
-                break
-        if taken is None:
-            running = sum(len(s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) for s in studies.values())
-            if not running:
+        if (next_trial := trials.take()) is None:
+            if not trials.running_elsewhere():
                 break
             time.sleep(min(config.heartbeat, 5.0))
             next_check = 0.0  # look for stale trials before looking at the queues again
             continue
+        rule, taken = next_trial
         with _Heartbeat(store, taken[1], max(1, math.ceil(config.heartbeat)), log):
             try:
-                _run_trial(studies[rule], taken, config, rule, data, log)
+                _run_trial(trials, taken, config, rule, data, log)
             except UpdateFinishedTrialError:
                 # Another worker saw no heartbeat for longer than the grace period and failed
                 # this trial; its retry (queued then) runs it again from its checkpoint.

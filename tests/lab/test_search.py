@@ -284,7 +284,7 @@ def test_two_worker_processes_share_one_sqlite_search_without_losing_or_repeatin
         assert [t.number for t in trials] == [0, 1, 2, 3]
         assert {t.state for t in trials} == {TrialState.COMPLETE}
         assert len({t.params["learning_rate"] for t in trials}) == 4
-        ran_by |= {t.user_attrs["run"]["worker"] for t in trials}
+        ran_by |= {t.user_attrs["result"]["worker"] for t in trials}
     assert len(ran_by) == 2, outputs  # both workers took trials
     counts = [int(out.strip().splitlines()[-1].split("finished ")[1].split()[0]) for out in outputs]
     assert sum(counts) == 12, outputs
@@ -321,7 +321,7 @@ def test_a_worker_killed_mid_trial_loses_nothing_else(tmp_path):
     folder = search.trial_folder(config, "sgd", 0)  # the retry wrote into the killed trial's folder
     history = json.loads((folder / "history.json").read_text())
     assert history["valid"]["step"] == [45 * e for e in range(7)]  # every epoch once, before and after the kill
-    assert [t.user_attrs["run"]["folder"] for t in trials if t.state == TrialState.COMPLETE].count(str(folder)) == 1
+    assert [t.user_attrs["result"]["folder"] for t in trials if t.state == TrialState.COMPLETE].count(str(folder)) == 1
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
