@@ -542,9 +542,9 @@ def markdown_search(r):
         f"- 2 workers / 1 worker: {r['speedup']:.2f}×; target ≥ 1.7× on 2 cores: {_verdict(r['speedup'] >= 1.7)}."
         + (f" Trials failed for a late heartbeat and run again: {runs['1'].get('late', 0)} with 1 worker, "
            f"{runs['2'].get('late', 0)} with 2." if runs['1'].get('late') or runs['2'].get('late') else ""),
-        f"- The storage's share of a worker's time (one worker in this process; every call of Optuna's RDBStorage timed, "
-        f"heartbeats included, as Optuna makes them through its cache; {st['trials']} "
-        f"trials, {st['calls']} calls, {st['storage_seconds']:.2f} s of {st['seconds']:.1f} s): "
+        f"- The storage's share of a worker's time (one worker in this process, the default median pruner; every call "
+        f"of Optuna's RDBStorage and of its in-process cache timed, private methods and heartbeats included; "
+        f"{st['trials']} trials, {st['calls']} calls, {st['storage_seconds']:.2f} s of {st['seconds']:.1f} s): "
         f"{100 * st['share']:.2f}%; target < 2%: {_verdict(st['share'] < 0.02)}.", "",
     ])
 

@@ -534,22 +534,29 @@ def w4(quick, threads):
 
 
 class _StorageClock:
-    """Time every public method of Optuna's ``RDBStorage`` (and the stale-trial query) in
-    this process, as Optuna itself calls them, through its in-process cache: the outermost
-    call of each thread is timed, so a method calling another is counted once."""
+    """Time every call of the storage in this process: every method (private ones too) of
+    Optuna's ``RDBStorage`` and of ``_CachedStorage``, the in-process cache through which
+    an Optuna study calls it. Only the outermost call of each thread is timed, so a method
+    calling another (the cache calling the database, one method another) counts once.
+
+    (Timing only ``RDBStorage``'s public methods misses what the cache reads and writes
+    through its private ones: the whole-study reads and the trial parameters.)
+    """
 
     def __init__(self):
         from optuna.storages import RDBStorage
+        from optuna.storages._cached_storage import _CachedStorage
 
-        self.cls, self.seconds, self.calls = RDBStorage, 0.0, 0
-        self.saved = {}
+        self.classes, self.seconds, self.calls = (RDBStorage, _CachedStorage), 0.0, 0
+        self.saved = []
         self.local = threading.local()
 
     def __enter__(self):
-        names = [n for n in vars(self.cls) if callable(getattr(self.cls, n)) and (not n.startswith("_") or n == "_get_stale_trial_ids")]
-        for name in names:
-            original = self.saved[name] = vars(self.cls)[name]
-            setattr(self.cls, name, self._timed(original))
+        for cls in self.classes:
+            for name, member in list(vars(cls).items()):
+                if callable(member) and not name.startswith("__") and not isinstance(member, (staticmethod, classmethod)):
+                    self.saved.append((cls, name, member))
+                    setattr(cls, name, self._timed(member))
         return self
 
     def _timed(self, original):
@@ -570,16 +577,20 @@ class _StorageClock:
         return timed
 
     def __exit__(self, *exc):
-        for name, original in self.saved.items():
-            setattr(self.cls, name, original)
+        for cls, name, original in self.saved:
+            setattr(cls, name, original)
 
 
 def _search_workers(url, name, count, cwd):
-    """Run ``count`` ``symupdates search worker`` processes to the end; return the wall
-    seconds and how many trials were failed under a worker for a late heartbeat."""
+    """Run ``count`` ``symupdates search worker`` processes to the end, in the environment
+    ``symupdates search run --workers count`` gives them; return the wall seconds and how
+    many trials were failed under a worker for a late heartbeat."""
+    from symupdates.lab.search import worker_env
+
     command = [sys.executable, "-m", "symupdates", "search", "worker", name, "--storage", url]
+    env = worker_env(count, _child_env())
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(command, cwd=cwd, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(count)]  # fmt: skip
     logs = []
     for p in procs:
@@ -595,8 +606,9 @@ def _search_workers(url, name, count, cwd):
 
 def search_throughput(quick, threads):
     """SEARCH: trials per minute of ``symupdates search`` on the digits MLP with 1 and 2 local
-    worker processes (SQLite storage, one epoch per trial, default compile mode), and the
-    storage's share of a trial's time, from an in-process worker whose storage is timed.
+    worker processes (SQLite storage, one epoch per trial, default compile mode; no pruning,
+    so every trial is one epoch), and the storage's share of a trial's time, from an
+    in-process worker with the default pruner whose storage is timed.
 
     A first search of the same model warms the compile caches, so every measured trial
     costs what a trial costs in a long search: loading the compiled step, one epoch, the
@@ -620,8 +632,9 @@ def search_throughput(quick, threads):
             runs[workers] = {"seconds": seconds, "trials_per_minute": 60 * len(rules) * trials / seconds, "late": late}
         out["runs"] = runs
         out["speedup"] = runs[2]["trials_per_minute"] / runs[1]["trials_per_minute"]
-        # the storage's share: one worker in this process, its storage timed
-        search.create("timed", url, rules, trials=max(2, trials // 2), out_dir=folder, pruner="none")
+        # the storage's share: one worker in this process, its storage timed, with the default
+        # (median) pruner, whose reads of the study count too
+        search.create("timed", url, rules, trials=trials, out_dir=folder)
         with _StorageClock() as clock:
             t0 = time.perf_counter()
             done = search.work("timed", url)

@@ -868,7 +868,8 @@ def _search_run(args) -> int:
     command = [sys.executable, "-m", "symupdates", "search", "worker", args.name, "--storage", url]
     if args.timeout is not None:
         command += ["--timeout", str(args.timeout)]
-    workers = [subprocess.Popen(command) for _ in range(args.workers)]
+    env = search.worker_env(args.workers)  # the cores divided among the workers' BLAS threads
+    workers = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
     print(f"started {len(workers)} worker(s): pids {', '.join(str(w.pid) for w in workers)}", flush=True)
     try:
         codes = [w.wait() for w in workers]

@@ -13,7 +13,9 @@ home-made one:
 * **A search is one Optuna study per rule** (``NAME/adam``, ``NAME/sgd``, ...), each with
   the same budget of trials, enqueued when the search is created. Workers take trials
   from these queues, so any number of workers on any number of machines, against one
-  storage URL, run exactly the budget between them: no trial is lost or run twice.
+  storage URL, run exactly the budget between them: no trial is lost or run twice. A
+  worker walks the queues by trial number and reads single trials, never the whole queue
+  again, so its time in the storage does not grow with the budget.
 * **Workers** train each trial with :func:`~symupdates.lab.fit`, validate after every
   epoch, report the validation loss to Optuna and stop a trial the pruner (median by
   default) calls hopeless. Each trial writes a resumable checkpoint and its history to
@@ -88,6 +90,7 @@ __all__ = [
     "trial_folder",
     "trials_table",
     "work",
+    "worker_env",
 ]
 
 #: The scales of a :class:`Range`: ``log`` (log-uniform), ``linear`` (uniform) and
@@ -1043,6 +1046,28 @@ def _run_trial(trials, taken, config, rule, data, log):
     return TrialState.COMPLETE
 
 
+#: The environment variables that set how many threads a BLAS or OpenMP library starts.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_env(workers, environ=None) -> dict:
+    """The environment for one of ``workers`` worker processes started together on this
+    machine: ``environ`` (default ``os.environ``) with each of :data:`THREAD_VARIABLES`
+    that is not set already set to the machine's cores divided among the workers (at
+    least 1).
+
+    Each worker would otherwise start a BLAS thread per core, and the workers' threads would
+    contend for the same cores, slowing every trial. ``symupdates search run`` starts its
+    workers with it.
+    """
+    _positive("workers", workers)
+    env = dict(os.environ if environ is None else environ)
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for variable in THREAD_VARIABLES:
+        env.setdefault(variable, threads)
+    return env
+
+
 def request_stop(name, storage) -> None:
     """Ask every worker of the search to stop after its current trial (on any machine); a
     worker reads the flag between trials, once per heartbeat interval."""
@@ -1059,8 +1084,9 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
 
     Start any number of workers, on any machine, with the same storage URL (and, for a
     shared ``out_dir``, the same file system). A worker takes the next trial of the rule
-    with the fewest taken so far (the lowest next number), so the rules advance together. When the queues are empty but trials of other workers
-    still run, it waits, checking their heartbeats: the trial of a worker that died is
+    with the fewest taken so far (the lowest next number), so the rules advance together.
+    When the queues are empty but trials of other workers still run, it waits, looking at
+    them every second and checking their heartbeats: the trial of a worker that died is
     failed and queued again, and this worker runs it, resuming from its checkpoint.
 
     Returns
@@ -1102,7 +1128,10 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
         if (next_trial := trials.take()) is None:
             if not trials.running_elsewhere():
                 break
-            time.sleep(min(config.heartbeat, 5.0))
+            # Another worker's trial still runs: look again in a second (a few reads), so the
+            # search ends soon after it; were that worker dead, its trial goes stale and is
+            # retried here.
+            time.sleep(min(config.heartbeat, 1.0))
             next_check = 0.0  # look for stale trials before looking at the queues again
             continue
         rule, taken = next_trial

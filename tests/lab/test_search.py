@@ -410,6 +410,34 @@ def test_a_worker_never_reads_the_whole_queue_after_it_starts(tmp_path, monkeypa
         assert sum(t.state == TrialState.COMPLETE for t in trials_of(url, "q", rule)) == 2
 
 
+def test_local_workers_divide_the_cores_among_their_blas_threads(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    env = search.worker_env(2, {"MKL_NUM_THREADS": "3", "PATH": "/bin"})  # a value set by the user stays
+    assert env == {"PATH": "/bin", "MKL_NUM_THREADS": "3", "OMP_NUM_THREADS": "4", "OPENBLAS_NUM_THREADS": "4"}
+    assert search.worker_env(16, {})["OPENBLAS_NUM_THREADS"] == "1"
+    with pytest.raises(ValueError, match="workers must be a positive integer, got 0"):
+        search.worker_env(0)
+
+
+def test_the_benchmarks_storage_clock_counts_every_outermost_call(tmp_path):
+    """benchmarks' SEARCH timer: a study's read through Optuna's in-process cache (which
+    calls the database's private methods) is one call; nested calls are not counted again;
+    every method is restored afterwards."""
+    from benchmarks.workloads import _StorageClock
+
+    store = search.open_storage(sqlite(tmp_path))
+    study = optuna.create_study(study_name="c", storage=store)
+    study.enqueue_trial({})
+    original = vars(optuna.storages.RDBStorage)["_get_trials"]
+    with _StorageClock() as clock:
+        study.get_trials()  # the cache's get_all_trials → RDBStorage._get_trials
+        assert clock.calls == 1 and clock.seconds > 0
+        trial_id = store.get_trial_id_from_study_id_trial_number(study._study_id, 0)
+        store.get_trial(trial_id)  # → find_or_raise_by_id, _build_frozen_trial_from_trial_model
+        assert clock.calls == 3
+    assert vars(optuna.storages.RDBStorage)["_get_trials"] is original
+
+
 # ---------------------------------------------------------------------------- PostgreSQL
 
 
