@@ -729,17 +729,24 @@ def _pruner(config):
 
 
 class _FinishedView:
-    """A study whose ``get_trials`` gives only the finished trials a worker has seen; every
-    other attribute is the study's. Optuna's pruners ask only for complete trials."""
+    """A study whose trials are the finished ones a worker has seen (``load()`` gives them,
+    when first asked); every other attribute is the study's. Optuna's pruners and samplers
+    ask only for finished trials (complete, and pruned for TPE); TPE asks through
+    ``Study._get_trials``, given here too."""
 
-    def __init__(self, study, finished):
-        self._study, self._finished = study, finished
+    def __init__(self, study, load):
+        self._study, self._load, self._finished = study, load, None
 
     def get_trials(self, deepcopy=True, states=None):
         import copy
 
+        if self._finished is None:
+            self._finished = self._load()
         trials = [t for t in self._finished if states is None or t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
+
+    def _get_trials(self, deepcopy=True, states=None, use_cache=False):
+        return self.get_trials(deepcopy, states)
 
     def __getattr__(self, name):
         return getattr(self._study, name)
@@ -775,7 +782,7 @@ class _WorkerTrial:
         if name in self.frozen.distributions:
             check_distribution_compatibility(self.frozen.distributions[name], distribution)
             return self.frozen.params[name]
-        value = self.study.sampler.sample_independent(self.study, self.frozen, name, distribution)
+        value = self.study.sampler.sample_independent(self._view(), self.frozen, name, distribution)
         self.trials.store.set_trial_param(self.trial_id, name, distribution.to_internal_repr(value), distribution)
         self.frozen.params = {**self.frozen.params, name: value}
         self.frozen.distributions = {**self.frozen.distributions, name: distribution}
@@ -789,10 +796,12 @@ class _WorkerTrial:
         self.trials.store.set_trial_intermediate_value(self.trial_id, step, float(value))
         self.frozen.intermediate_values = {**self.frozen.intermediate_values, step: float(value)}
 
+    def _view(self):
+        return _FinishedView(self.study, lambda: self.trials.finished_trials(self.rule, self.number))
+
     def should_prune(self) -> bool:
         """The study's pruner's verdict on the losses reported so far."""
-        view = _FinishedView(self.study, self.trials.finished_trials(self.rule, self.number))
-        return self.study.pruner.prune(view, self.frozen)
+        return self.study.pruner.prune(self._view(), self.frozen)
 
     def set_user_attr(self, key, value) -> None:
         self.trials.store.set_trial_user_attr(self.trial_id, key, value)
@@ -854,10 +863,10 @@ class _Trials:
                 self._read(rule, number)
         return sum(map(len, self.running.values()))
 
-    def finish(self, rule, number, state, value=None, reported=None) -> None:
-        """End the worker's running trial ``number`` of ``rule``: store what ``study.tell``
-        stores, in one write, and keep the trial as finished (its ``reported`` validation
-        losses, by step, are what the pruner reads of it) without reading it back.
+    def finish(self, trial, state, value=None) -> None:
+        """End the worker's running ``trial`` (a :class:`_WorkerTrial`): store what
+        ``study.tell`` stores, in one write, and keep the trial as finished (its parameters
+        and reports are what the pruner and TPE read of it) without reading it back.
 
         ``tell`` reads the trial twice more (to check that it still runs, and to return it);
         the worker knows it runs (it holds its heartbeat; a trial failed under it raises
@@ -868,9 +877,13 @@ class _Trials:
         optuna = import_optuna()
 
         values = None if value is None else [float(value)]
-        self.store.set_trial_state_values(self.trial_ids[rule][number], state=state, values=values)
-        self.running[rule].discard(number)
-        self.finished[rule][number] = optuna.trial.create_trial(state=state, values=values, intermediate_values=reported or {})
+        self.store.set_trial_state_values(trial.trial_id, state=state, values=values)
+        self.running[trial.rule].discard(trial.number)
+        f = trial.frozen
+        self.finished[trial.rule][trial.number] = optuna.trial.create_trial(
+            state=state, values=values, params=f.params, distributions=f.distributions,
+            intermediate_values=f.intermediate_values,
+        )  # fmt: skip
 
     def take(self):
         """Take the next waiting trial of the rule with the fewest taken so far (atomically:
@@ -948,12 +961,6 @@ def _load_data(config):
     return datasets.load_mnist(dtype=config.dtype)
 
 
-def _reportable(step, loss) -> bool:
-    """Whether :func:`pruning_rule` reports a validation: not the one before training, and
-    only a finite loss."""
-    return step != 0 and math.isfinite(loss)
-
-
 def pruning_rule(trial):
     """A stop rule for :func:`~symupdates.lab.fit` that reports each validation loss to an
     Optuna trial (at its step; the validation before training and non-finite losses are
@@ -961,7 +968,7 @@ def pruning_rule(trial):
 
     def report(history):
         step, loss = history.valid["step"][-1], history.valid["loss"][-1]
-        if not _reportable(step, loss):
+        if step == 0 or not math.isfinite(loss):
             return None
         trial.report(loss, step)
         return "pruned" if trial.should_prune() else None
@@ -1022,7 +1029,7 @@ def _run_trial(trials, taken, config, rule, data, log):
     except Exception as err:
         trial.set_user_attr("result", {"error": f"{type(err).__name__}: {err}", **ran,
                                        "seconds": time.perf_counter() - started})  # fmt: skip
-        trials.finish(rule, trial.number, TrialState.FAIL)
+        trials.finish(trial, TrialState.FAIL)
         log(f"{label}: failed: {type(err).__name__}: {err}")
         return TrialState.FAIL
     best = best_valid_loss(history)
@@ -1035,13 +1042,12 @@ def _run_trial(trials, taken, config, rule, data, log):
     trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps, **ran,
                                    "seconds": time.perf_counter() - started})  # fmt: skip
     values = ", ".join(f"{k}={_g(v)}" for k, v in hyperparams.items())
-    reported = {s: x for s, x in zip(history.valid["step"], history.valid["loss"]) if _reportable(s, x)}
     if history.stopped == "pruned":
         # pruned at a reported validation: its loss is the trial's value, as tell gives it
-        trials.finish(rule, trial.number, TrialState.PRUNED, history.valid["loss"][-1], reported)
+        trials.finish(trial, TrialState.PRUNED, history.valid["loss"][-1])
         log(f"{label}: {values}: pruned at step {history.steps}, validation loss {history.valid['loss'][-1]:.4f}")
         return TrialState.PRUNED
-    trials.finish(rule, trial.number, TrialState.COMPLETE, best, reported)
+    trials.finish(trial, TrialState.COMPLETE, best)
     log(f"{label}: {values}: best validation loss {best:.4f}, accuracy {accuracy:.4f} ({history.stopped})")
     return TrialState.COMPLETE
 

@@ -352,7 +352,7 @@ taken = []
 while (next_trial := trials.take()) is not None:
     rule, (trial, _, _) = next_trial
     try:
-        trials.finish(rule, trial.number, optuna.trial.TrialState.COMPLETE, 0.0)
+        trials.finish(trial, optuna.trial.TrialState.COMPLETE, 0.0)
         taken.append([rule, trial.number])
     except UpdateFinishedTrialError:  # another process took and ended it too
         taken.append([rule, trial.number, "ended by another"])
@@ -389,13 +389,14 @@ def test_racing_workers_take_each_queued_trial_once_on_sqlite(tmp_path):
     check_race(sqlite(tmp_path), tmp_path)
 
 
-def test_a_worker_never_reads_the_whole_queue_after_it_starts(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_worker_never_reads_the_whole_queue_after_it_starts(tmp_path, monkeypatch, sampler):
     """Optuna's cached storage reads every unfinished trial again at each look at a study;
     a queued budget is all unfinished. A worker reads each study whole once, when it
-    starts; taking trials, pruning and ending read single trials, so its time in the
-    storage does not grow with the budget."""
+    starts; taking trials, sampling, pruning and ending read single trials, so its time in
+    the storage does not grow with the budget."""
     url = sqlite(tmp_path)
-    search.create("q", url, ["sgd", "adam"], trials=40, epochs=2, out_dir=tmp_path / "out", **SMALL)
+    search.create("q", url, ["sgd", "adam"], trials=40, epochs=2, out_dir=tmp_path / "out", sampler=sampler, **SMALL)
     reads = []
     original = optuna.storages.RDBStorage._get_trials
 
@@ -582,10 +583,22 @@ def test_the_pruning_rule_reports_each_validation_and_stops_when_told():
     assert trial.reports == [(10, 1.5), (20, 1.2)] and outcome == "pruned"
 
 
-def test_tpe_draws_differ_from_trial_to_trial(tmp_path):
+def test_tpe_draws_differ_from_trial_to_trial_and_learn_from_the_finished_ones(tmp_path, monkeypatch):
     """TPE's first trials are random draws: each trial's sampler is seeded by its number, so
-    they differ (one seed for all would draw the same value every time)."""
+    they differ (one seed for all would draw the same value every time). TPE is given the
+    finished trials the worker has seen, with their values: every one before it."""
     url = sqlite(tmp_path)
-    search.create("t", url, ["sgd"], trials=3, sampler="tpe", pruner="none", out_dir=tmp_path / "out", **SMALL)
+    search.create("t", url, ["sgd"], trials=12, sampler="tpe", pruner="none", out_dir=tmp_path / "out", **SMALL)
+    seen = []
+    original = optuna.samplers.TPESampler.sample_independent
+
+    def sample(self, study, trial, name, distribution):
+        finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+        seen.append([(t.params["learning_rate"], t.value) for t in finished])
+        return original(self, study, trial, name, distribution)
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "sample_independent", sample)
     search.work("t", url)
-    assert len({t.params["learning_rate"] for t in trials_of(url, "t", "sgd")}) == 3
+    trials = trials_of(url, "t", "sgd")
+    assert len({t.params["learning_rate"] for t in trials}) == 12
+    assert seen == [[(t.params["learning_rate"], t.value) for t in trials[:n]] for n in range(12)]
