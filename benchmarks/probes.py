@@ -4,6 +4,7 @@
 ``w4 WHICH MODE N``           the same for Adam with clipping on N tensors (W4)
 ``memory CONTENDER N``        resident memory around Adam steps on N float32 parameters
 ``buffers N``                 resident memory each symupdates rule's state takes
+``storage TRIALS PRUNER``     every storage call of one in-process search worker, by method
 
 Each prints one JSON line. Caches are whatever the environment points at: ``run.py``
 gives the cold runs fresh ``base_compiledir`` and ``NUMBA_CACHE_DIR`` directories.
@@ -193,6 +194,30 @@ def buffers_probe(n):
     return {"n": n, "param_bytes": param_bytes, "rules": rows}
 
 
+def storage_probe(trials, pruner):
+    """One search worker in this process (digits, sgd and adam, ``trials`` one-epoch trials
+    each, the ``median`` or ``none`` pruner), after a first search warmed the compile caches:
+    its time, and every storage call (SEARCH's timer) by method."""
+    import os
+    import tempfile
+
+    from benchmarks.workloads import _StorageClock
+    from symupdates.lab import search
+
+    with tempfile.TemporaryDirectory(prefix="symupdates-storage-probe-") as tmp:
+        url = f"sqlite:///{os.path.join(tmp, 'probe.db')}"
+        search.create("warm", url, ["sgd", "adam"], trials=1, out_dir=tmp)
+        search.work("warm", url)
+        search.create("timed", url, ["sgd", "adam"], trials=trials, out_dir=tmp, pruner=pruner)
+        with _StorageClock() as clock:
+            t0 = time.perf_counter()
+            done = search.work("timed", url)
+            seconds = time.perf_counter() - t0
+    methods = {name: {"calls": c, "seconds": t} for name, (c, t) in sorted(clock.methods.items(), key=lambda kv: -kv[1][1])}
+    return {"trials": done, "seconds": seconds, "storage_seconds": clock.seconds, "share": clock.seconds / seconds,
+            "calls": clock.calls, "calls_per_trial": clock.calls / done, "methods": methods}  # fmt: skip
+
+
 def main(argv):
     kind, *args = argv
     if kind == "compile":
@@ -203,6 +228,8 @@ def main(argv):
         result = memory_probe(args[0], int(args[1]))
     elif kind == "buffers":
         result = buffers_probe(int(args[0]))
+    elif kind == "storage":
+        result = storage_probe(int(args[0]), args[1])
     else:
         raise SystemExit(f"unknown probe {kind!r}")
     print(json.dumps(result))

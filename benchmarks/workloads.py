@@ -548,6 +548,7 @@ class _StorageClock:
         from optuna.storages._cached_storage import _CachedStorage
 
         self.classes, self.seconds, self.calls = (RDBStorage, _CachedStorage), 0.0, 0
+        self.methods = {}  # "Class.method": [calls, seconds] of the outermost calls
         self.saved = []
         self.local = threading.local()
 
@@ -556,10 +557,10 @@ class _StorageClock:
             for name, member in list(vars(cls).items()):
                 if callable(member) and not name.startswith("__") and not isinstance(member, (staticmethod, classmethod)):
                     self.saved.append((cls, name, member))
-                    setattr(cls, name, self._timed(member))
+                    setattr(cls, name, self._timed(member, f"{cls.__name__}.{name}"))
         return self
 
-    def _timed(self, original):
+    def _timed(self, original, name):
         clock = self
 
         def timed(*args, **kwargs):
@@ -570,8 +571,12 @@ class _StorageClock:
             try:
                 return original(*args, **kwargs)
             finally:
-                clock.seconds += time.perf_counter() - t0
+                seconds = time.perf_counter() - t0
+                clock.seconds += seconds
                 clock.calls += 1
+                tally = clock.methods.setdefault(name, [0, 0.0])
+                tally[0] += 1
+                tally[1] += seconds
                 clock.local.depth = 0
 
         return timed

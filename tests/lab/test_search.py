@@ -436,6 +436,10 @@ def test_the_benchmarks_storage_clock_counts_every_outermost_call(tmp_path):
         trial_id = store.get_trial_id_from_study_id_trial_number(study._study_id, 0)
         store.get_trial(trial_id)  # → find_or_raise_by_id, _build_frozen_trial_from_trial_model
         assert clock.calls == 3
+    assert {name: calls for name, (calls, _) in clock.methods.items()} == {
+        "_CachedStorage.get_all_trials": 1, "RDBStorage.get_trial_id_from_study_id_trial_number": 1,
+        "RDBStorage.get_trial": 1,
+    }  # fmt: skip
     assert vars(optuna.storages.RDBStorage)["_get_trials"] is original
 
 
