@@ -487,9 +487,9 @@ def _begin_immediate(connection):
     Taking a queued trial reads that it is waiting and marks it running. PostgreSQL locks
     the row it read (``SELECT ... FOR UPDATE``); SQLite ignores ``FOR UPDATE``, and with
     the driver's default transactions two workers could both read "waiting" and both take
-    the trial (4 processes racing over 300 queued trials took 32 of them twice). Another
-    worker waits for the lock (up to the connection's 60 s timeout); every transaction of
-    the storage is a few milliseconds."""
+    the trial (the search tests race four processes over 120 queued trials; without this,
+    some are taken twice). Another worker waits for the lock (up to the connection's 60 s
+    timeout); every transaction of the storage is a few milliseconds."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -889,9 +889,9 @@ class _Trials:
         """Take the next waiting trial of the rule with the fewest taken so far (atomically:
         another worker cannot take it too).
 
-        Returns ``(rule, (trial, trial_id, frozen))``: the Optuna ``Trial``, its storage id
-        and the queued trial as it was (for a retry, where it came from); or ``None`` when
-        every queue is empty.
+        Returns ``(rule, (trial, trial_id, frozen))``: the trial to run (a
+        :class:`_WorkerTrial`), its storage id and the queued trial as it was (for a retry,
+        where it came from); or ``None`` when every queue is empty.
         """
         for rule in sorted(self.next, key=self.next.get):
             if (taken := self._take(rule)) is not None:
