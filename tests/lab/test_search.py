@@ -361,7 +361,8 @@ print(json.dumps(taken))
 
 
 def race(url, name, tmp_path, processes=4):
-    """Every ``[rule, number]`` the racing processes took, with how many took each."""
+    """Every ``(rule, number)`` the racing processes took, once per take (a third item marks
+    a take whose end another process had written first)."""
     ready = tmp_path / "ready"
     ready.mkdir()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
