@@ -774,15 +774,24 @@ class _WorkerTrial:
         return self.frozen.number
 
     def suggest_float(self, name, low, high, *, log=False) -> float:
-        """Draw ``name`` with the study's sampler and store it; a retried trial keeps the
-        value of the trial it retries."""
+        """Draw ``name`` with the study's sampler and store it. A retried trial keeps the
+        value of the trial it retries; a trial queued by hand with values (Optuna's
+        ``study.enqueue_trial({name: value})``) takes its value, as Optuna's ``Trial`` does,
+        with a warning when it lies outside the range."""
         from optuna.distributions import FloatDistribution, check_distribution_compatibility
 
         distribution = FloatDistribution(low, high, log=log)
         if name in self.frozen.distributions:
             check_distribution_compatibility(self.frozen.distributions[name], distribution)
             return self.frozen.params[name]
-        value = self.study.sampler.sample_independent(self._view(), self.frozen, name, distribution)
+        fixed = self.frozen.system_attrs.get("fixed_params") or {}  # where enqueue_trial keeps them
+        if name in fixed:
+            value = float(fixed[name])
+            if not low <= value <= high:
+                warnings.warn(f"trial {self.number} was queued with {name} = {value}, outside its range "
+                              f"{low:g}..{high:g}; it runs with that value", stacklevel=2)  # fmt: skip
+        else:
+            value = self.study.sampler.sample_independent(self._view(), self.frozen, name, distribution)
         self.trials.store.set_trial_param(self.trial_id, name, distribution.to_internal_repr(value), distribution)
         self.frozen.params = {**self.frozen.params, name: value}
         self.frozen.distributions = {**self.frozen.distributions, name: distribution}
@@ -880,9 +889,12 @@ class _Trials:
         self.store.set_trial_state_values(trial.trial_id, state=state, values=values)
         self.running[trial.rule].discard(trial.number)
         f = trial.frozen
-        self.finished[trial.rule][trial.number] = optuna.trial.create_trial(
-            state=state, values=values, params=f.params, distributions=f.distributions,
-            intermediate_values=f.intermediate_values,
+        # FrozenTrial, not create_trial: that one refuses a value outside its range, which a
+        # trial queued by hand may have run with (the storage keeps it as it is too).
+        self.finished[trial.rule][trial.number] = optuna.trial.FrozenTrial(
+            number=trial.number, state=state, value=None, values=values, datetime_start=f.datetime_start,
+            datetime_complete=None, params=f.params, distributions=f.distributions, user_attrs={}, system_attrs={},
+            intermediate_values=f.intermediate_values, trial_id=trial.trial_id,
         )  # fmt: skip
 
     def take(self):

@@ -588,6 +588,22 @@ def test_the_pruning_rule_reports_each_validation_and_stops_when_told():
     assert trial.reports == [(10, 1.5), (20, 1.2)] and outcome == "pruned"
 
 
+def test_a_trial_queued_by_hand_with_a_value_runs_with_it(tmp_path):
+    """Optuna's ``enqueue_trial(params)`` on a rule's study: the worker runs that trial with
+    those values, as Optuna's own ``Trial`` would; one outside the range gets a warning."""
+    url = sqlite(tmp_path)
+    search.create("h", url, ["sgd"], trials=1, pruner="none", out_dir=tmp_path / "out", **SMALL)
+    study = optuna.load_study(study_name="h/sgd", storage=url)
+    study.enqueue_trial({"learning_rate": 0.0123})
+    study.enqueue_trial({"learning_rate": 20.0})
+    with pytest.warns(UserWarning, match=r"trial 2 was queued with learning_rate = 20.0, outside its range 1e-06..10"):
+        assert search.work("h", url) == 3
+    trials = trials_of(url, "h", "sgd")
+    assert [t.params["learning_rate"] for t in trials[1:]] == [0.0123, 20.0]
+    assert trials[0].params["learning_rate"] not in (0.0123, 20.0)  # drawn
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+
+
 def test_tpe_draws_differ_from_trial_to_trial_and_learn_from_the_finished_ones(tmp_path, monkeypatch):
     """TPE's first trials are random draws: each trial's sampler is seeded by its number, so
     they differ (one seed for all would draw the same value every time). TPE is given the
