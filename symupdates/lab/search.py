@@ -1076,7 +1076,29 @@ def worker_env(workers, environ=None) -> dict:
 
     Each worker would otherwise start a BLAS thread per core, and the workers' threads would
     contend for the same cores, slowing every trial. ``symupdates search run`` starts its
-    workers with it.
+    workers with it; a ``symupdates search worker`` started by hand runs in the environment
+    it is given, so set these variables yourself when you start several on one machine.
+
+    Parameters
+    ----------
+    workers : int
+        How many workers share the machine's cores (positive).
+    environ : mapping, optional
+        The environment to start from; ``os.environ`` by default (it is not changed).
+
+    Returns
+    -------
+    dict
+        A new environment, for ``subprocess.Popen(..., env=...)``.
+
+    Examples
+    --------
+    >>> from symupdates.lab.search import worker_env
+    >>> env = worker_env(2, {"OMP_NUM_THREADS": "4"})
+    >>> env["OMP_NUM_THREADS"]  # set already: kept
+    '4'
+    >>> int(env["OPENBLAS_NUM_THREADS"]) >= 1
+    True
     """
     _positive("workers", workers)
     env = dict(os.environ if environ is None else environ)
