@@ -648,8 +648,9 @@ def create(
     dataset, hidden, activation, dtype, batch_size, seed, mode
         The data and model (``"digits"`` or ``"mnist"``), as for ``symupdates compare``.
     sampler : {"random", "tpe"}
-        Random search (default; each trial's values depend only on the seed and the
-        trial's number) or Optuna's TPE.
+        Random search (default; each trial's values depend only on the seed, the rule and
+        the trial's number, and are drawn here, stored with the queued trial) or Optuna's
+        TPE (drawn when the trial runs, from the trials finished by then).
     pruner : {"median", "none"}
         Optuna's median pruner (a trial stops when its validation loss is worse than the
         median of earlier trials at the same step, after 5 trials and the first epoch).
@@ -700,8 +701,11 @@ def create(
     for rule in config.rules:
         study = optuna.create_study(storage=store, study_name=_study_name(name, rule), direction="minimize")
         study.set_user_attr(_ATTR, config.to_json())
-        for _ in range(config.trials):
-            study.enqueue_trial({})
+        for number in range(config.trials):
+            if config.sampler == "random":
+                study.add_trial(_drawn_trial(config, rule, number, study))
+            else:  # TPE draws when the trial runs, from the trials finished by then
+                study.enqueue_trial({})
     return config
 
 
@@ -718,6 +722,39 @@ def _sampler(config, rule, number):
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+class _Draws:
+    """What :meth:`Range.suggest` needs of a trial, to draw a queued trial's values ahead:
+    each ``suggest_float`` draws with ``sampler`` and keeps the value and its distribution."""
+
+    def __init__(self, sampler, study):
+        from optuna.trial import TrialState, create_trial
+
+        self.sampler, self.study, self.params, self.distributions = sampler, study, {}, {}
+        self.frozen = create_trial(state=TrialState.WAITING)  # the trial to be, for the sampler
+
+    def suggest_float(self, name, low, high, *, log=False) -> float:
+        from optuna.distributions import FloatDistribution
+
+        distribution = FloatDistribution(low, high, log=log)
+        value = self.sampler.sample_independent(self.study, self.frozen, name, distribution)
+        self.params[name], self.distributions[name] = value, distribution
+        return value
+
+
+def _drawn_trial(config, rule, number, study):
+    """The queued trial ``number`` of a random search, its values drawn already: the values
+    its worker would draw (:func:`_sampler`: they depend on the seed, the rule and the
+    number only), stored with it so that the worker does not write them when it runs it.
+    Optuna's own ``Trial`` takes a queued trial's stored values as well."""
+    optuna = import_optuna()
+    from optuna.trial import TrialState
+
+    draws = _Draws(_sampler(config, rule, number), study)
+    for k, r in config.space[rule].items():
+        r.suggest(draws, k)
+    return optuna.trial.create_trial(state=TrialState.WAITING, params=draws.params, distributions=draws.distributions)
 
 
 def _pruner(config):
@@ -823,8 +860,10 @@ class _Trials:
     A queued trial never waits again once taken, and new ones (retries, trials queued by
     hand) get the next numbers; so a worker needs, per rule, only the lowest number that may
     still wait, and the numbers below it that were still running when it last looked.
-    Taking a trial reads the trials it walks past, one by one; the pruner's view reads the
-    trials that were running. Neither reads the whole queue, as Optuna's cached storage
+    The trials waiting when the worker started are taken as it read them then (a waiting
+    trial does not change; the write that marks it running fails if another worker took it
+    first); a trial queued later is read when the worker reaches its number. The pruner's
+    view reads again the trials that were running. Neither reads the whole queue, as Optuna's cached storage
     does at every read of a study's trials (it reads again every unfinished trial, and a
     queued budget is unfinished trials): the time a worker spends in the storage does not
     grow with the budget.
@@ -835,11 +874,16 @@ class _Trials:
 
         self.studies, self.store, self.config = studies, store, config
         self.study_ids, self.trial_ids, self.next, self.finished, self.running = {}, {}, {}, {}, {}
+        self.queued = {}
         for rule, study in studies.items():
             self.study_ids[rule] = store.get_study_id_from_name(study.study_name)
             trials = study.get_trials(deepcopy=False)  # once, when the worker starts
-            self.trial_ids[rule] = {}
-            self.next[rule] = min((t.number for t in trials if t.state == TrialState.WAITING), default=len(trials))
+            self.trial_ids[rule] = {t.number: t._trial_id for t in trials}
+            # A waiting trial does not change until a worker takes it: these are taken
+            # without reading them again (the write that marks one running fails if another
+            # worker took it first).
+            self.queued[rule] = {t.number: t for t in trials if t.state == TrialState.WAITING}
+            self.next[rule] = min(self.queued[rule], default=len(trials))
             self.finished[rule] = {t.number: t for t in trials if t.state.is_finished()}
             self.running[rule] = {t.number for t in trials if t.state == TrialState.RUNNING and t.number < self.next[rule]}
 
@@ -916,23 +960,28 @@ class _Trials:
 
         while True:
             number = self.next[rule]
-            try:
-                frozen = self._read(rule, number)
-            except KeyError:
-                return None  # no trial of that number (yet): the queue is empty
+            frozen = self.queued[rule].pop(number, None)  # waiting when the worker started
+            if frozen is None:
+                try:
+                    frozen = self._read(rule, number)
+                except KeyError:
+                    return None  # no trial of that number (yet): the queue is empty
+                if frozen.state != TrialState.WAITING:
+                    self.next[rule] = number + 1
+                    continue  # taken by another worker
             self.next[rule] = number + 1
-            if frozen.state != TrialState.WAITING:
-                continue  # taken by another worker
             trial_id = self.trial_ids[rule][number]
             # The heartbeat comes first: a trial marked running without one would never be
-            # seen as stale, and a worker dying right after taking it would lose it.
+            # seen as stale, and a worker dying right after taking it would lose it. (When
+            # another worker took the trial first, this beat is one more of its beats: it
+            # can delay the failing of a trial whose worker died by one grace period.)
             self.store.record_heartbeat(trial_id)
-            self.running[rule].add(number)
+            self.running[rule].add(number)  # by this worker or, if the next write fails, another
             try:
                 if not self.store.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                    continue  # another worker took it between the read and now
+                    continue  # another worker took it first
             except UpdateFinishedTrialError:
-                continue
+                continue  # and finished it: the pruner's view reads it as it reads the running ones
             study = self.studies[rule]
             study.sampler = _sampler(self.config, rule, number)
             return _WorkerTrial(study, self, rule, trial_id, frozen), trial_id, frozen

@@ -412,6 +412,46 @@ def test_a_worker_never_reads_the_whole_queue_after_it_starts(tmp_path, monkeypa
         assert sum(t.state == TrialState.COMPLETE for t in trials_of(url, "q", rule)) == 2
 
 
+def test_a_random_search_queues_its_trials_with_the_values_a_worker_would_draw(tmp_path, monkeypatch):
+    """``create`` stores each queued trial of a random search with its values: those a
+    worker draws for a trial queued without values (by hand, or before this was done at
+    creation), so results do not change."""
+    def run(folder):
+        url = sqlite(folder)
+        search.create("v", url, ["sgd", "adam"], trials=3, out_dir=folder / "out", seed=7, pruner="none", **SMALL)
+        queued = {r: [t.params for t in trials_of(url, "v", r)] for r in ("sgd", "adam")}
+        search.work("v", url)
+        return queued, {r: [(t.params, t.value) for t in trials_of(url, "v", r)] for r in ("sgd", "adam")}
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    queued, ran = run(tmp_path / "a")
+    assert all(len(p) == 1 and 1e-6 <= p["learning_rate"] <= 10 for ps in queued.values() for p in ps)
+    assert {r: [p for p, _ in ran[r]] for r in ran} == queued  # run with the values they were queued with
+    monkeypatch.setattr(search, "_drawn_trial", lambda *args: optuna.trial.create_trial(state=TrialState.WAITING))
+    queued_empty, drawn_by_worker = run(tmp_path / "b")
+    assert queued_empty == {"sgd": [{}] * 3, "adam": [{}] * 3}
+    assert drawn_by_worker == ran
+
+
+def test_a_trial_costs_a_worker_five_storage_writes_and_no_read(tmp_path):
+    """A one-epoch trial of a random search, taken from the queue the worker read when it
+    started: its heartbeat, marked running, one report, its result and its end. The trial is
+    not read again and its values are not written (they were stored when it was queued)."""
+    from benchmarks.workloads import _StorageClock
+
+    url = sqlite(tmp_path)
+    search.create("w", url, ["sgd", "adam"], trials=3, out_dir=tmp_path / "out", pruner="none",
+                  space={"learning_rate": Range(1e-4, 1e-2)}, **SMALL)  # no run diverges: each reports once
+    store = search.open_storage(url, heartbeat=60)
+    search.work("w", store, max_trials=1)  # warms the compile cache; its reads of the studies are its own
+    with _StorageClock() as clock:
+        assert search.work("w", store, max_trials=4) == 4
+    per_trial = {name: calls / 4 for name, (calls, _) in clock.methods.items() if name.startswith("RDBStorage.")
+                 and name not in ("RDBStorage.get_study_id_from_name",)}  # fmt: skip
+    assert per_trial == {"RDBStorage.record_heartbeat": 1, "RDBStorage.set_trial_state_values": 2,
+                         "RDBStorage.set_trial_intermediate_value": 1, "RDBStorage.set_trial_user_attr": 1}  # fmt: skip
+
+
 def test_local_workers_divide_the_cores_among_their_blas_threads(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     env = search.worker_env(2, {"MKL_NUM_THREADS": "3", "PATH": "/bin"})  # a value set by the user stays
