@@ -63,7 +63,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -270,14 +270,18 @@ def _check_value_builds(rule, name, value) -> None:
 def check_space(rules, space=None) -> dict:
     """The search space of every rule: ``{rule: {hyperparameter: Range}}``.
 
+    Every rule searches its learning rate (over :data:`DEFAULT_RANGES` unless ``space``
+    gives a range); ``space`` adds hyperparameters and changes ranges.
+
     Parameters
     ----------
     rules : sequence of str
         Rule names (``symupdates compare``'s optimizers).
     space : mapping, optional
-        ``{rule: {name: Range or None}}`` (``None``: the name's :data:`DEFAULT_RANGES`
-        entry), or ``{name: ...}`` for every rule that has the hyperparameter. Rules
-        without an entry search their learning rate over the default range.
+        Entries ``name: Range or None`` apply to every rule that has the hyperparameter
+        ``name`` (``None``: its :data:`DEFAULT_RANGES` entry); entries ``rule: {name: Range
+        or None}`` (a mapping) to that rule only, over the former. A name that is both a rule
+        and a hyperparameter (``momentum``) is told apart by its value: a mapping is the rule.
 
     Raises
     ------
@@ -285,26 +289,36 @@ def check_space(rules, space=None) -> dict:
         For an unknown rule, an unknown or non-numeric hyperparameter (the message lists
         the rule's), a hyperparameter without a default range and no range given, or a
         range end the rule refuses.
+
+    Examples
+    --------
+    >>> from symupdates.lab.search import Range, check_space
+    >>> check_space(["sgd", "momentum"], {"momentum": Range(0.5, 0.99, "linear")})["momentum"]
+    {'learning_rate': Range(low=1e-06, high=10.0, scale='log'), 'momentum': Range(low=0.5, high=0.99, scale='linear')}
     """
     if isinstance(rules, str) or not isinstance(rules, Sequence) or not rules:
         raise ValueError(f"rules must be a non-empty list of rule names, got {rules!r}")
     rules = [_check_rule(r) for r in rules]
     if len(set(rules)) != len(rules):
         raise ValueError(f"rules lists a rule twice: {rules}")
-    space = dict(space or {})
-    shared = {k: v for k, v in space.items() if k not in _rules()}
-    per_rule = {k: v for k, v in space.items() if k in _rules()}
+    if space is not None and not isinstance(space, Mapping):
+        raise ValueError(f"space must be a mapping {{name: Range}} or {{rule: {{name: Range}}}}, got {space!r}")
+    shared = {k: v for k, v in (space or {}).items() if not isinstance(v, Mapping)}
+    per_rule = {k: v for k, v in (space or {}).items() if isinstance(v, Mapping)}
     for rule in per_rule:
         if rule not in rules:
+            _check_rule(rule)
             raise ValueError(f"the space names {rule!r}, which is not among the rules searched ({', '.join(rules)})")
+    unused = [k for k in shared if not any(k in _hyperparameters(r) for r in rules)]
+    if unused:
+        raise ValueError(f"no rule searched has the hyperparameter {unused[0]!r} ({', '.join(rules)})")
     out = {}
     for rule in rules:
         params = _hyperparameters(rule)
         numeric = [k for k, p in params.items() if isinstance(p.default, float) and not isinstance(p.default, bool)]
-        wanted = {k: v for k, v in shared.items() if k in params}
-        wanted.update(per_rule.get(rule) or {})
-        if not wanted:
-            wanted = {"learning_rate": None}
+        wanted = {"learning_rate": None} if "learning_rate" in numeric else {}
+        wanted.update({k: v for k, v in shared.items() if k in params})
+        wanted.update(per_rule.get(rule, {}))
         ranges = {}
         for name, r in wanted.items():
             if name not in numeric:
@@ -320,21 +334,23 @@ def check_space(rules, space=None) -> dict:
             _check_value_builds(rule, name, r.low)
             _check_value_builds(rule, name, r.high)
             ranges[name] = r
+        if not ranges:
+            raise ValueError(f"{rule} has no hyperparameter to search; give one in the space, e.g. {rule}.<name>")
         out[rule] = ranges
-    unused = [k for k in shared if not any(k in _hyperparameters(r) for r in rules)]
-    if unused:
-        raise ValueError(f"no rule searched has the hyperparameter {unused[0]!r} ({', '.join(rules)})")
     return out
 
 
 def parse_space(entries, rules) -> dict:
-    """Parse ``--space`` entries: ``[rule.]name[=low..high[:scale]]``.
+    """Parse ``--space`` entries: ``[rule.]name[=low..high[:scale]]``; they add
+    hyperparameters to each rule's learning rate or change a range (an entry naming a rule
+    is over one for every rule).
 
     >>> from symupdates.lab.search import parse_space
     >>> parse_space(["adam.beta2", "learning_rate=1e-5..1e-1"], ["adam", "sgd"])["adam"]
     {'learning_rate': Range(low=1e-05, high=0.1, scale='log'), 'beta2': Range(low=0.9, high=0.9999, scale='1-log')}
     """
-    space: dict = {}
+    shared: dict = {}
+    per_rule: dict = {}
     for entry in entries:
         target, equals, text = entry.partition("=")
         rule, dot, name = target.strip().rpartition(".")
@@ -357,22 +373,19 @@ def parse_space(entries, rules) -> dict:
         else:
             r = None
         if dot:
-            space.setdefault(_check_rule(rule.strip()), {})[name] = r
+            per_rule.setdefault(_check_rule(rule.strip()), {})[name] = r
         else:
-            space[name] = r
-    # per-rule entries override the shared ones: fold the shared ones in, rule by rule
-    shared = {k: v for k, v in space.items() if k not in _rules()}
-    folded = {}
-    for rule in rules:
-        params = _hyperparameters(rule) if rule in _rules() else {}
-        mine = {k: v for k, v in shared.items() if k in params}
-        mine.update(space.get(rule, {}))
-        if mine:
-            folded[rule] = mine
-    folded.update({k: v for k, v in space.items() if k in _rules() and k not in rules})
+            shared[name] = r
     missing = [k for k in shared if not any(k in (_hyperparameters(r) if r in _rules() else {}) for r in rules)]
     if missing:
         raise ValueError(f"--space: no rule searched has the hyperparameter {missing[0]!r}")
+    # fold the entries for every rule into each rule's own (a rule's own entries win), so
+    # that no key is both a hyperparameter and a rule (momentum is both)
+    folded = {}
+    for rule in rules:
+        params = _hyperparameters(rule) if rule in _rules() else {}
+        folded[rule] = {**{k: v for k, v in shared.items() if k in params}, **per_rule.get(rule, {})}
+    folded.update({k: v for k, v in per_rule.items() if k not in rules})
     return check_space(rules, folded)
 
 

@@ -95,6 +95,22 @@ def test_default_space_is_each_rules_learning_rate_over_cs231ns_range():
     parsed = search.parse_space(["learning_rate=1e-4..1", "adam.beta2", "adamw.weight_decay=1e-5..1e-2"], ["adam", "adamw"])
     assert parsed["adam"] == {"learning_rate": Range(1e-4, 1.0), "beta2": Range(0.9, 0.9999, "1-log")}
     assert parsed["adamw"] == {"learning_rate": Range(1e-4, 1.0), "weight_decay": Range(1e-5, 1e-2)}
+    # an entry adds to the learning rate, which every rule searches
+    assert search.parse_space(["adam.beta2"], ["adam"])["adam"] == {"learning_rate": Range(1e-6, 10.0),
+                                                                     "beta2": Range(0.9, 0.9999, "1-log")}  # fmt: skip
+
+
+def test_momentum_is_a_rule_and_a_hyperparameter_and_the_space_tells_them_apart():
+    lr, default, narrow = Range(1e-6, 10.0), Range(0.5, 0.99, "1-log"), Range(0.8, 0.95, "linear")
+    rules = ["momentum", "nesterov_momentum", "sgd"]
+    for entries, expected in ((["momentum"], default), (["momentum=0.8..0.95:linear"], narrow)):
+        parsed = search.parse_space(entries, rules)  # every rule that has it
+        assert parsed == {"momentum": {"learning_rate": lr, "momentum": expected},
+                          "nesterov_momentum": {"learning_rate": lr, "momentum": expected}, "sgd": {"learning_rate": lr}}  # fmt: skip
+    parsed = search.parse_space(["momentum.momentum=0.8..0.95:linear", "momentum"], rules)  # the rule's own wins
+    assert parsed["momentum"]["momentum"] == narrow and parsed["nesterov_momentum"]["momentum"] == default
+    assert search.check_space(["momentum"], {"momentum": narrow}) == {"momentum": {"learning_rate": lr, "momentum": narrow}}
+    assert search.check_space(["momentum"], {"momentum": {"momentum": narrow}}) == {"momentum": {"learning_rate": lr, "momentum": narrow}}
 
 
 @pytest.mark.parametrize(
