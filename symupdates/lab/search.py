@@ -81,6 +81,7 @@ __all__ = [
     "load_config",
     "open_storage",
     "parse_space",
+    "narrow",
     "pruning_rule",
     "plot",
     "refine",
@@ -1113,7 +1114,8 @@ def _run_trial(trials, taken, config, rule, data, log):
     final = folder / f"final_val-loss-{history.valid['loss'][-1]:.4f}_val-acc-{history.valid['accuracy'][-1]:.4f}.npz"
     if (folder / "resume.npz").exists():
         os.replace(folder / "resume.npz", final)
-    trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps, **ran,
+    trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps,
+                                   "start_loss": history.valid["loss"][0], **ran,
                                    "seconds": time.perf_counter() - started})  # fmt: skip
     values = ", ".join(f"{k}={_g(v)}" for k, v in hyperparams.items())
     if history.stopped == "pruned":
@@ -1302,7 +1304,9 @@ def _values(frozen, ranges) -> dict:
 
 
 def trials_table(name, storage) -> list[dict]:
-    """Every finished trial of the search: rule, number, state, value, hyperparameters."""
+    """Every finished trial of the search: rule, number, state, value, hyperparameters, the
+    validation loss of the untrained model (``start_loss``; ``None`` if not recorded) and
+    why training stopped (``stopped``: ``"epochs"``, ``"diverged"``, ``"pruned"``, ...)."""
     optuna = import_optuna()
     from optuna.trial import TrialState
 
@@ -1314,21 +1318,33 @@ def trials_table(name, storage) -> list[dict]:
             value = t.value if t.state == TrialState.COMPLETE else (
                 min(t.intermediate_values.values()) if t.intermediate_values else None)  # fmt: skip
             rows.append({"rule": rule, "number": t.number, "state": t.state.name.lower(), "value": value,
-                         "hyperparams": _values(t, config.space[rule])})  # fmt: skip
+                         "hyperparams": _values(t, config.space[rule]),
+                         "start_loss": t.user_attrs.get("result", {}).get("start_loss"),
+                         "stopped": t.user_attrs.get("result", {}).get("stopped")})  # fmt: skip
     return rows
 
 
 # --------------------------------------------------------------------------- plot
 
 
+def _kind(row) -> str:
+    """How a trial is drawn: ``complete``, ``pruned``, or ``diverged`` (a run stopped by a
+    non-finite loss, at the best loss it reached before)."""
+    return "diverged" if row.get("stopped") == "diverged" else row["state"]
+
+
 def plot(name, storage, path=None):
     """The validation loss of every trial against each hyperparameter searched: the
     learning-rate sensitivity curves. One panel per hyperparameter, log axes (``1 - x``
-    for a ``1-log`` range), one colour per rule; pruned trials are hollow, at the best
-    validation loss they reported.
+    for a ``1-log`` range; the loss on a log axis when it spans more than a decade), one
+    colour per rule; pruned trials are hollow, at the best validation loss they reported,
+    and diverged ones crosses, at the best loss they reached before.
 
-    Returns the matplotlib figure; written to ``path`` (png, svg or pdf) if given.
+    Returns the matplotlib figure (not drawn through pyplot: in a notebook, show it with
+    ``%matplotlib inline`` active, or write it with ``path``); written to ``path`` (png,
+    svg or pdf) if given.
     """
+    from matplotlib import ticker
     from matplotlib.figure import Figure  # no pyplot state: nothing shown twice in a notebook, no GUI needed
 
     store, config = _open(name, storage)
@@ -1336,6 +1352,7 @@ def plot(name, storage, path=None):
     names = list(dict.fromkeys(k for ranges in config.space.values() for k in ranges))
     fig = Figure(figsize=(5.5 * len(names), 4.2), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)
+    losses = []
     for ax, hp in zip(axes[0], names, strict=True):
         scales = {config.space[r][hp].scale for r in config.rules if hp in config.space[r]}
         one_minus = scales == {"1-log"}
@@ -1343,23 +1360,38 @@ def plot(name, storage, path=None):
             if hp not in config.space[rule]:
                 continue
             colour = f"C{i % 10}"
-            for state, face in (("complete", colour), ("pruned", "none")):
+            for kind, style in (("complete", {"facecolors": colour, "edgecolors": colour}),
+                                ("pruned", {"facecolors": "none", "edgecolors": colour}),
+                                ("diverged", {"c": colour, "marker": "x"})):  # fmt: skip
                 pts = [(row["hyperparams"][hp], row["value"]) for row in rows
-                       if row["rule"] == rule and row["state"] == state and row["value"] is not None]  # fmt: skip
+                       if row["rule"] == rule and _kind(row) == kind and row["value"] is not None]  # fmt: skip
                 if pts:
                     x, y = np.array(pts).T
-                    ax.scatter(1 - x if one_minus else x, y, s=28, facecolors=face, edgecolors=colour,
-                               label=f"{rule}{' (pruned)' if state == 'pruned' else ''}")  # fmt: skip
+                    ax.scatter(1 - x if one_minus else x, y, s=28, label=rule if kind == "complete" else f"{rule} ({kind})",
+                               **style)  # fmt: skip
+            losses += [row["value"] for row in rows if row["rule"] == rule and row["value"] is not None]
         if scales & {"log", "1-log"}:
             ax.set_xscale("log")
-        ax.set_yscale("log")
+            # minor ticks at 2 and 5 of each decade only: labelled on a short axis, never on top of each other
+            ax.xaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
         ax.set_xlabel(f"1 − {hp}" if one_minus else hp)
         ax.set_ylabel("best validation loss")
         ax.set_title(f"validation loss against {hp}")
         ax.grid(True, which="major", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+    finite = [v for v in losses if math.isfinite(v) and v > 0]
+    for ax in axes[0]:
+        if finite and max(finite) > 10 * min(finite):  # log only when the losses span a decade
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+            ax.yaxis.set_minor_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    labelled = {}  # every panel's legend entries, once each (a rule may be missing from the first)
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            labelled.setdefault(label, handle)
+    if labelled:
+        fig.legend(list(labelled.values()), list(labelled), loc="outside lower center", ncols=min(len(labelled), 6),
+                   frameon=False)  # fmt: skip
     fig.suptitle(f"search {name}: {config.epochs} epoch(s) per trial, {config.dataset}")
     if path is not None:
         from symupdates.checkpoint import atomic_write
@@ -1373,37 +1405,76 @@ def plot(name, storage, path=None):
 # --------------------------------------------------------------------------- refine
 
 
+#: How :func:`narrow` pads the span of the best trials (a share of it, at least a share of
+#: the old range) and the widest new range it gives (a share of the old range).
+NARROW_PAD, NARROW_MIN_PAD, NARROW_MAX = 0.25, 0.05, 0.5
+
+
+def narrow(units, best) -> tuple[float, float]:
+    """The new range, on the unit interval of the old one, around the values ``units`` of the
+    best trials (``best``: the best one's): their span padded by :data:`NARROW_PAD` of it on
+    each side (at least :data:`NARROW_MIN_PAD`), or, when that is wider than
+    :data:`NARROW_MAX`, a range that wide centred on ``best``. See :func:`refine`."""
+    lo, hi = min(units), max(units)
+    pad = max(NARROW_PAD * (hi - lo), NARROW_MIN_PAD)
+    if hi - lo + 2 * pad > NARROW_MAX:
+        return best - NARROW_MAX / 2, best + NARROW_MAX / 2
+    return lo - pad, hi + pad
+
+
 def refine(name, storage, new_name, *, top=5, epochs=None, trials=None) -> SearchConfig:
     """Coarse to fine: a new search whose ranges are narrowed around the best trials.
 
-    For each rule and hyperparameter, the new range spans the values of the ``top`` best
-    complete trials, padded on each side by half that span (at least 5% of the old range),
-    in the scale's space; it may reach past the old range when the best values lie at its
-    border (a linear range stays inside it). Trials train ``epochs`` epochs (default:
-    three times the old search's).
+    For each rule, the ``top`` best complete trials that learned (their best validation
+    loss is below the loss of the untrained model: a run that diverged at once, or did not
+    move, tells nothing of where the good values lie) set the new range of each
+    hyperparameter, in the scale's space (the unit interval of the old range):
+
+    - the span of their values, padded on each side by a quarter of it (at least 5% of the
+      old range);
+    - at most half the old range: a wider one is replaced by half the old range centred on
+      the best trial's value.
+
+    So the new range is always narrower than the old one. A log range may reach past the
+    old one when the best values lie at its border (cs231n: the best value should not sit
+    on the border); a linear range is shifted to stay inside it. Trials train ``epochs``
+    epochs (default: three times the old search's).
 
     Raises
     ------
     ValueError
-        When a rule has fewer than two complete trials to refine from.
+        When a rule has fewer than two complete trials that learned to refine from.
+
+    Examples
+    --------
+    The narrowing, on the unit interval of a range (``(low, high)`` of the new range):
+
+    >>> from symupdates.lab.search import narrow
+    >>> [round(u, 6) for u in narrow([0.30, 0.62, 0.40], best=0.40)]  # spanned and padded by a quarter
+    [0.22, 0.7]
+    >>> [round(u, 6) for u in narrow([0.45, 0.50], best=0.45)]  # padded by 5% of the old range at least
+    [0.4, 0.55]
+    >>> [round(u, 6) for u in narrow([0.1, 0.9, 0.2], best=0.2)]  # too wide: half the old range around the best
+    [-0.05, 0.45]
     """
     store, config = _open(name, storage)
     _positive("top", top)
     epochs = 3 * config.epochs if epochs is None else _positive("epochs", epochs)
-    rows = [r for r in trials_table(name, store) if r["state"] == "complete" and r["value"] is not None]
+    rows = [r for r in trials_table(name, store) if r["state"] == "complete" and r["value"] is not None
+            and (r["start_loss"] is None or r["value"] < r["start_loss"])]  # fmt: skip
     space = {}
     for rule in config.rules:
         best = sorted((r for r in rows if r["rule"] == rule), key=lambda r: r["value"])[:top]
         if len(best) < 2:
-            raise ValueError(f"{rule} has {len(best)} complete trial(s) in {name!r}; refine needs at least 2")
+            raise ValueError(
+                f"{rule} has {len(best)} complete trial(s) that learned (validation loss below the untrained "
+                f"model's) in {name!r}; refine needs at least 2: run more trials, or widen the range"
+            )
         ranges = {}
         for hp, r in config.space[rule].items():
-            units = [r.unit(b["hyperparams"][hp]) for b in best]
-            lo, hi = min(units), max(units)
-            pad = max((hi - lo) / 2, 0.05)
-            lo, hi = lo - pad, hi + pad
-            if r.scale == "linear":
-                lo, hi = max(lo, 0.0), min(hi, 1.0)
+            lo, hi = narrow([r.unit(b["hyperparams"][hp]) for b in best], r.unit(best[0]["hyperparams"][hp]))
+            if r.scale == "linear":  # shifted, not cut, to stay inside the old range
+                lo, hi = lo - min(lo, 0.0) - max(hi - 1.0, 0.0), hi - min(lo, 0.0) - max(hi - 1.0, 0.0)
             ranges[hp] = Range(r.value(lo), r.value(hi), r.scale)
         space[rule] = ranges
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
