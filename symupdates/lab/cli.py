@@ -853,14 +853,39 @@ def _search_create(args) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    """A worker's handler of SIGINT and SIGTERM: the first one interrupts it; later ones (the
+    master's SIGTERM after Ctrl-C reached every process) are ignored, so that the worker
+    can queue its trial again."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _search_worker(args) -> int:
-    done = search.work(args.name, _search_storage(args), max_trials=args.trials, timeout=args.timeout, log=_worker_log)
+    import signal
+
+    # SIGTERM (kill, the local master stopping its workers) ends a worker as Ctrl-C does: its
+    # running trial is queued again, and it exits with one line rather than a traceback.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        done = search.work(args.name, _search_storage(args), max_trials=args.trials, timeout=args.timeout,
+                           log=_worker_log)  # fmt: skip
+    except KeyboardInterrupt:
+        _worker_log("interrupted: this worker stops")
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _worker_log(f"finished {done} trial(s)")
     return 0
 
 
 def _search_run(args) -> int:
     """The local master: start N worker processes, wait for them, stop them on Ctrl-C."""
+    import signal
     import subprocess
 
     url = _search_storage(args)
@@ -874,12 +899,17 @@ def _search_run(args) -> int:
     try:
         codes = [w.wait() for w in workers]
     except KeyboardInterrupt:
-        print("stopping the workers (their running trials are retried by the next worker)", flush=True)
+        # Ctrl-C reached the workers too (one process group); SIGTERM those it did not (the
+        # master alone was interrupted). A worker queues its running trial again and exits.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("stopping the workers: their running trials are queued again; "
+              f"`symupdates search run {args.name}` resumes them from their checkpoints", flush=True)  # fmt: skip
         for w in workers:
-            w.terminate()
+            if w.poll() is None:
+                w.terminate()
         for w in workers:
             try:
-                w.wait(timeout=10)
+                w.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 w.kill()
         return 130

@@ -1173,13 +1173,21 @@ def worker_env(workers, environ=None) -> dict:
 
 
 def request_stop(name, storage) -> None:
-    """Ask every worker of the search to stop after its current trial (on any machine); a
-    worker reads the flag between trials, once per heartbeat interval."""
+    """Ask every worker of the search running now to stop after its current trial (on any
+    machine); a worker looks between trials, once per heartbeat interval. Workers started
+    afterwards run: a stopped search goes on with ``symupdates search run`` or ``worker``.
+
+    The request is a new token in each study's attributes; a worker stops when the token
+    differs from the one it read when it started.
+    """
+    import uuid
+
     optuna = import_optuna()
 
     store, _ = _open(name, storage)
+    token = uuid.uuid4().hex
     for study_name in _search_studies(name, store):
-        optuna.load_study(study_name=study_name, storage=store).set_user_attr(_STOP, True)
+        optuna.load_study(study_name=study_name, storage=store).set_user_attr(_STOP, token)
 
 
 def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
@@ -1215,15 +1223,16 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     trials = _Trials(studies, store, config)
     data = _load_data(config)
     first = studies[config.rules[0]]
+    started_with = first.user_attrs.get(_STOP)  # a stop asked before this worker started is not for it
     next_check = 0.0
     deadline = None if timeout is None else time.monotonic() + timeout
     done = 0
     while (max_trials is None or done < max_trials) and (deadline is None or time.monotonic() < deadline):
-        # Once per heartbeat interval, not per trial (each is a query of the storage): the
-        # stop flag (request_stop sets it on every study), and a dead worker's trials, which
-        # are failed and queued again.
+        # Once per heartbeat interval, not per trial (each is a query of the storage): a
+        # stop request (request_stop sets it on every study), and a dead worker's trials,
+        # which are failed and queued again.
         if time.monotonic() >= next_check:
-            if first.user_attrs.get(_STOP):
+            if first.user_attrs.get(_STOP) != started_with:
                 log("stop requested: this worker stops")
                 break
             for study in studies.values():
@@ -1239,16 +1248,40 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
             next_check = 0.0  # look for stale trials before looking at the queues again
             continue
         rule, taken = next_trial
-        with _Heartbeat(store, taken[1], max(1, math.ceil(config.heartbeat)), log):
-            try:
-                _run_trial(trials, taken, config, rule, data, log)
-            except UpdateFinishedTrialError:
-                # Another worker saw no heartbeat for longer than the grace period and failed
-                # this trial; its retry (queued then) runs it again from its checkpoint.
-                log(f"{rule} trial {taken[0].number} was failed by another worker while it ran (its heartbeat was "
-                    f"late); its retry runs it again")
+        try:
+            with _Heartbeat(store, taken[1], max(1, math.ceil(config.heartbeat)), log):
+                try:
+                    _run_trial(trials, taken, config, rule, data, log)
+                except UpdateFinishedTrialError:
+                    # Another worker saw no heartbeat for longer than the grace period and failed
+                    # this trial; its retry (queued then) runs it again from its checkpoint.
+                    log(f"{rule} trial {taken[0].number} was failed by another worker while it ran (its heartbeat "
+                        f"was late); its retry runs it again")
+        except KeyboardInterrupt:
+            _requeue(trials, taken[0], log)
+            raise
         done += 1
     return done
+
+
+def _requeue(trials, trial, log) -> None:
+    """An interrupted worker's running ``trial`` (Ctrl-C, ``kill`` with SIGTERM): failed and
+    queued again at once, as a trial whose heartbeat stopped would be after the grace period
+    (the retry keeps its values and reports, and resumes from its checkpoint)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    label = f"{trial.rule} trial {trial.number}"
+    try:
+        trials.finish(trial, TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return  # it had ended (or another worker had failed it) before the interrupt
+    retry = trials.store.get_heartbeat_stale_trial_callback()
+    if retry is None:  # a storage opened without heartbeats: nothing would retry it
+        log(f"{label}: interrupted; marked failed")
+        return
+    retry(trials.studies[trial.rule], trials.store.get_trial(trial.trial_id))
+    log(f"{label}: interrupted; queued again, it resumes from its checkpoint")
 
 
 # --------------------------------------------------------------------------- status

@@ -328,38 +328,72 @@ def test_two_worker_processes_share_one_sqlite_search_without_losing_or_repeatin
     assert sum(counts) == 12, outputs
 
 
+def _checkpoint_time(config, rule, number) -> float:
+    path = search.trial_folder(config, rule, number) / "resume.npz"
+    return path.stat().st_mtime_ns if path.exists() else -1
+
+
+def _wait_for_checkpoints(config, rule, numbers, procs, seconds=120):
+    """Wait until each trial of ``numbers`` has written a checkpoint (it is mid-trial), a
+    new one if it had one."""
+    before = {n: _checkpoint_time(config, rule, n) for n in numbers}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all(_checkpoint_time(config, rule, n) != before[n] for n in numbers):
+            return
+        time.sleep(0.05)
+    for p in procs:
+        p.kill()
+    pytest.fail(f"trials {numbers} wrote no checkpoint in {seconds} s: " + "".join(p.communicate()[0] for p in procs))
+
+
 def test_a_worker_killed_mid_trial_loses_nothing_else(tmp_path):
-    """SIGKILL a worker after its trial wrote a checkpoint: the next worker fails the silent
-    trial (its heartbeat stopped), runs the retry with the same hyperparameters from that
-    checkpoint, and the search reaches its budget of complete trials."""
+    """Two workers; SIGKILL one after both trials wrote a checkpoint. The other fails the
+    silent trial (its heartbeat stopped), runs the retry with the same hyperparameters from
+    that checkpoint, and the search reaches its budget of complete trials."""
     url = sqlite(tmp_path)
     config = search.create("k", url, ["sgd"], trials=3, epochs=6, out_dir=tmp_path / "out", pruner="none", heartbeat=1,
                            hidden=(32,), mode="FAST_COMPILE")  # fmt: skip
-    [victim] = workers(url, "k", 1, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until trial 0 has a checkpoint, mid-trial
-        if (search.trial_folder(config, "sgd", 0) / "resume.npz").exists():
-            break
-        time.sleep(0.05)
-    else:
-        victim.kill()
-        pytest.fail("trial 0 wrote no checkpoint in 120 s: " + victim.communicate()[0])
+    victim, survivor = workers(url, "k", 2, cwd=tmp_path)
+    _wait_for_checkpoints(config, "sgd", [0, 1], [victim, survivor])
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    killed = trials_of(url, "k", "sgd")[0]
-    assert killed.state == TrialState.RUNNING  # as the dead worker left it
-    finish(workers(url, "k", 1, cwd=tmp_path))
+    [log] = finish([survivor])
     trials = trials_of(url, "k", "sgd")
     states = [t.state for t in trials]
-    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 3, states
+    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 3, (states, log)
     [failed] = [t for t in trials if t.state == TrialState.FAIL]
     [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]
-    assert failed.number == 0 and retry.state == TrialState.COMPLETE
-    assert retry.params == failed.params
-    folder = search.trial_folder(config, "sgd", 0)  # the retry wrote into the killed trial's folder
+    assert retry.state == TrialState.COMPLETE and retry.params == failed.params
+    assert retry.user_attrs["result"]["worker"].endswith(f":{survivor.pid}")  # retried by the other worker
+    folder = search.trial_folder(config, "sgd", failed.number)  # the retry wrote into the killed trial's folder
     history = json.loads((folder / "history.json").read_text())
     assert history["valid"]["step"] == [45 * e for e in range(7)]  # every epoch once, before and after the kill
     assert [t.user_attrs["result"]["folder"] for t in trials if t.state == TrialState.COMPLETE].count(str(folder)) == 1
+
+
+def test_an_interrupted_worker_queues_its_trial_again_and_exits_without_a_traceback(tmp_path):
+    """Ctrl-C (SIGINT) or SIGTERM: the running trial is failed and queued again at once (not
+    after a heartbeat's grace period), and the worker exits with status 130 and one line."""
+    url = sqlite(tmp_path)
+    config = search.create("i", url, ["sgd"], trials=2, epochs=6, out_dir=tmp_path / "out", pruner="none",
+                           hidden=(32,), mode="FAST_COMPILE")  # fmt: skip
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        [worker] = workers(url, "i", 1, cwd=tmp_path)
+        _wait_for_checkpoints(config, "sgd", [0], [worker])  # trial 0, then its retry 2, in the same folder
+        worker.send_signal(sig)
+        out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 130 and "Traceback" not in out, out
+        assert "queued again, it resumes from its checkpoint" in out and "interrupted: this worker stops" in out
+        trials = trials_of(url, "i", "sgd")
+        interrupted = [t for t in trials if t.state == TrialState.FAIL][-1]
+        [retry] = [t for t in trials if t.system_attrs.get("retry_history", [None])[-1] == interrupted.number]
+        assert retry.state == TrialState.WAITING and retry.params == interrupted.params
+    assert search.work("i", url) == 1  # the retry of the retry: the second worker had finished trial 1 first
+    trials = trials_of(url, "i", "sgd")
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
+    history = json.loads((search.trial_folder(config, "sgd", 0) / "history.json").read_text())
+    assert history["valid"]["step"] == [45 * e for e in range(7)]  # every epoch once, across two interrupts
 
 
 # A process that takes queued trials as a worker does (search._Trials) and ends each at
@@ -461,6 +495,22 @@ def test_a_random_search_queues_its_trials_with_the_values_a_worker_would_draw(t
     queued_empty, drawn_by_worker = run(tmp_path / "b")
     assert queued_empty == {"sgd": [{}] * 3, "adam": [{}] * 3}
     assert drawn_by_worker == ran
+
+
+def test_a_stop_request_stops_the_running_workers_not_later_ones(tmp_path):
+    url = sqlite(tmp_path)
+    search.create("s", url, ["sgd", "adam"], trials=2, out_dir=tmp_path / "out", heartbeat=0.001, **SMALL)  # looks each trial
+    asked = []
+
+    def stop_after_the_first_trial(message):
+        if not asked:
+            search.request_stop("s", url)
+            asked.append(message)
+
+    assert search.work("s", url, log=stop_after_the_first_trial) == 1
+    assert search.work("s", url) == 3  # started after the request: it runs the rest
+    search.request_stop("s", url)
+    assert search.work("s", url) == 0  # nothing left, and no error
 
 
 def test_a_trial_costs_a_worker_five_storage_writes_and_no_read(tmp_path):
