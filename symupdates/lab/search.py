@@ -107,7 +107,41 @@ BORDER = 0.1
 
 
 class StorageError(RuntimeError):
-    """The storage URL cannot be opened or reached; the message names it, without a password."""
+    """Where a search keeps its trials cannot be used: the storage URL cannot be opened or
+    reached (the message names it, without a password), or the folder of the trials'
+    files is missing or read-only on this machine."""
+
+
+def _check_out_dir(out_dir, *, make) -> None:
+    """The folder of a search's trial files: made when ``make`` (the search is created),
+    otherwise it must be there (a worker on a machine without the shared folder mounted
+    would write its trials' checkpoints where no other worker finds them)."""
+    folder = Path(out_dir)
+    if make:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot make the folder of the trials' files {folder}: {err.strerror}") from None
+    elif not folder.is_dir():
+        raise StorageError(
+            f"the folder of the search's trial files {folder} does not exist here (in {os.getcwd()}): mount the "
+            f"shared folder the search was created with, or run the worker where it is"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot write in the folder of the search's trial files {folder}")
+
+
+def _check_mode(mode) -> None:
+    """A PyTensor compile mode by name (or ``None``, the default): checked at creation, not
+    in each trial."""
+    if mode is None:
+        return
+    from pytensor.compile.mode import get_mode, predefined_modes
+
+    try:
+        get_mode(mode)
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"mode {mode!r} is not a PyTensor compile mode; choose from {', '.join(predefined_modes)}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -683,7 +717,7 @@ def create(
         For an unknown rule or hyperparameter, an empty, inverted or refused range, a bad
         count, sampler or pruner, or a search of that name already in the storage.
     StorageError
-        When the storage cannot be opened.
+        When the storage cannot be opened, or ``out_dir`` cannot be made or written.
     """
     optuna = import_optuna()
 
@@ -700,6 +734,7 @@ def create(
         raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _check_mode(mode)
     config = SearchConfig(
         name=name, rules=tuple(space), space=space, trials=int(trials), epochs=int(epochs), dataset=dataset,
         hidden=tuple(hidden), activation=activation, dtype=dtype, batch_size=int(batch_size), seed=int(seed),
@@ -712,6 +747,7 @@ def create(
             f"a search named {name!r} already exists in {safe_url(storage)}; choose another name, "
             f"or run its workers with `symupdates search worker {name}`"
         )
+    _check_out_dir(config.out_dir, make=True)
     for rule in config.rules:
         study = optuna.create_study(storage=store, study_name=_study_name(name, rule), direction="minimize")
         study.set_user_attr(_ATTR, config.to_json())
@@ -1205,6 +1241,14 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     -------
     int
         The number of trials this worker finished (complete, pruned or failed).
+
+    Raises
+    ------
+    StorageError
+        When the storage cannot be opened, or the search's ``out_dir`` is missing or
+        read-only on this machine (checked before any trial is taken).
+    KeyboardInterrupt
+        On Ctrl-C, after the running trial was failed and queued again.
     """
     optuna = import_optuna()
     from optuna.exceptions import UpdateFinishedTrialError
@@ -1216,6 +1260,7 @@ def work(name, storage, *, max_trials=None, timeout=None, log=None) -> int:
     log = log or (lambda message: None)
     _, config = _open(name, storage)
     store = open_storage(storage, heartbeat=config.heartbeat) if isinstance(storage, str) else storage
+    _check_out_dir(config.out_dir, make=False)
     pruner = _pruner(config)
     studies = {
         rule: optuna.load_study(study_name=_study_name(name, rule), storage=store, pruner=pruner) for rule in config.rules
