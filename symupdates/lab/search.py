@@ -59,6 +59,7 @@ import json
 import math
 import numbers
 import os
+import re
 import socket
 import threading
 import time
@@ -1098,6 +1099,54 @@ def trial_folder(config, rule, number) -> Path:
     return Path(config.out_dir) / config.name / rule / f"trial-{number:04d}"
 
 
+class _EpochFiles:
+    """What a trial writes at each validation after the first (a :func:`~symupdates.lab.fit`
+    callback), for anyone to inspect while it runs: ``history.json`` (the training
+    statistics so far, with the hyperparameters) and a checkpoint named by the step and
+    the validation score, ``step-0000045_val-loss-0.4821_val-acc-0.8714.npz``.
+
+    Of those checkpoints the best (lowest validation loss) and the latest are kept; the
+    others are removed as new ones come. A resumed trial picks up the files of its folder.
+    (``resume.npz`` is the checkpoint :func:`~symupdates.lab.fit` resumes from.)
+    """
+
+    PATTERN = re.compile(r"step-(\d+)_val-loss-([^_]+)_val-acc-[^_]+\.npz")
+
+    def __init__(self, folder, params, hyperparams):
+        self.folder, self.params, self.hyperparams = Path(folder), params, hyperparams
+        found = []  # (step, loss, path) of the files of an interrupted run of this trial
+        for path in self.folder.glob("step-*.npz"):
+            if m := self.PATTERN.fullmatch(path.name):
+                found.append((int(m[1]), float(m[2]), path))
+        self.latest = max(found, default=None, key=lambda f: f[0])
+        self.best = min(found, default=None, key=lambda f: f[1])
+
+    def __call__(self, history, updates) -> None:
+        from symupdates.checkpoint import save
+
+        step, loss, acc = history.valid["step"][-1], history.valid["loss"][-1], history.valid["accuracy"][-1]
+        if step == 0:
+            return  # before training
+        history.meta["hyperparams"] = self.hyperparams
+        history.to_json(self.folder / "history.json")
+        path = self.folder / f"step-{step:07d}_val-loss-{loss:.4f}_val-acc-{acc:.4f}.npz"
+        save(path, self.params, updates)
+        new = (step, float(f"{loss:.4f}"), path)
+        previous, self.latest = self.latest, new
+        if self.best is None or new[1] < self.best[1]:
+            if self.best is not None and self.best != previous:
+                self.best[2].unlink(missing_ok=True)
+            self.best = new
+        if previous is not None and previous != self.best and previous[2] != path:
+            previous[2].unlink(missing_ok=True)
+
+    def end(self) -> None:
+        """At the end of the trial: the latest checkpoint is the final one (written by then),
+        so it goes unless it is the best."""
+        if self.latest is not None and self.latest != self.best:
+            self.latest[2].unlink(missing_ok=True)
+
+
 def _first_number(frozen) -> int:
     """The number of the trial a retried trial copies (itself when it is not a retry)."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -1130,12 +1179,13 @@ def _run_trial(trials, taken, config, rule, data, log):
     per_epoch = -(-len(data.train[1]) // config.batch_size)
     started = time.perf_counter()
     label = f"{rule} trial {trial.number}"
+    files = _EpochFiles(folder, model.params, hyperparams)
     try:
         history = fit(
             model, OptimizerSpec(rule, hyperparams, ()).optimizer(), data.train, data.valid,
             batch_size=config.batch_size, epochs=config.epochs, validate_every=per_epoch, stop=[pruning_rule(trial)],
             seed=config.seed, mode=config.mode, progress=False, checkpoint=folder / "resume.npz", resume=True,
-            name=label,
+            name=label, callbacks=[files],
         )  # fmt: skip
     except Exception as err:
         trial.set_user_attr("result", {"error": f"{type(err).__name__}: {err}", **ran,
@@ -1150,6 +1200,7 @@ def _run_trial(trials, taken, config, rule, data, log):
     final = folder / f"final_val-loss-{history.valid['loss'][-1]:.4f}_val-acc-{history.valid['accuracy'][-1]:.4f}.npz"
     if (folder / "resume.npz").exists():
         os.replace(folder / "resume.npz", final)
+    files.end()
     trial.set_user_attr("result", {"stopped": history.stopped, "best_accuracy": accuracy, "steps": history.steps,
                                    "start_loss": history.valid["loss"][0], **ran,
                                    "seconds": time.perf_counter() - started})  # fmt: skip

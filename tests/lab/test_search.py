@@ -202,6 +202,10 @@ def test_a_worker_runs_the_budget_and_writes_each_trial(tmp_path):
                 trained += 1
                 assert history["valid"]["step"] == [0, 45, 90]
                 assert t.intermediate_values == {45: history["valid"]["loss"][1], 90: history["valid"]["loss"][2]}
+            valid = list(zip(history["valid"]["step"], history["valid"]["loss"], history["valid"]["accuracy"]))[1:]
+            best = min((v for v in valid if v[1] is not None), key=lambda v: v[1], default=None)
+            kept = [] if best is None else [f"step-{best[0]:07d}_val-loss-{best[1]:.4f}_val-acc-{best[2]:.4f}.npz"]
+            assert sorted(p.name for p in folder.glob("step-*.npz")) == kept  # the best validation's checkpoint
             [final] = folder.glob("final_val-loss-*.npz")
             assert final.name == (f"final_val-loss-{history['valid']['loss'][-1]:.4f}_"
                                   f"val-acc-{history['valid']['accuracy'][-1]:.4f}.npz")  # fmt: skip
@@ -378,6 +382,10 @@ def test_a_worker_killed_mid_trial_loses_nothing_else(tmp_path):
     _wait_for_checkpoints(config, "sgd", [0, 1], [victim, survivor])
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    for number in (0, 1):  # what a running trial shows: its statistics so far, a checkpoint named by its score
+        folder = search.trial_folder(config, "sgd", number)
+        assert json.loads((folder / "history.json").read_text())["valid"]["step"][:2] == [0, 45]
+        assert 1 <= len(list(folder.glob("step-*_val-loss-*_val-acc-*.npz"))) <= 2  # the best and the latest
     states = [t.state for t in trials_of(url, "k", "sgd")]
     if states != [TrialState.RUNNING] * 2:  # a trial of 20 epochs ended before the other began: no test
         survivor.kill()
