@@ -845,11 +845,16 @@ def _search_create(args) -> int:
         batch_size=args.batch_size, seed=args.seed, mode=args.mode, sampler=args.sampler, pruner=args.pruner,
         out_dir=args.dir, heartbeat=args.heartbeat,
     )  # fmt: skip
+    pruning = "no pruning" if config.pruner == "none" else f"{config.pruner} pruning"
     print(f"search {config.name}: {len(config.rules)} rules x {config.trials} trials of {config.epochs} epoch(s) "
-          f"on {config.dataset}, {config.sampler} sampling, {config.pruner} pruning")  # fmt: skip
+          f"on {config.dataset}, {config.sampler} sampling, {pruning}")  # fmt: skip
     for rule, ranges in config.space.items():
         print(f"  {rule}: " + ", ".join(f"{k} in {r.text()}" for k, r in ranges.items()))
-    print(f"run workers with: symupdates search worker {config.name} --storage {search.safe_url(args.storage)}")
+    shown = search.safe_url(args.storage)
+    # a URL with a password is shown without it: the command is to be completed, not copied
+    storage = "URL" if shown != args.storage else shown
+    print(f"run workers with: symupdates search worker {config.name} --storage {storage}"
+          + (f"  (URL: {shown}, with its password)" if storage == "URL" else ""))  # fmt: skip
     return 0
 
 

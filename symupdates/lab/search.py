@@ -498,11 +498,18 @@ def _study_name(name, rule) -> str:
 
 
 def safe_url(url) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
+    """``url`` with its password, if any, replaced by ``***`` (the user's part and a
+    ``password=`` query parameter alike).
+
+    >>> safe_url("postgresql+psycopg://me:s3cret@db/searches?password=s3cret&sslmode=require")
+    'postgresql+psycopg://me:***@db/searches?password=***&sslmode=require'
+    """
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        query = {k: ("***" if k.lower() in ("password", "passwd", "pwd") else v) for k, v in parsed.query.items()}
+        return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except Exception:  # not a URL at all: say it as given, minus anything after a colon and before an @
         return str(url).split("@")[-1] if "@" in str(url) else str(url)
 
@@ -542,16 +549,18 @@ def _begin_immediate(connection):
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def open_storage(url, heartbeat=None):
+def open_storage(url, heartbeat=None, *, create=False):
     """An Optuna RDB storage for ``url``; with ``heartbeat`` (seconds), trials send one and a
     silent trial is failed after three and retried (up to 3 times), resuming from its
-    checkpoint.
+    checkpoint. An SQLite file is made only with ``create`` (:func:`create` does): a
+    mistyped path is an error, not a new empty database.
 
     Raises
     ------
     StorageError
-        When the URL is malformed, its driver is missing, or the database cannot be
-        reached; the message names the URL without its password.
+        When the URL is malformed, its driver is missing, the database cannot be reached,
+        or (without ``create``) an SQLite file does not exist; the message names the URL
+        without its password.
     """
     optuna = import_optuna()
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -567,6 +576,11 @@ def open_storage(url, heartbeat=None):
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
                 raise StorageError(f"the storage {url}: the folder {folder} does not exist; create it first")
+            if not create and not os.path.exists(path):
+                raise StorageError(
+                    f"the storage {url}: there is no database file {os.path.abspath(path)}; check the path, or "
+                    f"create a search there with `symupdates search create`"
+                )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     kwargs = {}
     if heartbeat is not None:
@@ -742,7 +756,7 @@ def create(
         mode=mode, sampler=sampler, pruner=pruner, out_dir=os.fspath(out_dir), heartbeat=float(heartbeat),
         parent=parent,
     )  # fmt: skip
-    store = open_storage(storage)
+    store = open_storage(storage, create=True)
     if _search_studies(name, store):
         raise ValueError(
             f"a search named {name!r} already exists in {safe_url(storage)}; choose another name, "

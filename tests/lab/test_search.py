@@ -155,6 +155,9 @@ def test_bad_search_settings_and_storages(tmp_path):
         search.status("s", sqlite(tmp_path / "missing"))
     with pytest.raises(StorageError, match="must be a database URL"):
         search.open_storage("")
+    with pytest.raises(StorageError, match=r"there is no database file .*serach\.db; check the path"):
+        search.status("s", sqlite(tmp_path, "serach.db"))  # a typo: no new, empty database
+    assert not (tmp_path / "serach.db").exists()
     with pytest.raises(ValueError, match="mode 'BOGUS' is not a PyTensor compile mode; choose from .*FAST_COMPILE"):
         search.create("m", url, ["sgd"], mode="BOGUS")
     (tmp_path / "file").write_text("")
@@ -579,7 +582,7 @@ def test_the_benchmarks_storage_clock_counts_every_outermost_call(tmp_path):
     every method is restored afterwards."""
     from benchmarks.workloads import _StorageClock
 
-    store = search.open_storage(sqlite(tmp_path))
+    store = search.open_storage(sqlite(tmp_path), create=True)
     study = optuna.create_study(study_name="c", storage=store)
     study.enqueue_trial({})
     original = vars(optuna.storages.RDBStorage)["_get_trials"]
