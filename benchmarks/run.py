@@ -545,8 +545,12 @@ def markdown_search(r):
         f"- The storage's share of a worker's time (one worker in this process, the default median pruner; every call "
         f"of Optuna's RDBStorage and of its in-process cache timed, private methods and heartbeats included; "
         f"{st['trials']} trials, {st['calls']} calls, {st['storage_seconds']:.2f} s of {st['seconds']:.1f} s): "
-        f"{100 * st['share']:.2f}%; target < 2%: {_verdict(st['share'] < 0.02)}.", "",
-    ])
+        f"{100 * st['share']:.2f}%; target < 2%: {_verdict(st['share'] < 0.02)}.",
+    ] + ([
+        f"- The compile share of a trial (the same trials: building and compiling the training step from the warm "
+        f"caches, as every trial does, against the trial's time): {100 * r['compile']['share']:.0f}% "
+        f"({r['compile']['compile_seconds']:.1f} s of {r['compile']['trial_seconds']:.1f} s over "
+        f"{r['compile']['trials']} trials)."] if "compile" in r else []) + [""])
 
 
 RENDER = {"W1": markdown_w1, "W2": markdown_w2, "W3": markdown_w3, "W4": markdown_w4, "MEM": markdown_mem, "SKIP": markdown_skip,

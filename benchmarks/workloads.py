@@ -646,7 +646,28 @@ def search_throughput(quick, threads):
             total = time.perf_counter() - t0
         out["storage"] = {"trials": done, "seconds": total, "storage_seconds": clock.seconds, "calls": clock.calls,
                           "share": clock.seconds / total}  # fmt: skip
+        out["compile"] = _compile_share(url, "timed", rules)
     return out
+
+
+def _compile_share(url, name, rules):
+    """The compile share of the search's trials: each trial's seconds in ``lab.fit`` before
+    its first step (building the graphs and compiling them, from the warm caches: its
+    history's ``compile_seconds``) against the trial's whole time (its result's ``seconds``)."""
+    import optuna
+
+    compiling = whole = 0.0
+    count = 0
+    for rule in rules:
+        for t in optuna.load_study(study_name=f"{name}/{rule}", storage=url).get_trials(deepcopy=False):
+            result = t.user_attrs.get("result", {})
+            history = os.path.join(result.get("folder", ""), "history.json")
+            if "seconds" in result and os.path.exists(history):
+                with open(history) as f:
+                    compiling += json.load(f)["meta"]["compile_seconds"]
+                whole += result["seconds"]
+                count += 1
+    return {"trials": count, "compile_seconds": compiling, "trial_seconds": whole, "share": compiling / whole}
 
 
 WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "MEM": memory, "SKIP": skip, "W4": w4, "SEARCH": search_throughput}

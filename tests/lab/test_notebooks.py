@@ -89,6 +89,9 @@ def test_notebook_runs_and_its_outputs_are_current(path, tmp_path, kernel):
     )
     for i, cell in enumerate(cells):
         assert not [o for o in cell.outputs if o.output_type == "error"], f"{path.name}: code cell {i + 1} holds an error"
+        undrawn = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")
+                   and o.data.get("text/plain", "").startswith("<Figure") and "image/png" not in o.data]  # fmt: skip
+        assert not undrawn, f"{path.name}: code cell {i + 1} shows a figure as text, not drawn (no inline backend?)"
 
     fresh = execute(copy.deepcopy(committed), tmp_path, timeout=BUDGET)
 
