@@ -382,6 +382,24 @@ def test_seeds_repeat_each_run_and_the_table_shows_mean_and_sd(tmp_path):
     assert {k: v for k, v in mine.items() if k != "time"} == {k: v for k, v in theirs.items() if k != "time"}
 
 
+def test_tune_and_seeds_together_retrain_each_rules_best_rate_with_every_seed(tmp_path):
+    """``--tune N --seeds K``, the fair comparison: N trials of each rule's learning rate,
+    then K seeds of its best; the table shows mean ± sd and the figure has bands."""
+    stdout = compare(tmp_path, "--optimizers", "sgd,adam", "--tune", "3", "--tune-range", "1e-3..1", "--seeds", "2")
+    runs = load(tmp_path)["runs"]
+    for run in runs:
+        assert len(run["tuning"]["trials"]) == 3 and len(run["repeats"]) == 2
+        rate = float(f"{run['tuning']['best_learning_rate']:.3g}")
+        assert run["hyperparams"]["learning_rate"] == rate
+        assert [r["meta"]["seed"] for r in run["repeats"]] == [0, 1]
+        finals = [r["valid"]["accuracy"][-1] for r in run["repeats"]]
+        assert run["summary"]["final_accuracy"] == pytest.approx(np.mean(finals))
+    rows = [row for row in table(stdout) if row[0].startswith(("sgd", "adam"))]
+    assert len(rows) == 2 and all("±" in row[4] for row in rows)
+    assert "mean ± sd over 2 seeds" in " ".join(stdout.split())
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
 def test_the_figure_of_repeated_runs_draws_the_mean_and_a_band(tmp_path):
     from symupdates.lab.history import History
     from symupdates.lab.plotting import plot_histories

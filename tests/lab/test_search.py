@@ -684,6 +684,23 @@ def test_the_command_line_creates_runs_reports_and_plots(tmp_path, monkeypatch, 
     assert search.work("c", url) == 0
 
 
+def test_status_on_the_command_line_prints_the_border_warnings(tmp_path, capsys):
+    """SGD's rate searched only up to 1e-2 (its best rates lie above 0.1): the best one drawn
+    lies within 10% of the top of the range in log space, and status says to widen it."""
+    url = sqlite(tmp_path)
+    base = ["--storage", url]
+    assert cli.main(["search", "create", "narrow", "--rules", "sgd", "--space", "learning_rate=1e-6..1e-2", "--trials", "6",
+                     "--hidden", "32", "--mode", "FAST_COMPILE", "--seed", "3", "--dir", str(tmp_path / "out"), *base]) == 0  # fmt: skip
+    search.work("narrow", url)
+    capsys.readouterr()
+    assert cli.main(["search", "status", "narrow", *base]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    best = search.status("narrow", url)["sgd"]["best"]["hyperparams"]["learning_rate"]
+    assert Range(1e-6, 1e-2).border(best) == "high"
+    assert f"the best learning_rate = {best:.6g} lies within 10% of the high end of 1e-06..0.01:log" in out
+    assert "widen the range past it" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
