@@ -11,20 +11,23 @@ home-made one:
   may be linear. :data:`DEFAULT_RANGES` holds the ranges used when none is given.
 * **Random search, not a grid**, by default (Optuna's TPE as an option).
 * **A search is one Optuna study per rule** (``NAME/adam``, ``NAME/sgd``, ...), each with
-  the same budget of trials, enqueued when the search is created. Workers take trials
-  from these queues, so any number of workers on any number of machines, against one
-  storage URL, run exactly the budget between them: no trial is lost or run twice. A
-  worker walks the queues by trial number and reads single trials, never the whole queue
-  again, so its time in the storage does not grow with the budget.
+  the same budget of trials, enqueued when the search is created (a random search's with
+  their values drawn). Workers take trials from these queues, so any number of workers on
+  any number of machines, against one storage URL, run exactly the budget between them:
+  no trial is lost or run twice. A worker reads each study once, when it starts, then
+  walks the queues by trial number and reads single trials, never the whole queue again,
+  so its time in the storage does not grow with the budget.
 * **Workers** train each trial with :func:`~symupdates.lab.fit`, validate after every
   epoch, report the validation loss to Optuna and stop a trial the pruner (median by
-  default) calls hopeless. Each trial writes a resumable checkpoint and its history to
-  its own folder (``DIR/NAME/RULE/trial-0007/``, shareable between machines); the final
-  checkpoint's file name holds the validation score.
+  default) calls hopeless. Each trial writes to its own folder
+  (``DIR/NAME/RULE/trial-0007/``, shareable between machines) a resumable checkpoint and,
+  at each validation, its statistics so far (``history.json``) and a checkpoint whose
+  file name holds the step and the validation score; the final checkpoint's name holds
+  the last validation score.
 * **Losing a worker loses nothing else.** A running trial's worker sends a heartbeat; a
   trial whose heartbeat stops (``kill -9``, a lost machine) is marked failed by the next
   worker that looks, and a copy with the same hyperparameters is queued, which resumes
-  from the failed trial's last checkpoint.
+  from the failed trial's last checkpoint. Ctrl-C or SIGTERM does the same at once.
 * **Check the borders.** :func:`status` warns about every best value within 10% of its
   range's border (in the scale's own space: log for log ranges).
 * **Coarse to fine.** :func:`refine` makes a new search whose ranges are narrowed around
@@ -72,6 +75,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_RANGES",
     "DEFAULT_STORAGE",
+    "MAX_RETRIES",
     "best_valid_loss",
     "Range",
     "SearchConfig",
@@ -80,9 +84,9 @@ __all__ = [
     "create",
     "import_optuna",
     "load_config",
+    "narrow",
     "open_storage",
     "parse_space",
-    "narrow",
     "pruning_rule",
     "plot",
     "refine",
@@ -105,6 +109,11 @@ DEFAULT_STORAGE = "sqlite:///out/search.db"
 #: How close to a border (as a fraction of the range, in the scale's space) a best value
 #: may come before :func:`status` warns.
 BORDER = 0.1
+
+
+#: How many times a trial is run again after its worker was lost or interrupted (each run
+#: resumes from the checkpoint of the one before); after that it stays failed.
+MAX_RETRIES = 3
 
 
 class StorageError(RuntimeError):
@@ -551,9 +560,9 @@ def _begin_immediate(connection):
 
 def open_storage(url, heartbeat=None, *, create=False):
     """An Optuna RDB storage for ``url``; with ``heartbeat`` (seconds), trials send one and a
-    silent trial is failed after three and retried (up to 3 times), resuming from its
-    checkpoint. An SQLite file is made only with ``create`` (:func:`create` does): a
-    mistyped path is an error, not a new empty database.
+    silent trial is failed after three and retried (up to :data:`MAX_RETRIES` times),
+    resuming from its checkpoint. An SQLite file is made only with ``create`` (:func:`create`
+    does): a mistyped path is an error, not a new empty database.
 
     Raises
     ------
@@ -589,7 +598,7 @@ def open_storage(url, heartbeat=None, *, create=False):
             "heartbeat_interval": interval,
             "grace_period": 3 * interval,
             "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
-                max_retry=3, inherit_intermediate_values=True
+                max_retry=MAX_RETRIES, inherit_intermediate_values=True
             ),
         }
     engine = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
@@ -928,10 +937,10 @@ class _Trials:
     The trials waiting when the worker started are taken as it read them then (a waiting
     trial does not change; the write that marks it running fails if another worker took it
     first); a trial queued later is read when the worker reaches its number. The pruner's
-    view reads again the trials that were running. Neither reads the whole queue, as Optuna's cached storage
-    does at every read of a study's trials (it reads again every unfinished trial, and a
-    queued budget is unfinished trials): the time a worker spends in the storage does not
-    grow with the budget.
+    view reads again the trials that were running. Neither reads the whole queue, as
+    Optuna's cached storage does at every read of a study's trials (it reads again every
+    unfinished trial, and a queued budget is unfinished trials): the time a worker spends
+    in the storage does not grow with the budget.
     """
 
     def __init__(self, studies, store, config):
@@ -1386,11 +1395,17 @@ def _requeue(trials, trial, log) -> None:
         trials.finish(trial, TrialState.FAIL)
     except UpdateFinishedTrialError:
         return  # it had ended (or another worker had failed it) before the interrupt
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
     retry = trials.store.get_heartbeat_stale_trial_callback()
     if retry is None:  # a storage opened without heartbeats: nothing would retry it
         log(f"{label}: interrupted; marked failed")
         return
-    retry(trials.studies[trial.rule], trials.store.get_trial(trial.trial_id))
+    frozen = trials.store.get_trial(trial.trial_id)
+    if len(RetryHeartbeatStaleTrialCallback.retry_history(frozen)) >= MAX_RETRIES:
+        log(f"{label}: interrupted; marked failed, not queued again (it was run {MAX_RETRIES + 1} times)")
+        return
+    retry(trials.studies[trial.rule], frozen)
     log(f"{label}: interrupted; queued again, it resumes from its checkpoint")
 
 

@@ -532,6 +532,27 @@ def test_a_random_search_queues_its_trials_with_the_values_a_worker_would_draw(t
     assert drawn_by_worker == ran
 
 
+def test_an_interrupted_trial_is_queued_again_only_up_to_the_retry_limit(tmp_path):
+    url = sqlite(tmp_path)
+    search.create("r", url, ["sgd"], trials=1, out_dir=tmp_path / "out")
+    store = search.open_storage(url, heartbeat=10)
+    config = search.load_config("r", store)
+    study = optuna.load_study(study_name="r/sgd", storage=store)
+    first = study.trials[0]
+    history = list(range(search.MAX_RETRIES))  # a trial run MAX_RETRIES + 1 times already
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=first.params,
+                                              distributions=first.distributions,
+                                              system_attrs={"failed_trial": 0, "retry_history": history}))  # fmt: skip
+    trials = search._Trials({"sgd": study}, store, config)
+    lines = []
+    for expected in ("queued again, it resumes", f"not queued again (it was run {search.MAX_RETRIES + 1} times)"):
+        _, (trial, _, _) = trials.take()
+        search._requeue(trials, trial, lines.append)
+        assert expected in lines[-1]
+    states = [t.state for t in trials_of(url, "r", "sgd")]
+    assert states == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING]  # trial 0's retry waits; trial 1 stays failed
+
+
 def test_a_stop_request_stops_the_running_workers_not_later_ones(tmp_path):
     url = sqlite(tmp_path)
     search.create("s", url, ["sgd", "adam"], trials=2, out_dir=tmp_path / "out", heartbeat=0.001, **SMALL)  # looks each trial
