@@ -1154,7 +1154,7 @@ class _EpochFiles:
         history.to_json(self.folder / "history.json")
         path = self.folder / f"step-{step:07d}_val-loss-{loss:.4f}_val-acc-{acc:.4f}.npz"
         save(path, self.params, updates)
-        new = (step, float(f"{loss:.4f}"), path)
+        new = (step, float(loss), path)  # its loss in full: two may differ beyond the name's 4 decimals
         previous, self.latest = self.latest, new
         if self.best is None or new[1] < self.best[1]:
             if self.best is not None and self.best != previous:
