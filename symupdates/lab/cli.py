@@ -64,7 +64,7 @@ from symupdates.checkpoint import atomic_write
 from symupdates.lab import search
 from symupdates.lab.specs import MATRIX_RULES, OPTIMIZERS, SHORT_NAMES, OptimizerSpec
 from symupdates.lab.specs import hyperparameters as _hyperparameters
-from symupdates.lab.training import MONITOR_EVERY
+from symupdates.lab.training import MONITOR_EVERY, check_mode
 
 __all__ = ["MATRIX_RULES", "OPTIMIZERS", "PRESETS", "OptimizerSpec", "UsageError", "build_parser", "main", "parse_optimizers"]
 
@@ -333,14 +333,10 @@ def _resolve(args) -> argparse.Namespace:
     s.specs = parse_optimizers(s.optimizers)
     if s.data_dir is not None and s.dataset != "mnist":
         raise UsageError("--data-dir is read only with --dataset mnist")
-    if s.mode is not None:
-        from pytensor.compile.mode import get_mode, predefined_modes
-
-        try:
-            get_mode(s.mode)
-        except (ValueError, KeyError, TypeError):
-            modes = ", ".join(predefined_modes)
-            raise UsageError(f"--mode {s.mode!r} is not a PyTensor compile mode; choose from {modes}") from None
+    try:
+        check_mode(s.mode)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from None
     if s.out is None:
         s.out = Path("out") / f"compare-{s.preset or s.dataset}"
     s.out = Path(s.out)

@@ -141,19 +141,6 @@ def _check_out_dir(out_dir, *, make) -> None:
         raise StorageError(f"cannot write in the folder of the search's trial files {folder}")
 
 
-def _check_mode(mode) -> None:
-    """A PyTensor compile mode by name (or ``None``, the default): checked at creation, not
-    in each trial."""
-    if mode is None:
-        return
-    from pytensor.compile.mode import get_mode, predefined_modes
-
-    try:
-        get_mode(mode)
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"mode {mode!r} is not a PyTensor compile mode; choose from {', '.join(predefined_modes)}") from None
-
-
 @dataclasses.dataclass(frozen=True)
 class Range:
     r"""The range of one hyperparameter and the scale it is sampled on.
@@ -758,7 +745,9 @@ def create(
         raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    _check_mode(mode)
+    from symupdates.lab.training import check_mode
+
+    check_mode(mode)  # at creation, not in each trial
     config = SearchConfig(
         name=name, rules=tuple(space), space=space, trials=int(trials), epochs=int(epochs), dataset=dataset,
         hidden=tuple(hidden), activation=activation, dtype=dtype, batch_size=int(batch_size), seed=int(seed),

@@ -52,7 +52,7 @@ from symupdates.lab.datasets import minibatches
 from symupdates.lab.history import History
 from symupdates.updates import Updates
 
-__all__ = ["MONITOR_EVERY", "Patience", "Step", "TargetAccuracy", "compile_step", "fit"]
+__all__ = ["MONITOR_EVERY", "Patience", "Step", "TargetAccuracy", "check_mode", "compile_step", "fit"]
 
 
 # --------------------------------------------------------------------------- compile_step
@@ -245,6 +245,40 @@ def compile_step(inputs, cost, updates, *, outputs=None, data=None, mode=None) -
 
 
 # --------------------------------------------------------------------------- stop rules
+
+
+def check_mode(mode) -> None:
+    """Check a compile mode before anything is compiled.
+
+    Parameters
+    ----------
+    mode : str or None
+        ``None`` (PyTensor's default mode) or the name of a PyTensor compile mode, as
+        :func:`fit`, ``symupdates compare --mode`` and ``symupdates search create --mode``
+        take it.
+
+    Raises
+    ------
+    ValueError
+        When PyTensor knows no mode of that name; the message lists its predefined modes.
+
+    Examples
+    --------
+    >>> from symupdates.lab.training import check_mode
+    >>> check_mode("FAST_COMPILE")
+    >>> check_mode("TURBO")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: mode 'TURBO' is not a PyTensor compile mode; choose from ...
+    """
+    if mode is None:
+        return
+    from pytensor.compile.mode import get_mode, predefined_modes
+
+    try:
+        get_mode(mode)
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"mode {mode!r} is not a PyTensor compile mode; choose from {', '.join(predefined_modes)}") from None
 
 
 def _positive_int(name, value) -> int:
